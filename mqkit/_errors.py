@@ -1,0 +1,152 @@
+"""mqkit's one exception hierarchy.
+
+Every error mqkit raises is an :class:`MQError`. Adapters map their client library's
+errors into these classes through a table and re-raise ``from`` the native error, so the
+original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
+
+    MQError
+    ├── ConfigurationError          bad URL, unknown scheme or parameter, bad option value
+    │   └── AdapterNotInstalled     known scheme whose client library is missing
+    ├── Unavailable                 broker unreachable, connection lost, broker refused
+    │   └── ConnectTimeout          could not connect within ``connect_timeout``
+    ├── Timeout                     an operation or a request/reply wait ran out of time
+    ├── NotFound                    topic or group does not exist
+    ├── AlreadyExists               create with conflicting settings
+    ├── MessageTooLarge             body or headers over the backend's limit (nothing sent)
+    ├── InvalidMessage              header types, header count, reserved names
+    ├── Closed                      use of a closed client, producer or consumer
+    ├── Unsupported                 a feature this backend cannot provide
+    ├── MessageStateError           second ack/nack/reject of one received message
+    ├── SendBatchError              some entries of a batch failed; names them by index
+    └── BackendError                any other error of the broker or client library
+
+Messages never contain secrets: URLs are rendered through :class:`mqkit.URL`, which
+redacts passwords, tokens and secret query parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "AdapterNotInstalled",
+    "AlreadyExists",
+    "BackendError",
+    "Closed",
+    "ConfigurationError",
+    "ConnectTimeout",
+    "InvalidMessage",
+    "MQError",
+    "MessageStateError",
+    "MessageTooLarge",
+    "NotFound",
+    "SendBatchError",
+    "Timeout",
+    "Unavailable",
+    "Unsupported",
+]
+
+
+class MQError(Exception):
+    """Root of every error mqkit raises."""
+
+    @property
+    def native(self) -> BaseException | None:
+        """The client library's original error, if this one was mapped from it."""
+        return self.__cause__
+
+
+class ConfigurationError(MQError, ValueError):
+    """The URL, a query parameter or an option is invalid; the message names which."""
+
+
+class AdapterNotInstalled(ConfigurationError):
+    """The scheme is known but its client library is not installed.
+
+    The message names the pip extra that installs it.
+    """
+
+
+class Unavailable(MQError, ConnectionError):
+    """The broker cannot be reached or dropped the connection.
+
+    Retrying later may succeed: drivers reconnect on the next call.
+    """
+
+
+class ConnectTimeout(Unavailable, TimeoutError):
+    """No connection could be made within the connect timeout."""
+
+
+class Timeout(MQError, TimeoutError):
+    """An operation did not complete within the time allowed."""
+
+
+class NotFound(MQError, LookupError):
+    """The topic or group does not exist (and auto-create is off)."""
+
+
+class AlreadyExists(MQError):
+    """A create asked for settings that conflict with an existing resource."""
+
+
+class InvalidMessage(MQError, ValueError):
+    """A message is malformed for this backend: header types, count, or names."""
+
+
+class MessageTooLarge(InvalidMessage):
+    """The message exceeds the backend's size limit; nothing was sent.
+
+    ``size`` is the measured size and ``limit`` the backend's maximum, both in bytes.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class Closed(MQError):
+    """The client, producer or consumer was closed before this call."""
+
+
+class Unsupported(MQError, NotImplementedError):
+    """The backend cannot provide the requested feature.
+
+    ``backend`` and ``feature`` name both, so code can branch without parsing text.
+    """
+
+    def __init__(self, backend: str, feature: str, detail: str = "") -> None:
+        text = f"{backend} does not support {feature}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.backend = backend
+        self.feature = feature
+
+
+class MessageStateError(MQError):
+    """A received message was already acked, nacked or rejected.
+
+    mqkit's rule is *first decision wins*: the first of ``ack``, ``nack`` and ``reject``
+    is applied; any later call raises this error and changes nothing on the broker.
+    """
+
+
+class SendBatchError(MQError):
+    """Part of a batch was not sent.
+
+    ``failures`` maps the index of each failed entry (in the sequence the caller passed)
+    to its error. Entries not in ``failures`` were accepted by the broker.
+    """
+
+    def __init__(self, failures: Mapping[int, MQError], total: int) -> None:
+        self.failures = dict(failures)
+        self.total = total
+        shown = ", ".join(
+            f"#{i}: {type(e).__name__}: {e}" for i, e in sorted(self.failures.items())[:5]
+        )
+        more = "" if len(self.failures) <= 5 else f" (+{len(self.failures) - 5} more)"
+        super().__init__(f"{len(self.failures)} of {total} messages not sent: {shown}{more}")
+
+
+class BackendError(MQError):
+    """An error of the broker or client library with no more specific mqkit class."""
