@@ -24,10 +24,10 @@ GROUP = "mqkit.adapters"
 # scheme whose entry point is missing or whose client library is absent gets a precise hint.
 KNOWN_SCHEMES = {
     "amqp": "rabbitmq", "amqps": "rabbitmq",
-    "kafka": "kafka", "kafka+ssl": "kafka",
+    "kafka": "kafka",
     "sqs": "sqs",
-    "redis": "redis", "rediss": "redis", "redis+pubsub": "redis",
-    "nats": "nats", "tls": "nats", "nats+core": "nats",
+    "redis": "redis", "rediss": "redis",
+    "nats": "nats",
 }
 
 _lock = threading.Lock()
@@ -66,8 +66,9 @@ def plugin_for(scheme: str) -> AdapterPlugin:
             continue
         return loaded
     if scheme == "memory":
-        from .memory import plugin
-        return plugin
+        from .memory import plugin as memory_plugin
+        builtin: AdapterPlugin = memory_plugin
+        return builtin
     if scheme in KNOWN_SCHEMES:
         raise missing_library(scheme, None)
     raise ConfigurationError(

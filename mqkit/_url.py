@@ -86,7 +86,7 @@ class URL:
         scheme = scheme.lower()
         if not all(c.isalnum() or c in "+-." for c in scheme) or not scheme[0].isalpha():
             raise ConfigurationError(f"invalid URL scheme {scheme!r}")
-        rest, _, fragment = rest.partition("#")
+        rest = rest.partition("#")[0]
         rest, _, query_text = rest.partition("?")
         netloc, slash, path = rest.partition("/")
         userinfo, at, hostlist = netloc.rpartition("@")

@@ -64,14 +64,15 @@ def prepare(message: Message, caps: Capabilities) -> Message:
     """Validate ``message`` for a backend and give it an id; raise before anything is sent."""
     if not isinstance(message, Message):
         raise InvalidMessage(f"expected mqkit.Message, got {type(message).__name__}")
-    body = message.body
-    if type(body) is not bytes:
-        if isinstance(body, (bytearray, memoryview)):
-            body = bytes(body)
-        else:
-            raise InvalidMessage(
-                f"message body must be bytes, got {type(body).__name__}; "
-                "encode it or use codec=mqkit.JSON")
+    raw: object = message.body
+    if type(raw) is bytes:
+        body = raw
+    elif isinstance(raw, (bytearray, memoryview)):
+        body = bytes(raw)
+    else:
+        raise InvalidMessage(
+            f"message body must be bytes, got {type(raw).__name__}; "
+            "encode it or use codec=mqkit.JSON")
     size = len(body)
     if size > caps.max_message_size:
         raise MessageTooLarge(

@@ -53,9 +53,10 @@ def transform(source: str, origin: str) -> str:
                 continue
             out.append(f"{match.group('indent')}{text}\n")
             continue
+        converted = line
         for pattern, repl in RULES:
-            line = pattern.sub(repl, line)
-        out.append(line)
+            converted = pattern.sub(repl, converted)
+        out.append(converted)
     return "".join(out)
 
 

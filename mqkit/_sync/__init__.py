@@ -1,0 +1,1 @@
+"""mqkit's blocking face, generated from :mod:`mqkit.aio` by ``scripts/unasync.py``."""

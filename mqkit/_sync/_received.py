@@ -1,0 +1,119 @@
+# GENERATED from mqkit/aio/_received.py by scripts/unasync.py: do not edit; edit the source.
+"""A received message: its data, and the one decision taken on it.
+
+The rule, the same on every backend, is *first decision wins*: the first call of
+``ack``, ``nack`` or ``reject`` is applied; any later one raises
+:class:`mqkit.MessageStateError` and changes nothing. If applying the decision fails
+(the broker is unreachable), the message stays undecided and the call may be repeated;
+the broker will in any case redeliver it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._codecs import codec_for
+from .._errors import MessageStateError
+from .._message import Delivery, Message
+
+if TYPE_CHECKING:
+    from ._consumer import Consumer
+
+__all__ = ["ReceivedMessage"]
+
+
+class ReceivedMessage:
+    """A message as a consumer received it.
+
+    Exposes the sent fields (``body``, ``key``, ``headers``, ``id``, ``content_type``,
+    ``correlation_id``, ``reply_to``) and the receipt fields (``topic``, ``group``,
+    ``timestamp``, ``delivery_count`` starting at 1, ``broker_id``).
+    """
+
+    __slots__ = ("_consumer", "decision", "delivery", "group")
+
+    def __init__(self, delivery: Delivery, consumer: Consumer, group: str) -> None:
+        self.delivery = delivery
+        self._consumer = consumer
+        self.group = group
+        self.decision: str | None = None
+
+    @property
+    def message(self) -> Message:
+        """The message as it was sent."""
+        return self.delivery.message
+
+    @property
+    def body(self) -> bytes:
+        return self.delivery.message.body
+
+    @property
+    def key(self) -> str | None:
+        return self.delivery.message.key
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.delivery.message.headers
+
+    @property
+    def id(self) -> str | None:
+        return self.delivery.message.id
+
+    @property
+    def content_type(self) -> str | None:
+        return self.delivery.message.content_type
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.delivery.message.correlation_id
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.delivery.message.reply_to
+
+    @property
+    def topic(self) -> str:
+        return self.delivery.topic
+
+    @property
+    def timestamp(self) -> float | None:
+        return self.delivery.timestamp
+
+    @property
+    def delivery_count(self) -> int:
+        return self.delivery.delivery_count
+
+    @property
+    def broker_id(self) -> str | None:
+        return self.delivery.broker_id
+
+    def decode(self) -> Any:
+        """The body decoded by the codec of its content type (bytes when none)."""
+        return codec_for(self.content_type).decode(self.body)
+
+    def ack(self) -> None:
+        """Processing succeeded: never deliver this message to this group again."""
+        self._consumer.ack([self])
+
+    def nack(self, delay: float | None = None) -> None:
+        """Processing failed: deliver the message again, after ``delay`` seconds if given."""
+        self._consumer.nack([self], delay=delay)
+
+    def reject(self) -> None:
+        """Drop the message for good (no redelivery)."""
+        self._consumer.reject([self])
+
+    def extend_lease(self, seconds: float) -> None:
+        """Keep this message from other consumers for ``seconds`` more."""
+        self._consumer.extend_lease([self], seconds)
+
+    def _claim(self, decision: str) -> None:
+        if self.decision is not None:
+            raise MessageStateError(
+                f"message {self.id} was already {self.decision}ed; "
+                f"cannot {decision} it (first decision wins)")
+
+    def __repr__(self) -> str:
+        return (f"<ReceivedMessage id={self.id!r} topic={self.topic!r} group={self.group!r} "
+                f"delivery_count={self.delivery_count} bytes={len(self.body)}>")

@@ -1,0 +1,86 @@
+# GENERATED from mqkit/aio/_requests.py by scripts/unasync.py: do not edit; edit the source.
+"""Request/reply over topics: one private reply topic per client, matched by correlation id."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .._errors import Timeout
+from .._message import Message, new_message_id
+from ._received import ReceivedMessage
+from ._runtime import Lock, monotonic
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._consumer import Consumer
+
+__all__ = ["Requester"]
+
+# Replies are read in short slices so that a waiter whose reply was stashed by another
+# waiter sees it promptly.
+_SLICE = 0.25
+# Replies for requests that already timed out are kept this long, then dropped.
+_STASH_TTL = 60.0
+REPLY_GROUP = "replies"
+
+
+class Requester:
+    """Sends requests and waits for their replies on the client's reply topic."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = Lock()
+        self._topic: str | None = None
+        self._consumer: Consumer | None = None
+        self._stash: dict[str, tuple[float, ReceivedMessage]] = {}
+
+    def _ensure(self) -> tuple[str, Consumer]:
+        if self._topic is None or self._consumer is None:
+            topic = f"mqkit-reply-{new_message_id()[:16]}"
+            self._client.admin.create_topic(topic)
+            self._client.admin.create_group(topic, REPLY_GROUP, "latest")
+            consumer = self._client.consumer(topic, REPLY_GROUP)
+            consumer._open()
+            self._topic, self._consumer = topic, consumer
+        return self._topic, self._consumer
+
+    def request(self, topic: str, message: Message, timeout: float) -> ReceivedMessage:
+        with self._lock:
+            reply_topic, _ = self._ensure()
+        corr = message.correlation_id or new_message_id()
+        self._client._send_internal(
+            topic, replace(message, reply_to=reply_topic, correlation_id=corr))
+        deadline = monotonic() + timeout
+        while True:
+            with self._lock:
+                found = self._stash.pop(corr, None)
+                if found is not None:
+                    return found[1]
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise Timeout(f"no reply on {topic!r} for correlation id {corr} "
+                                  f"within {timeout}s")
+                _, consumer = self._ensure()
+                got = consumer.receive(10, min(remaining, _SLICE))
+                if got:
+                    consumer.ack(got)
+                now = monotonic()
+                match = None
+                for reply in got:
+                    if reply.correlation_id == corr:
+                        match = reply
+                    elif reply.correlation_id:
+                        self._stash[reply.correlation_id] = (now, reply)
+                for key in [k for k, (t, _) in self._stash.items() if now - t > _STASH_TTL]:
+                    del self._stash[key]
+                if match is not None:
+                    return match
+
+    def close(self) -> None:
+        consumer, topic = self._consumer, self._topic
+        self._consumer = self._topic = None
+        if consumer is not None:
+            consumer.close()
+        if topic is not None:
+            self._client.admin.delete_topic(topic)

@@ -1,0 +1,97 @@
+"""Admin: create, inspect and delete topics and groups."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._capabilities import Feature
+from .._validation import check_name
+from ..driver import GroupStats, StartPosition
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient
+
+__all__ = ["AsyncAdmin"]
+
+
+class AsyncAdmin:
+    """Topic and group administration. Reached as ``client.admin``.
+
+    Creates are idempotent; deletes of something missing do nothing. A group created
+    before anything is sent retains every message sent from then on, whether or not a
+    consumer is running.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create_topic(self, topic: str, **options: Any) -> None:
+        """Create ``topic``; backend options (partitions, fifo...) as keywords."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            await driver.create_topic(check_name("topic", topic), options)
+
+    async def delete_topic(self, topic: str) -> None:
+        """Delete ``topic`` and its groups."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            await driver.delete_topic(topic)
+
+    async def list_topics(self) -> list[str]:
+        """Names of the existing topics, sorted."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            return sorted(await driver.list_topics())
+
+    async def topic_exists(self, topic: str) -> bool:
+        """Whether ``topic`` exists."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            return await driver.topic_exists(topic)
+
+    async def create_group(self, topic: str, group: str,
+                           start: StartPosition | None = None) -> None:
+        """Create ``group`` on ``topic``, retaining messages from ``start``
+        (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
+        start = start or self._client.options.start
+        if start == "earliest":
+            self._client.capabilities.require(Feature.REPLAY)
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            await driver.create_group(topic, check_name("group", group), start)
+
+    async def delete_group(self, topic: str, group: str) -> None:
+        """Delete ``group`` from ``topic``."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            await driver.delete_group(topic, group)
+
+    async def list_groups(self, topic: str) -> list[str]:
+        """Names of the groups on ``topic``, sorted."""
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            return sorted(await driver.list_groups(topic))
+
+    async def group_exists(self, topic: str, group: str) -> bool:
+        """Whether ``group`` exists on ``topic`` (false when the topic is missing)."""
+        if not await self.topic_exists(topic):
+            return False
+        return group in await self.list_groups(topic)
+
+    async def stats(self, topic: str, group: str) -> GroupStats:
+        """Depth (or lag) and in-flight count of ``group``."""
+        self._client.capabilities.require(Feature.ADMIN_STATS)
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            return await driver.group_stats(topic, group)
+
+    async def depth(self, topic: str, group: str) -> int:
+        """Messages ``group`` has not acked yet (the lag, on log backends)."""
+        return (await self.stats(topic, group)).depth
+
+    async def purge(self, topic: str, group: str) -> None:
+        """Drop every message waiting for ``group``."""
+        self._client.capabilities.require(Feature.PURGE)
+        driver = await self._client._driver_ready()
+        with self._client._errors():
+            await driver.purge(topic, group)

@@ -1,0 +1,259 @@
+"""Client: one connection to a broker, the factory of producers and consumers."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Generator, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .._capabilities import Capabilities, Feature
+from .._codecs import RAW, Codec
+from .._connect import Resolved, resolve
+from .._errors import Closed, MQError, NotFound
+from .._message import Message, new_message_id
+from .._options import ClientOptions
+from .._validation import build_message, check_name
+from ..driver import (
+    AsyncDriver,
+    AsyncSubscriptionDriver,
+    AsyncTopicDriver,
+    StartPosition,
+    SubscriptionOptions,
+)
+from ._admin import AsyncAdmin
+from ._consumer import AsyncConsumer
+from ._producer import AsyncProducer
+from ._received import AsyncReceivedMessage
+from ._requests import AsyncRequester
+from ._runtime import Lock, open_driver
+
+__all__ = ["DEAD_LETTER_GROUP", "AsyncClient", "connect"]
+
+T = TypeVar("T")
+# The group created on every dead-letter topic, so dead letters are retained even on
+# backends that drop messages nobody subscribed to.
+DEAD_LETTER_GROUP = "dead-letters"
+
+
+def connect(url: str | None = None, **options: Any) -> AsyncClient:
+    """A client for ``url`` (else ``$MQKIT_URL``, else ``memory://``).
+
+    Keywords override the URL's query parameters. Raises :class:`ConfigurationError`
+    for a bad URL, unknown scheme or unknown option, and :class:`Unavailable` when the
+    broker cannot be reached within ``connect_timeout``.
+    """
+    client = AsyncClient(resolve(url, options))
+    pass  # unasync: client._driver_ready()
+    return client
+
+
+class AsyncClient:
+    """A connection to one broker. Use as a context manager, or call ``close``.
+
+    With ``mqkit.aio`` the connection opens on ``await``, ``async with`` or first use.
+    """
+
+    def __init__(self, resolved: Resolved) -> None:
+        self._resolved = resolved
+        self.url = resolved.url
+        self.options: ClientOptions = resolved.options
+        self._driver: AsyncDriver | None = None
+        self._lock = Lock()
+        self._closed = False
+        self._children: dict[int, AsyncProducer | AsyncConsumer] = {}
+        self._children_lock = threading.Lock()
+        self._internal: dict[str, AsyncProducer] = {}
+        self._dead_letter_ready: set[str] = set()
+        self._requester = AsyncRequester(self)
+        self.admin = AsyncAdmin(self)
+
+    def __await__(self) -> Generator[Any, None, AsyncClient]:  # unasync: drop
+        return self._await_ready().__await__()  # unasync: drop
+    # unasync: drop
+    async def _await_ready(self) -> AsyncClient:  # unasync: drop
+        await self._driver_ready()  # unasync: drop
+        return self  # unasync: drop
+
+    async def __aenter__(self) -> AsyncClient:
+        await self._driver_ready()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend does natively, emulated, or not at all."""
+        if self._driver is None:
+            raise MQError("the client is not connected yet; await it or use it in a "
+                          "with block first")
+        return self._driver.capabilities
+
+    def producer(self, topic: str, *, codec: Codec = RAW) -> AsyncProducer:
+        """A producer for ``topic``; ``codec`` encodes values that are not bytes."""
+        self._check_open()
+        return self._adopt(AsyncProducer(self, check_name("topic", topic), codec))
+
+    def consumer(self, topic: str, group: str, *, prefetch: int | None = None,
+                 lease: float | None = None, start: StartPosition | None = None,
+                 create_group: bool = True) -> AsyncConsumer:
+        """A consumer of ``group`` on ``topic``.
+
+        ``prefetch`` bounds unsettled messages; ``lease`` is how long a received
+        message stays invisible to other consumers; ``start`` is where the group begins
+        if this call creates it. With ``create_group=False`` a missing group raises
+        :class:`NotFound`.
+        """
+        self._check_open()
+        opts = SubscriptionOptions(
+            prefetch=prefetch or self.options.prefetch,
+            lease=lease or self.options.lease,
+            start=start or self.options.start,
+            create_group=create_group,
+            consumer_name=f"mqkit-{new_message_id()[:12]}",
+        )
+        if opts.prefetch < 1:
+            raise MQError("prefetch must be at least 1")
+        return self._adopt(AsyncConsumer(self, check_name("topic", topic),
+                                         check_name("group", group), opts))
+
+    async def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
+                      headers: Mapping[str, str] | None = None, key: str | None = None,
+                      content_type: str | None = None, codec: Codec = RAW,
+                      correlation_id: str | None = None) -> AsyncReceivedMessage:
+        """Send a request to ``topic`` and wait for its reply.
+
+        The request carries ``reply_to`` (this client's private reply topic) and a
+        ``correlation_id``; the reply is the first message there with the same
+        correlation id. Raises :class:`Timeout` after ``timeout`` seconds.
+        """
+        await self._driver_ready()
+        self.capabilities.require(Feature.REQUEST_REPLY)
+        message = build_message(body, codec, headers=headers, key=key,
+                                content_type=content_type, correlation_id=correlation_id)
+        return await self._requester.request(topic, message, timeout)
+
+    async def reply(self, request: AsyncReceivedMessage, body: Any = b"", *,
+                    headers: Mapping[str, str] | None = None,
+                    content_type: str | None = None, codec: Codec = RAW) -> str:
+        """Send the reply to ``request`` (to its ``reply_to``, same correlation id)."""
+        if not request.reply_to:
+            raise MQError(f"message {request.id} has no reply_to; it is not a request")
+        message = build_message(body, codec, headers=headers, content_type=content_type,
+                                correlation_id=request.correlation_id or request.id)
+        return await self._send_internal(request.reply_to, message)
+
+    def dead_letter_topic(self, topic: str) -> str:
+        """The backend's default dead-letter topic for ``topic``."""
+        if self._driver is None:
+            raise MQError("the client is not connected yet")
+        return self._driver.dead_letter_topic(topic)
+
+    def as_(self, kind: type[T]) -> T | None:
+        """The native client object of type ``kind`` (escape hatch), or ``None``."""
+        return None if self._driver is None else self._driver.as_(kind)
+
+    async def close(self) -> None:
+        """Close producers (flushing them), consumers and the connection.
+
+        Closing twice is allowed and does nothing.
+        """
+        if self._closed:
+            return
+        errors: list[BaseException] = []
+        try:
+            await self._requester.close()
+        except MQError as exc:
+            errors.append(exc)
+        with self._children_lock:
+            children = list(self._children.values())
+        for child in children:
+            try:
+                await child.close()
+            except MQError as exc:
+                errors.append(exc)
+        self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            with self._errors():
+                await driver.close()
+        if errors:
+            raise errors[0]
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._driver else "not connected"
+        return f"<Client {self.url} {state}>"
+
+    # -- internals shared with producers, consumers and admin ---------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        with self._resolved.errors():
+            yield
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Closed(f"client for {self.url} is closed")
+
+    async def _driver_ready(self) -> AsyncDriver:
+        self._check_open()
+        if self._driver is None:
+            async with self._lock:
+                if self._driver is None:
+                    with self._errors():
+                        self._driver = await open_driver(self._resolved.plugin,
+                                                         self._resolved.params)
+        return self._driver
+
+    def _adopt(self, child: T) -> T:
+        with self._children_lock:
+            self._children[id(child)] = child  # type: ignore[assignment]
+        return child
+
+    def _forget(self, child: object) -> None:
+        with self._children_lock:
+            self._children.pop(id(child), None)
+
+    async def _open_topic(self, topic: str) -> AsyncTopicDriver:
+        driver = await self._driver_ready()
+        try:
+            with self._errors():
+                return await driver.open_topic(topic)
+        except NotFound:
+            if not self.options.auto_create:
+                raise
+        with self._errors():
+            await driver.create_topic(topic, {})
+            return await driver.open_topic(topic)
+
+    async def _open_subscription(self, topic: str, group: str,
+                                 options: SubscriptionOptions) -> AsyncSubscriptionDriver:
+        driver = await self._driver_ready()
+        try:
+            with self._errors():
+                return await driver.open_subscription(topic, group, options)
+        except NotFound:
+            if not self.options.auto_create or not options.create_group:
+                raise
+            if await driver.topic_exists(topic):
+                raise
+        with self._errors():
+            await driver.create_topic(topic, {})
+            return await driver.open_subscription(topic, group, options)
+
+    async def _send_internal(self, topic: str, message: Message) -> str:
+        producer = self._internal.get(topic)
+        if producer is None:
+            producer = self._internal[topic] = self.producer(topic)
+        return await producer.send(message)
+
+    async def _publish_dead_letter(self, topic: str, message: Message) -> None:
+        if topic not in self._dead_letter_ready:
+            await self.admin.create_topic(topic)
+            await self.admin.create_group(topic, DEAD_LETTER_GROUP, "latest")
+            self._dead_letter_ready.add(topic)
+        await self._send_internal(topic, message)
+

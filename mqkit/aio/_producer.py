@@ -1,0 +1,166 @@
+"""Producer: sends to one topic.
+
+A ``send`` or ``send_batch`` that returned has been accepted by the broker (confirmed,
+acknowledged, stored — whatever the backend's strongest per-send guarantee is). Sends
+with ``wait=False`` are buffered and sent in batches; ``flush`` and ``close`` return only
+once every buffered message is on the broker, and raise if any was not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._codecs import RAW, Codec
+from .._errors import Closed, MQError, NotFound, SendBatchError, Unavailable
+from .._message import Message
+from .._validation import build_message, chunks, prepare
+from ..driver import AsyncTopicDriver
+from ._runtime import Lock, monotonic, sleep
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient
+
+__all__ = ["AsyncProducer"]
+
+# Backoff between send attempts while the broker is unavailable: starts short so a blip
+# costs little, capped so a restart is noticed within ~2 s of the broker coming back.
+_RETRY_FIRST = 0.05
+_RETRY_CAP = 2.0
+
+
+class AsyncProducer:
+    """Sends messages to one topic. Create with ``client.producer(topic)``."""
+
+    def __init__(self, client: AsyncClient, topic: str, codec: Codec = RAW) -> None:
+        self._client = client
+        self.topic = topic
+        self.codec = codec
+        self._driver: AsyncTopicDriver | None = None
+        self._lock = Lock()
+        self._buffer: list[Message] = []
+        self._closed = False
+
+    async def __aenter__(self) -> AsyncProducer:
+        await self._open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def send(self, body: Any = b"", *, key: str | None = None,
+                   headers: Mapping[str, str] | None = None, id: str | None = None,
+                   content_type: str | None = None, correlation_id: str | None = None,
+                   reply_to: str | None = None, priority: int | None = None,
+                   ttl: float | None = None, delay: float | None = None,
+                   wait: bool = True) -> str:
+        """Send one message and return its id.
+
+        ``body`` is bytes (or a value the producer's codec encodes, or a
+        :class:`Message`, whose fields the keywords override). With ``wait=False`` the
+        message is buffered and sent with others; errors then surface on ``flush``.
+        """
+        self._check_open()
+        msg = prepare(build_message(
+            body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
+            correlation_id=correlation_id, reply_to=reply_to, priority=priority, ttl=ttl,
+            delay=delay), self._client.capabilities)
+        if not wait:
+            self._buffer.append(msg)
+            if len(self._buffer) >= self._client.capabilities.max_batch:
+                await self.flush()
+            return msg.id or ""
+        if self._buffer:
+            await self.flush()
+        await self._send_chunk([msg])
+        return msg.id or ""
+
+    async def send_batch(self, messages: Iterable[Any]) -> list[str]:
+        """Send many messages (``Message``, bytes, or values for the codec); return ids.
+
+        Every message is validated before any is sent. The batch is split to the
+        backend's batch limit; when some entries fail, :class:`SendBatchError` names
+        them by their index in ``messages`` and all the others were accepted.
+        """
+        self._check_open()
+        caps = self._client.capabilities
+        prepared = [prepare(build_message(m, self.codec), caps) for m in messages]
+        if self._buffer:
+            await self.flush()
+        await self._send_all(prepared)
+        return [m.id or "" for m in prepared]
+
+    async def flush(self) -> None:
+        """Send everything buffered by ``send(wait=False)``; raise if any was not sent."""
+        if not self._buffer:
+            return
+        pending, self._buffer = self._buffer, []
+        await self._send_all(pending)
+
+    async def close(self) -> None:
+        """Flush, then release the topic. Closing twice is allowed and does nothing."""
+        if self._closed:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
+            self._client._forget(self)
+            driver, self._driver = self._driver, None
+            if driver is not None:
+                with self._client._errors():
+                    await driver.close()
+
+    async def _open(self) -> AsyncTopicDriver:
+        self._check_open()
+        if self._driver is None:
+            async with self._lock:
+                if self._driver is None:
+                    self._driver = await self._client._open_topic(self.topic)
+        return self._driver
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Closed(f"producer for topic {self.topic!r} is closed")
+
+    async def _send_all(self, prepared: Sequence[Message]) -> None:
+        failures: dict[int, MQError] = {}
+        fatal: MQError | None = None
+        for offset, chunk in chunks(prepared, self._client.capabilities.max_batch):
+            if fatal is not None:
+                failures.update({offset + i: fatal for i in range(len(chunk))})
+                continue
+            try:
+                await self._send_chunk(chunk)
+            except SendBatchError as exc:
+                failures.update({offset + i: e for i, e in exc.failures.items()})
+            except MQError as exc:
+                fatal = exc
+                failures.update({offset + i: exc for i in range(len(chunk))})
+        if failures:
+            raise SendBatchError(failures, len(prepared))
+
+    async def _send_chunk(self, chunk: Sequence[Message]) -> None:
+        """Send one driver batch, retrying while the broker is unavailable."""
+        driver = await self._open()
+        deadline = monotonic() + self._client.options.send_timeout
+        wait = _RETRY_FIRST
+        while True:
+            try:
+                async with self._lock:
+                    with self._client._errors():
+                        await driver.send_batch(chunk)
+                return
+            except Unavailable:
+                if self._closed or monotonic() + wait > deadline:
+                    raise
+                await sleep(wait)
+                wait = min(_RETRY_CAP, wait * 2)
+            except NotFound:
+                raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Producer topic={self.topic!r} {state}>"
