@@ -60,6 +60,10 @@ def plugin_for(scheme: str) -> AdapterPlugin:
             loaded = ep.load()
         except ImportError as exc:
             raise missing_library(scheme, exc) from exc
+        except Exception as exc:
+            raise ConfigurationError(
+                f"the adapter registered for scheme {scheme!r} ({ep.value}) failed to "
+                f"load: {type(exc).__name__}: {exc}") from exc
         if not isinstance(loaded, AdapterPlugin):
             log.warning("mqkit: entry point %s = %s is not an AdapterPlugin; skipped",
                         ep.name, ep.value)

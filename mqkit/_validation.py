@@ -29,15 +29,16 @@ DLQ_HEADERS = {
 }
 
 # Topic and group names: portable across all five brokers (SQS allows only
-# letters, digits, '-' and '_' in queue names; Kafka adds '.'; mqkit adds nothing more).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# letters, digits, '-' and '_' in queue names; Kafka adds '.', Redis keys use ':').
+# Adapters reject what their broker cannot take.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 
 
 def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it is a valid topic or group name, else raise naming it."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigurationError(
-            f"invalid {kind} name {name!r}: use 1-200 letters, digits, '.', '_' or '-', "
+            f"invalid {kind} name {name!r}: use 1-200 letters, digits, '.', '_', ':' or '-', "
             "starting with a letter or digit")
     return name
 

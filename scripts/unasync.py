@@ -14,6 +14,7 @@ is ever written twice by hand.
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,7 +58,16 @@ def transform(source: str, origin: str) -> str:
         for pattern, repl in RULES:
             converted = pattern.sub(repl, converted)
         out.append(converted)
-    return "".join(out)
+    return sort_imports("".join(out), origin)
+
+
+def sort_imports(code: str, origin: str) -> str:
+    """Re-sort imports with ruff (renamed names change the order), as the linter wants."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--quiet", "--select", "I", "--fix-only",
+         "--exit-zero", "--stdin-filename", origin.replace("/aio/", "/_sync/"), "-"],
+        input=code, capture_output=True, text=True, check=True, cwd=ROOT)
+    return result.stdout
 
 
 def main(argv: list[str]) -> int:

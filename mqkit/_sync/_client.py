@@ -240,9 +240,14 @@ class Client:
             return driver.open_subscription(topic, group, options)
 
     def _send_internal(self, topic: str, message: Message) -> str:
-        producer = self._internal.get(topic)
+        with self._children_lock:
+            producer = self._internal.get(topic)
         if producer is None:
-            producer = self._internal[topic] = self.producer(topic)
+            fresh = self.producer(topic)
+            with self._children_lock:
+                producer = self._internal.setdefault(topic, fresh)
+            if producer is not fresh:
+                fresh.close()
         return producer.send(message)
 
     def _publish_dead_letter(self, topic: str, message: Message) -> None:

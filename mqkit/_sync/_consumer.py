@@ -205,8 +205,9 @@ class Consumer:
         if not live:
             return
         driver = self._open()
-        with self._lock, self._client._errors():
-            driver.extend_lease(live, seconds)
+        with self._lock:
+            with self._client._errors():
+                driver.extend_lease(live, seconds)
 
     def _settle(self, messages: Sequence[ReceivedMessage], decision: str,
                       delay: float | None) -> None:
@@ -225,13 +226,14 @@ class Consumer:
                              "the broker will redeliver its unsettled messages")
             driver = self._driver
             deliveries = [m.delivery for m in messages]
-            with self._lock, self._client._errors():
-                if decision == "ack":
-                    driver.ack(deliveries)
-                elif decision == "nack":
-                    driver.nack(deliveries, delay)
-                else:
-                    driver.reject(deliveries)
+            with self._lock:
+                with self._client._errors():
+                    if decision == "ack":
+                        driver.ack(deliveries)
+                    elif decision == "nack":
+                        driver.nack(deliveries, delay)
+                    else:
+                        driver.reject(deliveries)
         except BaseException:
             with self._state:
                 for msg in messages:

@@ -150,8 +150,9 @@ class Producer:
         wait = _RETRY_FIRST
         while True:
             try:
-                with self._lock, self._client._errors():
-                    driver.send_batch(chunk)
+                with self._lock:
+                    with self._client._errors():
+                        driver.send_batch(chunk)
                 return
             except Unavailable:
                 if self._closed or monotonic() + wait > deadline:

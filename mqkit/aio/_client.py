@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc  # unasync: drop
 import contextlib
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -69,7 +70,7 @@ class AsyncClient:
         self._requester = AsyncRequester(self)
         self.admin = AsyncAdmin(self)
 
-    def __await__(self) -> Generator[Any, None, AsyncClient]:  # unasync: drop
+    def __await__(self) -> collections.abc.Generator[Any, None, AsyncClient]:  # unasync: drop
         return self._await_ready().__await__()  # unasync: drop
     # unasync: drop
     async def _await_ready(self) -> AsyncClient:  # unasync: drop
@@ -245,9 +246,14 @@ class AsyncClient:
             return await driver.open_subscription(topic, group, options)
 
     async def _send_internal(self, topic: str, message: Message) -> str:
-        producer = self._internal.get(topic)
+        with self._children_lock:
+            producer = self._internal.get(topic)
         if producer is None:
-            producer = self._internal[topic] = self.producer(topic)
+            fresh = self.producer(topic)
+            with self._children_lock:
+                producer = self._internal.setdefault(topic, fresh)
+            if producer is not fresh:
+                await fresh.close()
         return await producer.send(message)
 
     async def _publish_dead_letter(self, topic: str, message: Message) -> None:
