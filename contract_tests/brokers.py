@@ -1,0 +1,477 @@
+"""Finding a real broker for each backend of the contract suite.
+
+The order (DESIGN.md §7):
+
+1. a URL from the environment, ``MQKIT_TEST_<BACKEND>_URL``;
+2. else a container started with testcontainers, when the ``testcontainers`` package is
+   installed and a Docker engine answers;
+3. else nothing, with a human-readable reason the suite uses to skip, or, for a backend named
+   in ``MQKIT_REQUIRE_BACKENDS`` (CI), to fail.
+
+A URL that points at the brokers ``scripts/brokers`` runs on this machine (loopback, the
+script's ports) is reported with provider ``"native"``; any other URL from the environment with
+provider ``"env"``. Fault injection (:meth:`BrokerHandle.restart` and friends) works for
+``"native"`` brokers through ``scripts/brokers``, for containers through Docker, and for
+``"env"`` brokers only when ``MQKIT_BROKERS_SCRIPT`` names a script that controls them.
+
+Starting a container takes seconds: call :func:`find_broker` once per backend per test
+session (a session-scoped fixture) and :meth:`BrokerHandle.close` at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "BACKENDS",
+    "CONTAINER_SPECS",
+    "NATIVE_DEFAULT_PORTS",
+    "BrokerControlError",
+    "BrokerHandle",
+    "ContainerSpec",
+    "Provider",
+    "brokers_script",
+    "docker_available",
+    "find_broker",
+    "native_port",
+    "required_backends",
+    "start_container",
+    "testcontainers_installed",
+]
+
+BACKENDS: tuple[str, ...] = ("rabbitmq", "kafka", "sqs", "redis", "nats")
+"""Every backend the contract suite knows, in a stable order."""
+
+Provider = Literal["env", "native", "testcontainers"]
+
+NATIVE_DEFAULT_PORTS: Mapping[str, int] = {
+    "rabbitmq": 5672,
+    "kafka": 9092,
+    "sqs": 5000,
+    "redis": 6379,
+    "nats": 4222,
+}
+"""The loopback ports ``scripts/brokers`` uses unless ``MQKIT_BROKERS_<BACKEND>_PORT`` is set."""
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_REPO_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
+_CONTAINER_READY_TIMEOUT = 180.0
+_SCRIPT_TIMEOUT = 300.0
+
+
+class BrokerControlError(RuntimeError):
+    """A broker could not be stopped, started or restarted (or this handle cannot do that)."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How testcontainers runs one backend's broker.
+
+    ``ports`` are container ports, the client-facing one first. Each is bound to a free host
+    port chosen before start, so a container restart keeps its URL. ``url_template``,
+    ``env`` values and ``command`` items may use ``{host}`` and ``{port}`` (the host and
+    host port of the first port). With ``listener_on_host_port`` the broker listens inside
+    the container on the *host* port number (Kafka: the advertised listener must be the
+    address clients use, so both sides share one number).
+    """
+
+    backend: str
+    image: str
+    ports: tuple[int, ...]
+    url_template: str
+    ready_log: str
+    """A regular expression the container logs once it serves clients."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    listener_on_host_port: bool = False
+
+    def url(self, host: str, port: int) -> str:
+        """The mqkit URL of this broker once it is reachable at ``host:port``."""
+        return self.url_template.format(host=host, port=port)
+
+    def rendered_env(self, host: str, port: int) -> dict[str, str]:
+        """``env`` with ``{host}``/``{port}`` filled in."""
+        return {k: v.format(host=host, port=port) for k, v in self.env.items()}
+
+    def rendered_command(self, host: str, port: int) -> list[str] | None:
+        """``command`` with ``{host}``/``{port}`` filled in, or None for the image default."""
+        if self.command is None:
+            return None
+        return [part.format(host=host, port=port) for part in self.command]
+
+
+CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
+    "rabbitmq": ContainerSpec(
+        backend="rabbitmq",
+        image="rabbitmq:3.13-management",
+        ports=(5672,),
+        url_template="amqp://guest:guest@{host}:{port}/%2F",
+        ready_log=r"Server startup complete",
+    ),
+    "kafka": ContainerSpec(
+        backend="kafka",
+        image="apache/kafka:3.9.0",
+        ports=(9092,),
+        url_template="kafka://{host}:{port}",
+        ready_log=r"Kafka Server started",
+        listener_on_host_port=True,
+        env={
+            "KAFKA_NODE_ID": "1",
+            "KAFKA_PROCESS_ROLES": "broker,controller",
+            "KAFKA_LISTENERS": "PLAINTEXT://0.0.0.0:{port},CONTROLLER://127.0.0.1:9093",
+            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://{host}:{port}",
+            "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+            "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093",
+            "KAFKA_NUM_PARTITIONS": "1",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+            "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+            # Same as scripts/brokers: tests create their topics, a missing one is an error.
+            "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+            "KAFKA_HEAP_OPTS": "-Xmx512m -Xms256m",
+        },
+    ),
+    "sqs": ContainerSpec(
+        backend="sqs",
+        image="motoserver/moto:5.0.28",
+        ports=(5000,),
+        url_template="sqs://testing:testing@{host}:{port}?region=us-east-1&tls=false",
+        ready_log=r"Running on",
+    ),
+    "redis": ContainerSpec(
+        backend="redis",
+        image="redis:7.4",
+        ports=(6379,),
+        url_template="redis://{host}:{port}/0",
+        ready_log=r"Ready to accept connections",
+        # No persistence, like scripts/brokers: a restart empties it.
+        command=("redis-server", "--save", "", "--appendonly", "no"),
+    ),
+    "nats": ContainerSpec(
+        backend="nats",
+        image="nats:2.10",
+        ports=(4222,),
+        url_template="nats://{host}:{port}",
+        ready_log=r"Server is ready",
+        # JetStream with a file store inside the container: it survives a container restart.
+        command=("-js", "-sd", "/data/jetstream"),
+    ),
+}
+"""Pinned images for the testcontainers provider, one per backend."""
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def required_backends(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The backends ``MQKIT_REQUIRE_BACKENDS`` names: for them a missing broker is a failure.
+
+    The value is a comma- (or space-) separated list of backend names, case-insensitive;
+    ``all`` means every backend. Unset or empty means none. An unknown name raises
+    :class:`ValueError`, so a typo in CI cannot quietly require nothing.
+    """
+    raw = _environ(environ).get("MQKIT_REQUIRE_BACKENDS", "")
+    names = {part.strip().lower() for part in re.split(r"[,\s]+", raw) if part.strip()}
+    if "all" in names:
+        names.discard("all")
+        names.update(BACKENDS)
+    unknown = sorted(names.difference(BACKENDS))
+    if unknown:
+        raise ValueError(
+            f"MQKIT_REQUIRE_BACKENDS names unknown backend(s) {', '.join(unknown)}; "
+            f"expected a comma list of {', '.join(BACKENDS)} or 'all'"
+        )
+    return frozenset(names)
+
+
+def testcontainers_installed() -> bool:
+    """Whether the optional ``testcontainers`` package can be imported."""
+    try:
+        import testcontainers.core.container  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers a ping within about two seconds.
+
+    Never raises: a missing ``docker`` package, an unset or dead socket, a refused
+    permission all mean "no".
+    """
+    try:
+        import docker
+
+        client = docker.from_env(timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def native_port(backend: str, environ: Mapping[str, str] | None = None) -> int:
+    """The port ``scripts/brokers`` runs ``backend`` on (honours its port overrides)."""
+    _check_backend(backend)
+    raw = _environ(environ).get(f"MQKIT_BROKERS_{backend.upper()}_PORT", "").strip()
+    return int(raw) if raw.isdigit() else NATIVE_DEFAULT_PORTS[backend]
+
+
+def brokers_script(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The ``scripts/brokers`` that controls native brokers, if there is one.
+
+    ``MQKIT_BROKERS_SCRIPT`` wins; else the script in the repository this module lives in
+    (absent when mqkit is installed from a wheel).
+    """
+    explicit = _environ(environ).get("MQKIT_BROKERS_SCRIPT", "").strip()
+    if explicit:
+        return Path(explicit)
+    return _REPO_SCRIPT if _REPO_SCRIPT.is_file() else None
+
+
+def _is_native_url(backend: str, url: str, environ: Mapping[str, str]) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.hostname in _LOOPBACK_HOSTS and port == native_port(backend, environ)
+
+
+@dataclass
+class BrokerHandle:
+    """A broker the contract suite can use: its mqkit URL and how to disturb it.
+
+    ``stop``/``start``/``restart`` are for fault injection (a broker restart mid-stream);
+    ``start`` and ``restart`` return once the broker serves clients again. What survives a
+    restart is the broker's business: RabbitMQ durable queues with persistent messages,
+    the Kafka log and NATS JetStream file streams do; moto and Redis (no persistence) start
+    empty.
+    """
+
+    backend: str
+    url: str
+    provider: Provider
+    script: Path | None = None
+    """``scripts/brokers`` for ``native``/``env`` handles that may be controlled."""
+    container: Any = field(default=None, repr=False)
+    """The testcontainers ``DockerContainer`` for ``testcontainers`` handles."""
+    spec: ContainerSpec | None = field(default=None, repr=False)
+    python: str = field(default=sys.executable, repr=False)
+
+    @property
+    def can_inject_faults(self) -> bool:
+        """Whether ``stop``/``start``/``restart`` can work for this broker."""
+        if self.provider == "testcontainers":
+            return self.container is not None
+        return self.script is not None and self.script.is_file()
+
+    def restart(self) -> None:
+        """Stop the broker and start it again; returns when it answers again."""
+        if self.provider == "testcontainers":
+            count = self._ready_count()
+            self._wrapped().restart(timeout=30)
+            self._wait_ready(count + 1)
+        else:
+            self._script("restart")
+
+    def stop(self) -> None:
+        """Stop the broker (clients see their connections drop)."""
+        if self.provider == "testcontainers":
+            self._wrapped().stop(timeout=30)
+        else:
+            self._script("stop")
+
+    def start(self) -> None:
+        """Start a stopped broker; returns when it answers again."""
+        if self.provider == "testcontainers":
+            count = self._ready_count()
+            self._wrapped().start()
+            self._wait_ready(count + 1)
+        else:
+            self._script("start")
+
+    def close(self) -> None:
+        """Release what this handle started: removes a container; no-op otherwise."""
+        if self.provider == "testcontainers" and self.container is not None:
+            self.container.stop()
+            self.container = None
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _script(self, verb: str) -> None:
+        if not self.can_inject_faults or self.script is None:
+            raise BrokerControlError(
+                f"cannot {verb} the {self.backend} broker at {self.url}: it was given by "
+                f"MQKIT_TEST_{self.backend.upper()}_URL and is not one scripts/brokers runs "
+                "(set MQKIT_BROKERS_SCRIPT to a script that controls it)"
+            )
+        try:
+            proc = subprocess.run(
+                [self.python, str(self.script), verb, self.backend],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=_SCRIPT_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerControlError(
+                f"{self.script} {verb} {self.backend} took over {_SCRIPT_TIMEOUT:.0f}s"
+            ) from exc
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+            raise BrokerControlError(
+                f"{self.script} {verb} {self.backend} failed (exit {proc.returncode}):\n{tail}"
+            )
+
+    def _wrapped(self) -> Any:
+        if self.container is None:
+            raise BrokerControlError(f"the {self.backend} container is gone (closed?)")
+        return self.container.get_wrapped_container()
+
+    def _ready_count(self) -> int:
+        assert self.spec is not None
+        return _count_log_matches(self.container, self.spec.ready_log)
+
+    def _wait_ready(self, times: int) -> None:
+        assert self.spec is not None
+        _wait_for_log(self.container, self.spec.ready_log, times, _CONTAINER_READY_TIMEOUT)
+
+
+def _count_log_matches(container: Any, pattern: str) -> int:
+    stdout, stderr = container.get_logs()
+    text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+    return len(re.findall(pattern, text, re.MULTILINE))
+
+
+def _wait_for_log(container: Any, pattern: str, times: int, timeout: float) -> None:
+    """Wait until ``pattern`` occurred ``times`` times in the container's logs."""
+    try:
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+    except ImportError:  # testcontainers before the wait-strategy API: poll the logs
+        deadline = time.monotonic() + timeout
+        while _count_log_matches(container, pattern) < times:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{pattern!r} not seen {times}x in {timeout:.0f}s") from None
+            time.sleep(0.5)
+        return
+    strategy = LogMessageWaitStrategy(re.compile(pattern, re.MULTILINE), times=times)
+    strategy.with_startup_timeout(int(timeout)).with_poll_interval(0.5)
+    strategy.wait_until_ready(container)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_container(spec: ContainerSpec) -> BrokerHandle:
+    """Start ``spec``'s image with testcontainers and wait until it serves clients.
+
+    Every container port is bound to a free host port picked beforehand, so a restarted
+    container keeps its URL. Raises whatever testcontainers/Docker raise on failure.
+    """
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer(spec.image)
+    host = container.get_docker_client().host()
+    host_ports = [_free_port() for _ in spec.ports]
+    main_port = host_ports[0]
+    for index, (container_port, host_port) in enumerate(zip(spec.ports, host_ports, strict=True)):
+        inside = host_port if (index == 0 and spec.listener_on_host_port) else container_port
+        container.with_bind_ports(inside, host_port)
+    for key, value in spec.rendered_env(host, main_port).items():
+        container.with_env(key, value)
+    command = spec.rendered_command(host, main_port)
+    if command is not None:
+        container.with_command(command)
+    container.start()
+    try:
+        _wait_for_log(container, spec.ready_log, 1, _CONTAINER_READY_TIMEOUT)
+    except BaseException:
+        container.stop()
+        raise
+    return BrokerHandle(
+        backend=spec.backend,
+        url=spec.url(host, main_port),
+        provider="testcontainers",
+        container=container,
+        spec=spec,
+    )
+
+
+def _no_broker_reason(backend: str, why: str) -> str:
+    return (
+        f"no {backend} broker: MQKIT_TEST_{backend.upper()}_URL is not set and {why}. "
+        'Run `scripts/brokers up` and `eval "$(scripts/brokers env)"`, or start Docker '
+        "(see docs/testing.md)"
+    )
+
+
+def find_broker(
+    backend: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    docker_available: Callable[[], bool] | None = None,
+    testcontainers_installed: Callable[[], bool] | None = None,
+    start_container: Callable[[ContainerSpec], BrokerHandle] | None = None,
+) -> BrokerHandle | str:
+    """A broker for ``backend``, or the reason (one readable sentence) why there is none.
+
+    Tries ``MQKIT_TEST_<BACKEND>_URL``, then testcontainers if it is installed and a Docker
+    engine answers. The keyword arguments replace the environment and the checks for tests;
+    by default they are ``os.environ`` and this module's functions of the same names. It
+    never decides about skipping or failing: see :func:`required_backends`.
+    """
+    _check_backend(backend)
+    env = _environ(environ)
+    url = env.get(f"MQKIT_TEST_{backend.upper()}_URL", "").strip()
+    if url:
+        script = brokers_script(env)
+        if _is_native_url(backend, url, env):
+            return BrokerHandle(backend=backend, url=url, provider="native", script=script)
+        explicit = bool(env.get("MQKIT_BROKERS_SCRIPT", "").strip())
+        return BrokerHandle(
+            backend=backend, url=url, provider="env", script=script if explicit else None
+        )
+
+    installed = testcontainers_installed or _module_testcontainers_installed
+    if not installed():
+        return _no_broker_reason(backend, "the testcontainers package is not installed")
+    answers = docker_available or _module_docker_available
+    if not answers():
+        return _no_broker_reason(backend, "no Docker engine answers (testcontainers needs one)")
+    starter = start_container or _module_start_container
+    spec = CONTAINER_SPECS[backend]
+    try:
+        return starter(spec)
+    except Exception as exc:
+        return f"no {backend} broker: testcontainers could not start {spec.image}: {exc}"
+
+
+# The module-level functions, under names find_broker's keyword arguments do not shadow.
+_module_docker_available = docker_available
+_module_testcontainers_installed = testcontainers_installed
+_module_start_container = start_container
