@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._codecs import RAW, Codec
-from .._errors import Closed, MQError, NotFound, SendBatchError, Unavailable
+from .._errors import Closed, MQError, SendBatchError, Unavailable
 from .._message import Message
 from .._validation import build_message, chunks, prepare
 from ..driver import TopicDriver
@@ -63,7 +63,7 @@ class Producer:
         :class:`Message`, whose fields the keywords override). With ``wait=False`` the
         message is buffered and sent with others; errors then surface on ``flush``.
         """
-        self._check_open()
+        self._open()
         msg = prepare(build_message(
             body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
             correlation_id=correlation_id, reply_to=reply_to, priority=priority, ttl=ttl,
@@ -85,7 +85,7 @@ class Producer:
         backend's batch limit; when some entries fail, :class:`SendBatchError` names
         them by their index in ``messages`` and all the others were accepted.
         """
-        self._check_open()
+        self._open()
         caps = self._client.capabilities
         prepared = [prepare(build_message(m, self.codec), caps) for m in messages]
         if self._buffer:
@@ -159,8 +159,6 @@ class Producer:
                     raise
                 sleep(wait)
                 wait = min(_RETRY_CAP, wait * 2)
-            except NotFound:
-                raise
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
