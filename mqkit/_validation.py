@@ -58,6 +58,8 @@ def build_message(value: Any, codec: Codec = RAW, **fields: Any) -> Message:
     body = codec.encode(value)
     if codec is not RAW and "content_type" not in overrides:
         overrides["content_type"] = codec.content_type
+    if "id" not in overrides:
+        overrides["id"] = new_message_id()
     return Message(body, **overrides)
 
 
