@@ -1,0 +1,217 @@
+"""SubscriptionDriver: consumes a group's queue with ``basic_consume`` and ``basic_qos``.
+
+Deliveries pushed by the broker are buffered (never more than ``prefetch``, the
+channel's QoS) and handed out by ``receive_batch``. ack = ``basic_ack``; nack =
+``basic_nack(requeue=True)``; reject = ``basic_reject(requeue=False)`` (dropped: mqkit
+dead-letters by republishing, above the driver). A delayed nack republishes the message
+(confirmed) to a TTL queue that dead-letters it back into the group's queue, then acks
+the original. Deliveries of a connection that was lost are not settled (the broker
+already requeued them): acking them does nothing, they come back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import pika.spec
+from pika.adapters.blocking_connection import BlockingChannel
+
+from mqkit.driver import Delivery, Message, SubscriptionDriver, SubscriptionOptions
+
+from ._link import Link
+from ._names import Names
+from ._producer import DELIVERED_HEADER, KEY_HEADER, delay_bucket, properties_for
+
+__all__ = ["RabbitSubscription", "to_message"]
+
+T = TypeVar("T")
+
+# Headers the broker adds when a message was dead-lettered by one of mqkit's delay
+# queues; removed on receipt so headers round-trip exactly.
+_DEATH_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
+                  "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue",
+                  "x-last-death-reason")
+# Classic queues carry no delivery count; the subscription counts deliveries per message
+# id itself, forgetting the oldest beyond this many (a bound on memory, not on messages).
+_TRACK_MAX = 100_000
+_Raw = tuple[int, pika.spec.Basic.Deliver, pika.BasicProperties, bytes]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
+def to_message(method: pika.spec.Basic.Deliver, props: pika.BasicProperties,
+               body: bytes) -> tuple[Message, int | None, int]:
+    """The message, the quorum delivery count (if any) and the deliveries before a
+    delayed republish, from an AMQP delivery."""
+    raw = dict(props.headers or {})
+    native = raw.pop("x-delivery-count", None)
+    earlier = raw.pop(DELIVERED_HEADER, None)
+    key = raw.pop(KEY_HEADER, None)
+    first_queue = raw.get("x-first-death-queue")
+    if isinstance(first_queue, (str, bytes)) and _text(first_queue).startswith("mqkit."):
+        for name in _DEATH_HEADERS:
+            raw.pop(name, None)
+    headers = {str(k): _text(v) for k, v in raw.items()}
+    routing_key = _text(key) if key is not None else method.routing_key
+    message = Message(
+        body=body, key=routing_key or None, headers=headers, id=props.message_id,
+        content_type=props.content_type, correlation_id=props.correlation_id,
+        reply_to=props.reply_to, priority=props.priority)
+    return (message, None if native is None else int(native),
+            int(_text(earlier)) if earlier is not None else 0)
+
+
+class RabbitSubscription(SubscriptionDriver):
+    """One group (queue) of one topic, over its own connection."""
+
+    def __init__(self, link: Link, names: Names, topic: str, group: str,
+                 options: SubscriptionOptions, persistent: bool,
+                 declare: Callable[[BlockingChannel], None]) -> None:
+        self._link = link
+        self._names = names
+        self._topic = topic
+        self._queue = names.queue(topic, group)
+        self._options = options
+        self._persistent = persistent
+        self._declare = declare
+        self._buffer: deque[_Raw] = deque()
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._retry_ready: dict[int, float] = {}
+        link.setup = self._setup
+
+    def _setup(self, channel: BlockingChannel) -> None:
+        self._buffer.clear()
+        self._retry_ready.clear()
+        self._declare(channel)
+        channel.confirm_delivery()  # only delayed nacks publish; they must be confirmed
+        # AMQP's prefetch_count is 16 bits.
+        channel.basic_qos(prefetch_count=min(self._options.prefetch, 65535))
+        generation = self._link.generation
+        channel.basic_consume(
+            self._queue,
+            lambda _ch, method, props, body: self._buffer.append(
+                (generation, method, props, body)),
+            auto_ack=False, consumer_tag=self._options.consumer_name)
+
+    def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        with self._link.use(f"receive from {self._queue!r}") as channel:
+            connection = channel.connection
+            deadline = time.monotonic() + timeout
+            if not self._buffer:
+                connection.process_data_events(0)
+            while not self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                connection.process_data_events(time_limit=remaining)  # returns on delivery
+            out: list[Delivery] = []
+            generation = self._link.generation
+            while self._buffer and len(out) < max_messages:
+                gen, method, props, body = self._buffer.popleft()
+                if gen == generation:
+                    out.append(self._delivery(gen, method, props, body))
+            return out
+
+    def _delivery(self, generation: int, method: pika.spec.Basic.Deliver,
+                  props: pika.BasicProperties, body: bytes) -> Delivery:
+        message, native, earlier = to_message(method, props, body)
+        if native is not None:
+            count = native + 1
+        else:
+            count = self._track(message.id, bool(method.redelivered))
+        return Delivery(message=message, topic=self._topic,
+                        handle=(generation, method.delivery_tag),
+                        delivery_count=earlier + count,
+                        timestamp=None if props.timestamp is None else float(props.timestamp))
+
+    def _track(self, message_id: str | None, redelivered: bool) -> int:
+        if message_id is None:
+            return 2 if redelivered else 1
+        count = self._seen.pop(message_id, 0) + 1
+        if count == 1 and redelivered:
+            count = 2  # delivered before, to a consumer this process never saw
+        self._seen[message_id] = count
+        while len(self._seen) > _TRACK_MAX:
+            self._seen.popitem(last=False)
+        return count
+
+    def _tags(self, deliveries: Sequence[Delivery]) -> list[int]:
+        generation = self._link.generation
+        tags = []
+        for d in deliveries:
+            gen, tag = d.handle  # type: ignore[misc]
+            if gen == generation:
+                tags.append(tag)
+        return tags
+
+    def _forget(self, deliveries: Sequence[Delivery]) -> None:
+        for d in deliveries:
+            if d.message.id is not None:
+                self._seen.pop(d.message.id, None)
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        with self._link.use(f"ack on {self._queue!r}") as channel:
+            for tag in self._tags(deliveries):
+                channel.basic_ack(tag)
+        self._forget(deliveries)
+
+    def reject(self, deliveries: Sequence[Delivery]) -> None:
+        with self._link.use(f"reject on {self._queue!r}") as channel:
+            for tag in self._tags(deliveries):
+                channel.basic_reject(tag, requeue=False)
+        self._forget(deliveries)
+
+    def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
+        with self._link.use(f"nack on {self._queue!r}") as channel:
+            if delay is None or delay <= 0:
+                for tag in self._tags(deliveries):
+                    channel.basic_nack(tag, requeue=True)
+                return
+            queue = self._retry_queue(channel, delay_bucket(delay))
+            live = set(self._tags(deliveries))
+            for d in deliveries:
+                if d.handle[1] not in live:  # type: ignore[index]
+                    continue
+                extra: dict[str, Any] = {DELIVERED_HEADER: str(d.delivery_count)}
+                if d.message.key:
+                    extra[KEY_HEADER] = d.message.key
+                channel.basic_publish("", queue, d.message.body,
+                                      properties_for(d.message, self._persistent, extra))
+                channel.basic_ack(d.handle[1])  # type: ignore[index]
+        self._forget(deliveries)
+
+    def _retry_queue(self, channel: BlockingChannel, ms: int) -> str:
+        """A TTL queue dead-lettering into this group's queue after ``ms``."""
+        name = self._names.delay_retry(self._queue, ms)
+        now = time.monotonic()
+        if now - self._retry_ready.get(ms, -1e9) > 30:  # expires 60 s after its TTL
+            channel.queue_declare(name, durable=True, arguments={
+                "x-queue-type": "classic",
+                "x-message-ttl": ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self._queue,
+                "x-expires": ms + 60_000,
+            })
+            self._retry_ready[ms] = now
+        return name
+
+    def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        """Nothing to do: RabbitMQ keeps a delivery with this consumer until it is
+        settled or the connection closes (no visibility timeout)."""
+        return None
+
+    def close(self) -> None:
+        self._link.close()
+
+    def as_(self, kind: type[T]) -> T | None:
+        for obj in (self._link.channel, self._link.connection):
+            if isinstance(obj, kind):
+                return obj
+        return None

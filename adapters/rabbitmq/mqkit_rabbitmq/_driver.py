@@ -1,0 +1,252 @@
+"""The Driver: connection parameters, capabilities, topics, subscriptions, admin verbs."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import TypeVar
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+import mqkit
+from mqkit.driver import (
+    Capabilities,
+    ConnectParams,
+    Driver,
+    GroupStats,
+    SubscriptionOptions,
+    Support,
+    parse_options,
+)
+
+from ._admin import declare_group, exists, read_registry, record, scratch
+from ._consumer import RabbitSubscription
+from ._errors import mapped
+from ._link import Link
+from ._names import Names
+from ._options import RabbitOptions
+from ._producer import RabbitTopic
+
+__all__ = ["RabbitDriver", "capabilities_for", "connect"]
+
+T = TypeVar("T")
+
+# 16 MiB: a body every default broker accepts (RabbitMQ's max_message_size is 128 MiB)
+# that still round-trips quickly; larger bodies belong in object storage.
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+# x-message-ttl is an unsigned 32-bit count of milliseconds.
+MAX_DELAY = (2**32 - 1) / 1000
+# Messages per driver send: one confirm wait per 1000 keeps latency low and memory flat.
+MAX_BATCH = 1000
+
+
+def capabilities_for(options: RabbitOptions) -> Capabilities:
+    return Capabilities(
+        backend="rabbitmq",
+        nack=Support.NATIVE,
+        nack_delay=Support.EMULATED,
+        delay=Support.EMULATED,
+        dead_letter=Support.EMULATED,
+        ordering=Support.NATIVE,
+        groups=Support.NATIVE,
+        competing_consumers=Support.NATIVE,
+        replay=Support.UNSUPPORTED,
+        priority=Support.NATIVE if options.max_priority else Support.UNSUPPORTED,
+        ttl=Support.NATIVE,
+        dedup=Support.UNSUPPORTED,
+        request_reply=Support.EMULATED,
+        lease_extension=Support.NATIVE,
+        persistence=Support.NATIVE if options.persistent else Support.UNSUPPORTED,
+        redelivery_on_close=Support.NATIVE,
+        admin_stats=Support.NATIVE,
+        purge=Support.NATIVE,
+        max_message_size=MAX_MESSAGE_SIZE,
+        max_headers=None,
+        max_batch=MAX_BATCH,
+        max_delay=MAX_DELAY,
+        delivery="at-least-once",
+    )
+
+
+def connection_parameters(params: ConnectParams,
+                          options: RabbitOptions) -> list[pika.ConnectionParameters]:
+    url = params.url
+    use_tls = options.tls if options.tls is not None else url.scheme == "amqps"
+    ssl_options = None
+    if use_tls:
+        context = ssl.create_default_context(cafile=options.ca_file)
+        if not options.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if options.cert_file:
+            context.load_cert_chain(
+                options.cert_file, options.key_file,
+                options.key_password.reveal() if options.key_password else None)
+    username = url.username or "guest"
+    password = url.password.reveal() if url.password is not None else "guest"
+    credentials = pika.PlainCredentials(username, password)
+    out = []
+    for host, port in url.hosts or (("localhost", None),):
+        if use_tls:
+            ssl_options = pika.SSLOptions(context, options.server_hostname or host)
+        out.append(pika.ConnectionParameters(
+            host=host, port=port or (5671 if use_tls else 5672),
+            virtual_host=url.path or "/", credentials=credentials,
+            heartbeat=options.heartbeat, ssl_options=ssl_options,
+            socket_timeout=params.connect_timeout, stack_timeout=params.connect_timeout,
+            blocked_connection_timeout=options.blocked_timeout,
+            connection_attempts=1, client_properties={"connection_name": "mqkit"}))
+    return out
+
+
+def connect(params: ConnectParams) -> RabbitDriver:
+    options = parse_options(RabbitOptions, params.options)
+    driver = RabbitDriver(params, options)
+    with driver._admin.use("connect"):
+        pass
+    return driver
+
+
+class RabbitDriver(Driver):
+    """A connection for admin verbs; each topic and subscription gets its own."""
+
+    def __init__(self, params: ConnectParams, options: RabbitOptions) -> None:
+        self.capabilities = capabilities_for(options)
+        self._params = params
+        self._options = options
+        self._pika = connection_parameters(params, options)
+        self._names = Names(options.exchange_prefix, options.queue_format)
+        self._admin = self._link("admin")
+
+    def _link(self, name: str) -> Link:
+        return Link(self._pika, self._params.connect_timeout, self._options.heartbeat, name)
+
+    # -- topics and subscriptions ----------------------------------------------------
+
+    def open_topic(self, topic: str) -> RabbitTopic:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"rabbitmq: topic {topic!r} (exchange "
+                                 f"{self._names.exchange(topic)!r}) does not exist")
+        link = self._link(f"topic {topic}")
+        # Send timeouts are the portable layer's; a confirm wait is bounded on its own.
+        driver = RabbitTopic(link, self._names, topic, self._options.persistent,
+                             self._options.confirm, send_timeout=30.0)
+        try:
+            with link.use(f"open topic {topic!r}"):
+                pass
+        except BaseException:
+            link.close()
+            raise
+        return driver
+
+    def open_subscription(self, topic: str, group: str,
+                          options: SubscriptionOptions) -> RabbitSubscription:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+        queue = self._names.queue(topic, group)
+        created = False
+        if not self._group_exists(topic, group):
+            if not options.create_group:
+                raise mqkit.NotFound(f"rabbitmq: group {group!r} (queue {queue!r}) "
+                                     f"of topic {topic!r} does not exist")
+            self.create_group(topic, group, options.start)
+            created = True
+
+        def declare(channel: BlockingChannel) -> None:
+            # On every (re)connection: the queue and its binding, as created.
+            if created or options.create_group:
+                declare_group(channel, self._names, self._options, topic, group)
+            else:
+                channel.queue_declare(queue, passive=True)
+
+        link = self._link(f"group {queue}")
+        driver = RabbitSubscription(link, self._names, topic, group, options,
+                                    self._options.persistent, declare)
+        try:
+            with link.use(f"open group {queue!r}"):
+                pass
+        except BaseException:
+            link.close()
+            raise
+        return driver
+
+    # -- admin -----------------------------------------------------------------------
+
+    def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
+        if options:
+            raise mqkit.ConfigurationError(
+                f"rabbitmq: unknown topic option(s) {', '.join(map(repr, options))}")
+        with self._admin.use(f"create topic {topic!r}") as channel:
+            if exists(channel.connection, "exchange", self._names.exchange(topic)):
+                return
+            channel.exchange_declare(self._names.exchange(topic), "topic", durable=True)
+            record(channel.connection, "create", topic)
+
+    def delete_topic(self, topic: str) -> None:
+        with self._admin.use(f"delete topic {topic!r}") as channel:
+            _, groups = read_registry(channel.connection, self._params.connect_timeout)
+            for t, g in groups:
+                if t == topic:
+                    channel.queue_delete(self._names.queue(t, g))
+            channel.exchange_delete(self._names.exchange(topic))
+            record(channel.connection, "delete", topic)
+
+    def list_topics(self) -> list[str]:
+        with self._admin.use("list topics") as channel:
+            topics, _ = read_registry(channel.connection, self._params.connect_timeout)
+            return sorted(t for t in topics if not Names.internal(t)
+                          and exists(channel.connection, "exchange",
+                                     self._names.exchange(t)))
+
+    def topic_exists(self, topic: str) -> bool:
+        with self._admin.use(f"find topic {topic!r}") as channel:
+            return exists(channel.connection, "exchange", self._names.exchange(topic))
+
+    def _group_exists(self, topic: str, group: str) -> bool:
+        with self._admin.use(f"find group {group!r}") as channel:
+            return exists(channel.connection, "queue", self._names.queue(topic, group))
+
+    def create_group(self, topic: str, group: str, start: str) -> None:
+        with self._admin.use(f"create group {group!r} on {topic!r}") as channel:
+            if not exists(channel.connection, "exchange", self._names.exchange(topic)):
+                raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+            known = exists(channel.connection, "queue", self._names.queue(topic, group))
+            declare_group(channel, self._names, self._options, topic, group)
+            if not known:
+                record(channel.connection, "create", topic, group)
+
+    def delete_group(self, topic: str, group: str) -> None:
+        with self._admin.use(f"delete group {group!r}") as channel:
+            channel.queue_delete(self._names.queue(topic, group))
+            record(channel.connection, "delete", topic, group)
+
+    def list_groups(self, topic: str) -> list[str]:
+        with self._admin.use(f"list groups of {topic!r}") as channel:
+            if not exists(channel.connection, "exchange", self._names.exchange(topic)):
+                raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+            _, groups = read_registry(channel.connection, self._params.connect_timeout)
+            return sorted(g for t, g in groups if t == topic and exists(
+                channel.connection, "queue", self._names.queue(t, g)))
+
+    def group_stats(self, topic: str, group: str) -> GroupStats:
+        queue = self._names.queue(topic, group)
+        with self._admin.use(f"stats of {queue!r}") as channel, \
+                scratch(channel.connection) as ch:
+            ok = ch.queue_declare(queue, passive=True)
+            return GroupStats(topic=topic, group=group,
+                              depth=int(ok.method.message_count), in_flight=None)
+
+    def purge(self, topic: str, group: str) -> None:
+        queue = self._names.queue(topic, group)
+        with self._admin.use(f"purge {queue!r}") as channel, \
+                scratch(channel.connection) as ch:
+            ch.queue_purge(queue)
+
+    def close(self) -> None:
+        with mapped("close"):
+            self._admin.close()
+
+    def as_(self, kind: type[T]) -> T | None:
+        connection = self._admin.connection
+        return connection if isinstance(connection, kind) else None
