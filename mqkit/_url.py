@@ -134,7 +134,7 @@ class URL:
                 auth += ":" + (quote(pw, safe="") if reveal else pw)
             auth += "@"
         hosts = ",".join(_render_host(h, p) for h, p in self.hosts)
-        path = "/" + quote(self.path, safe="/%") if self.path else ""
+        path = "/" + quote(self.path, safe="") if self.path else ""
         query = ""
         if self.query:
             query = "?" + "&".join(
