@@ -157,34 +157,37 @@ class RabbitSubscription(SubscriptionDriver):
                 self._seen.pop(d.message.id, None)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
-        with self._link.use(f"ack on {self._queue!r}") as channel:
-            for tag in self._tags(deliveries):
+        with self._link.settling(f"ack on {self._queue!r}") as channel:
+            for tag in self._tags(deliveries) if channel else ():
                 channel.basic_ack(tag)
         self._forget(deliveries)
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
-        with self._link.use(f"reject on {self._queue!r}") as channel:
-            for tag in self._tags(deliveries):
+        with self._link.settling(f"reject on {self._queue!r}") as channel:
+            for tag in self._tags(deliveries) if channel else ():
                 channel.basic_reject(tag, requeue=False)
         self._forget(deliveries)
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        with self._link.use(f"nack on {self._queue!r}") as channel:
+        with self._link.settling(f"nack on {self._queue!r}") as channel:
+            if channel is None:
+                return
             if delay is None or delay <= 0:
                 for tag in self._tags(deliveries):
                     channel.basic_nack(tag, requeue=True)
                 return
             queue = self._retry_queue(channel, delay_bucket(delay))
-            live = set(self._tags(deliveries))
+            generation = self._link.generation
             for d in deliveries:
-                if d.handle[1] not in live:  # type: ignore[index]
+                gen, tag = d.handle  # type: ignore[misc]
+                if gen != generation:
                     continue
                 extra: dict[str, Any] = {DELIVERED_HEADER: str(d.delivery_count)}
                 if d.message.key:
                     extra[KEY_HEADER] = d.message.key
                 channel.basic_publish("", queue, d.message.body,
                                       properties_for(d.message, self._persistent, extra))
-                channel.basic_ack(d.handle[1])  # type: ignore[index]
+                channel.basic_ack(tag)
         self._forget(deliveries)
 
     def _retry_queue(self, channel: BlockingChannel, ms: int) -> str:

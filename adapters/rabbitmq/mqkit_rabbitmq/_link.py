@@ -79,6 +79,14 @@ class Link:
                 raise map_error(exc, what) from exc
 
     def _ensure(self) -> BlockingChannel:
+        if self.connection is not None and self.connection.is_open:
+            # A non-blocking poll notices a connection the broker dropped since the last
+            # call (a restart), so the call below gets a fresh one instead of failing.
+            try:
+                self.connection.process_data_events(0)
+            except (pe.AMQPError, OSError) as exc:
+                log.info("rabbitmq: %s found its connection lost: %s", self._name, exc)
+                self._drop()
         if self.connection is None or not self.connection.is_open:
             self._drop()
             self.connection = self._connect()
@@ -126,6 +134,29 @@ class Link:
         if connection is not None and connection.is_open:
             with contextlib.suppress(Exception):
                 connection.close()
+
+    @contextlib.contextmanager
+    def settling(self, what: str) -> Iterator[BlockingChannel | None]:
+        """Like :meth:`use`, for ack/nack/reject: when the connection is lost, the
+        broker has already requeued every unsettled delivery of it, so the settle is
+        moot; the link is reset and the call returns (yielding ``None`` when there is
+        no connection to settle on) instead of raising."""
+        with self.lock:
+            if self._closed:
+                raise mqkit.Closed(f"rabbitmq: {self._name} is closed")
+            if self.connection is None or not self.connection.is_open \
+                    or self.channel is None or not self.channel.is_open:
+                yield None
+                return
+            try:
+                yield self.channel
+            except (pe.AMQPError, OSError) as exc:
+                if not is_connection_error(exc):
+                    self._drop_channel()
+                    raise map_error(exc, what) from exc
+                log.info("rabbitmq: %s: connection lost while settling (%s); the broker "
+                         "redelivers those messages", self._name, exc)
+                self._drop()
 
     def reset(self) -> None:
         """Forget the connection (after an error); the next ``use`` reconnects."""
