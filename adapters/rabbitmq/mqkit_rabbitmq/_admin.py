@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-
-import uuid
 
 from ._names import REGISTRY_QUEUE, Names
 from ._options import RabbitOptions

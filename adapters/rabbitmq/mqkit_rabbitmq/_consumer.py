@@ -71,7 +71,7 @@ def to_message(method: pika.spec.Basic.Deliver, props: pika.BasicProperties,
 class RabbitSubscription(SubscriptionDriver):
     """One group (queue) of one topic, over its own connection."""
 
-    def __init__(self, link: Link, names: Names, topic: str, group: str,
+    def __init__(self, link: Link, names: Names, topic: str, group: str, *,
                  options: SubscriptionOptions, persistent: bool,
                  declare: Callable[[BlockingChannel], None]) -> None:
         self._link = link
@@ -143,13 +143,17 @@ class RabbitSubscription(SubscriptionDriver):
         return count
 
     def _tags(self, deliveries: Sequence[Delivery]) -> list[int]:
+        """Delivery tags of the current connection (older ones are already requeued)."""
+        return [tag for tag, _ in self._live(deliveries)]
+
+    def _live(self, deliveries: Sequence[Delivery]) -> list[tuple[int, Delivery]]:
         generation = self._link.generation
-        tags = []
+        out = []
         for d in deliveries:
-            gen, tag = d.handle  # type: ignore[misc]
-            if gen == generation:
-                tags.append(tag)
-        return tags
+            handle: tuple[int, int] = d.handle  # type: ignore[assignment]
+            if handle[0] == generation:
+                out.append((handle[1], d))
+        return out
 
     def _forget(self, deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:
@@ -158,14 +162,16 @@ class RabbitSubscription(SubscriptionDriver):
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"ack on {self._queue!r}") as channel:
-            for tag in self._tags(deliveries) if channel else ():
-                channel.basic_ack(tag)
+            if channel is not None:
+                for tag in self._tags(deliveries):
+                    channel.basic_ack(tag)
         self._forget(deliveries)
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"reject on {self._queue!r}") as channel:
-            for tag in self._tags(deliveries) if channel else ():
-                channel.basic_reject(tag, requeue=False)
+            if channel is not None:
+                for tag in self._tags(deliveries):
+                    channel.basic_reject(tag, requeue=False)
         self._forget(deliveries)
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
@@ -175,13 +181,9 @@ class RabbitSubscription(SubscriptionDriver):
             if delay is None or delay <= 0:
                 for tag in self._tags(deliveries):
                     channel.basic_nack(tag, requeue=True)
-                return
+                return  # keep counting deliveries of these ids (classic queues)
             queue = self._retry_queue(channel, delay_bucket(delay))
-            generation = self._link.generation
-            for d in deliveries:
-                gen, tag = d.handle  # type: ignore[misc]
-                if gen != generation:
-                    continue
+            for tag, d in self._live(deliveries):
                 extra: dict[str, Any] = {DELIVERED_HEADER: str(d.delivery_count)}
                 if d.message.key:
                     extra[KEY_HEADER] = d.message.key

@@ -130,8 +130,8 @@ class RabbitDriver(Driver):
                                  f"{self._names.exchange(topic)!r}) does not exist")
         link = self._link(f"topic {topic}")
         # Send timeouts are the portable layer's; a confirm wait is bounded on its own.
-        driver = RabbitTopic(link, self._names, topic, self._options.persistent,
-                             self._options.confirm, send_timeout=30.0)
+        driver = RabbitTopic(link, self._names, topic, persistent=self._options.persistent,
+                             confirm=self._options.confirm, send_timeout=30.0)
         try:
             with link.use(f"open topic {topic!r}"):
                 pass
@@ -161,8 +161,8 @@ class RabbitDriver(Driver):
                 channel.queue_declare(queue, passive=True)
 
         link = self._link(f"group {queue}")
-        driver = RabbitSubscription(link, self._names, topic, group, options,
-                                    self._options.persistent, declare)
+        driver = RabbitSubscription(link, self._names, topic, group, options=options,
+                                    persistent=self._options.persistent, declare=declare)
         try:
             with link.use(f"open group {queue!r}"):
                 pass

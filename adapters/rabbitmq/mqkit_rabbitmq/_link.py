@@ -179,7 +179,7 @@ class Link:
                 connection = self.connection
                 if connection is not None and connection.is_open:
                     connection.process_data_events(0)
-            except Exception as exc:  # noqa: BLE001 - the next call reports it, mapped
+            except Exception as exc:  # the next call reports it, mapped
                 log.info("rabbitmq: %s lost its connection: %s", self._name, exc)
                 self._drop()
             finally:

@@ -75,10 +75,7 @@ class Confirms:
     def on_confirm(self, frame: Any) -> None:
         method = frame.method
         tag = method.delivery_tag
-        if method.multiple:
-            done = {t for t in self.pending if t <= tag}
-        else:
-            done = {tag} & self.pending
+        done = {t for t in self.pending if t <= tag} if method.multiple else {tag} & self.pending
         self.pending -= done
         if isinstance(method, pika.spec.Basic.Nack):
             self.nacked |= done
@@ -87,7 +84,7 @@ class Confirms:
 class RabbitTopic(TopicDriver):
     """Sends to one topic exchange over its own connection."""
 
-    def __init__(self, link: Link, names: Names, topic: str, persistent: bool,
+    def __init__(self, link: Link, names: Names, topic: str, *, persistent: bool,
                  confirm: bool, send_timeout: float) -> None:
         self._link = link
         self._names = names

@@ -183,14 +183,17 @@ def test_delivery_count_and_delayed_nack(url: str, name: str, queue_type: str) -
                 [m1] = consumer.receive(1, 5)
                 assert m1.delivery_count == 1
                 m1.nack()
+                [m1b] = consumer.receive(1, 5)
+                assert m1b.delivery_count == 2
+                m1b.nack()
                 [m2] = consumer.receive(1, 5)
-                assert m2.delivery_count == 2 and m2.body == b"x"
+                assert m2.delivery_count == 3 and m2.body == b"x"
                 started = time.monotonic()
                 m2.nack(delay=1.0)
                 assert consumer.receive(1, 0.7) == []
                 [m3] = consumer.receive(1, 5)
                 assert time.monotonic() - started >= 1.0
-                assert m3.delivery_count == 3 and m3.key == "a.b"
+                assert m3.delivery_count == 4 and m3.key == "a.b"
                 assert dict(m3.headers) == {"h": "1"} and m3.id == m1.id
                 m3.ack()
                 assert consumer.receive(1, 0.5) == []

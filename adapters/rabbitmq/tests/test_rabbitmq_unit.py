@@ -9,14 +9,14 @@ import time
 import pika.exceptions as pe
 import pika.spec
 import pytest
-
-import mqkit
-from mqkit.driver import ConnectParams, parse_options
 from mqkit_rabbitmq._driver import capabilities_for, connection_parameters
 from mqkit_rabbitmq._errors import map_error, mapped
 from mqkit_rabbitmq._names import Names
 from mqkit_rabbitmq._options import RabbitOptions
 from mqkit_rabbitmq._producer import Confirms, delay_bucket
+
+import mqkit
+from mqkit.driver import ConnectParams, parse_options
 
 
 def test_plugin_imports_without_pika() -> None:
