@@ -83,11 +83,14 @@ class RabbitSubscription(SubscriptionDriver):
         self._declare = declare
         self._buffer: deque[_Raw] = deque()
         self._seen: OrderedDict[str, int] = OrderedDict()
+        # Delivery tags of the current channel not settled yet (buffered or handed out).
+        self._outstanding: set[int] = set()
         self._retry_ready: dict[int, float] = {}
         link.setup = self._setup
 
     def _setup(self, channel: BlockingChannel) -> None:
         self._buffer.clear()
+        self._outstanding.clear()
         self._retry_ready.clear()
         self._declare(channel)
         channel.confirm_delivery()  # only delayed nacks publish; they must be confirmed
@@ -96,9 +99,14 @@ class RabbitSubscription(SubscriptionDriver):
         generation = self._link.generation
         channel.basic_consume(
             self._queue,
-            lambda _ch, method, props, body: self._buffer.append(
-                (generation, method, props, body)),
+            lambda _ch, method, props, body: self._on_message(
+                generation, method, props, body),
             auto_ack=False, consumer_tag=self._options.consumer_name)
+
+    def _on_message(self, generation: int, method: pika.spec.Basic.Deliver,
+                    props: pika.BasicProperties, body: bytes) -> None:
+        self._buffer.append((generation, method, props, body))
+        self._outstanding.add(method.delivery_tag)
 
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         with self._link.use(f"receive from {self._queue!r}") as channel:
@@ -155,6 +163,13 @@ class RabbitSubscription(SubscriptionDriver):
                 out.append((handle[1], d))
         return out
 
+    def _covers(self, tags: list[int]) -> bool:
+        """Whether ``tags`` are exactly the outstanding tags up to their maximum."""
+        if len(tags) < 2:
+            return False
+        top = max(tags)
+        return sum(1 for t in self._outstanding if t <= top) == len(set(tags))
+
     def _forget(self, deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:
             if d.message.id is not None:
@@ -163,15 +178,23 @@ class RabbitSubscription(SubscriptionDriver):
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"ack on {self._queue!r}") as channel:
             if channel is not None:
-                for tag in self._tags(deliveries):
-                    channel.basic_ack(tag)
+                tags = self._tags(deliveries)
+                if self._covers(tags):
+                    # Every outstanding tag up to the highest is in this batch: one frame.
+                    channel.basic_ack(max(tags), multiple=True)
+                else:
+                    for tag in tags:
+                        channel.basic_ack(tag)
+                self._outstanding.difference_update(tags)
         self._forget(deliveries)
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"reject on {self._queue!r}") as channel:
             if channel is not None:
-                for tag in self._tags(deliveries):
+                tags = self._tags(deliveries)
+                for tag in tags:
                     channel.basic_reject(tag, requeue=False)
+                self._outstanding.difference_update(tags)
         self._forget(deliveries)
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
@@ -179,8 +202,10 @@ class RabbitSubscription(SubscriptionDriver):
             if channel is None:
                 return
             if delay is None or delay <= 0:
-                for tag in self._tags(deliveries):
+                tags = self._tags(deliveries)
+                for tag in tags:
                     channel.basic_nack(tag, requeue=True)
+                self._outstanding.difference_update(tags)
                 return  # keep counting deliveries of these ids (classic queues)
             queue = self._retry_queue(channel, delay_bucket(delay))
             for tag, d in self._live(deliveries):
@@ -190,6 +215,7 @@ class RabbitSubscription(SubscriptionDriver):
                 channel.basic_publish("", queue, d.message.body,
                                       properties_for(d.message, self._persistent, extra))
                 channel.basic_ack(tag)
+                self._outstanding.discard(tag)
         self._forget(deliveries)
 
     def _retry_queue(self, channel: BlockingChannel, ms: int) -> str:
