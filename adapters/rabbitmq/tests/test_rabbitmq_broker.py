@@ -306,3 +306,25 @@ def test_recovers_after_broker_restart(client: mqkit.Client, name: str) -> None:
     assert set(sent) <= received, len(set(sent) - received)
     assert {m.id for m in held} <= received  # unacked before the restart: came back
     assert all(isinstance(e, mqkit.Unavailable) for e in errors), errors
+
+
+async def test_async_face_round_trip(url: str, name: str) -> None:
+    import mqkit.aio
+
+    async with mqkit.aio.connect(url) as c:
+        try:
+            await c.admin.create_topic(name)
+            await c.admin.create_group(name, "g")
+            async with c.producer(name) as producer:
+                ids = await producer.send_batch([b"a", b"b", b"c"])
+            async with c.consumer(name, "g") as consumer:
+                got: list[mqkit.aio.ReceivedMessage] = []
+                while len(got) < 3:
+                    batch = await consumer.receive(10, 2.0)
+                    assert batch
+                    await consumer.ack(batch)
+                    got.extend(batch)
+            assert {m.id for m in got} == set(ids)
+            assert (await c.admin.stats(name, "g")).depth == 0
+        finally:
+            await c.admin.delete_topic(name)
