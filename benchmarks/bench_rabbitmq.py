@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pika
 import pika.spec
+from _harness import Result, measure, report
 
 import mqkit
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _harness import Result, measure, report  # noqa: E402
 
 BODY = b"x" * 100
 
@@ -133,7 +128,6 @@ def main() -> None:
     with mqkit.connect(args.url) as client:
         client.admin.create_topic(topic)
         client.admin.create_group(topic, "g")
-        queue = f"{topic}.g"
         try:
             raw_each = raw_send_each(args.url, args.single)
             report(raw_each)
@@ -163,35 +157,36 @@ def main() -> None:
 
                 report(measure("mqkit", "send(wait=False)+flush", count, send_nowait),
                        raw_batch)
-            total = 2 * count + args.single
-            # The queue now holds count (raw) + count + single + count (mqkit) messages.
-            raw_recv = raw_consume(args.url, queue, count, args.prefetch)
-            report(raw_recv)
-            with client.consumer(topic, "g", prefetch=args.prefetch) as consumer:
-                def consume() -> None:
-                    got = 0
-                    while got < count:
-                        msgs = consumer.receive(100, timeout=5.0)
-                        if not msgs:
-                            raise RuntimeError(f"stalled at {got}")
-                        consumer.ack(msgs)
-                        got += len(msgs)
-
-                report(measure("mqkit", f"receive(100)+ack (prefetch {args.prefetch})",
-                               count, consume), raw_recv)
-
-                def handle(msg: mqkit.ReceivedMessage) -> None:
-                    return None
-
-                def run() -> None:
-                    consumer.run(handle, stop_after=count)
-
-                report(measure("mqkit", f"run(handler) (prefetch {args.prefetch})", count,
-                               run), raw_recv)
-            del total
+            # The queue now holds 3 * count + single messages: enough for all three.
+            bench_receive(client, args.url, topic, count, args.prefetch)
         finally:
             client.admin.delete_topic(topic)
-            time.sleep(0)
+
+
+def bench_receive(client: mqkit.Client, url: str, topic: str, count: int,
+                  prefetch: int) -> None:
+    raw_recv = raw_consume(url, f"{topic}.g", count, prefetch)
+    report(raw_recv)
+    with client.consumer(topic, "g", prefetch=prefetch) as consumer:
+        def consume() -> None:
+            got = 0
+            while got < count:
+                msgs = consumer.receive(100, timeout=5.0)
+                if not msgs:
+                    raise RuntimeError(f"stalled at {got}")
+                consumer.ack(msgs)
+                got += len(msgs)
+
+        report(measure("mqkit", f"receive(100)+ack (prefetch {prefetch})", count, consume),
+               raw_recv)
+
+        def handle(msg: mqkit.ReceivedMessage) -> None:
+            return None
+
+        def run() -> None:
+            consumer.run(handle, stop_after=count)
+
+        report(measure("mqkit", f"run(handler) (prefetch {prefetch})", count, run), raw_recv)
 
 
 if __name__ == "__main__":
