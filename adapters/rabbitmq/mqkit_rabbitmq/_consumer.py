@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 
+import mqkit
 from mqkit.driver import Delivery, Message, SubscriptionDriver, SubscriptionOptions
 
 from ._link import Link
@@ -73,7 +74,7 @@ class RabbitSubscription(SubscriptionDriver):
 
     def __init__(self, link: Link, names: Names, topic: str, group: str, *,
                  options: SubscriptionOptions, persistent: bool,
-                 declare: Callable[[BlockingChannel], None]) -> None:
+                 declare: Callable[[BlockingChannel, bool], None]) -> None:
         self._link = link
         self._names = names
         self._topic = topic
@@ -81,6 +82,9 @@ class RabbitSubscription(SubscriptionDriver):
         self._options = options
         self._persistent = persistent
         self._declare = declare
+        self._cancelled = False  # the broker cancelled the consumer: queue deleted
+        self._gone = False
+        self.on_close: Callable[[], None] | None = None
         self._buffer: deque[_Raw] = deque()
         self._seen: OrderedDict[str, int] = OrderedDict()
         # Delivery tags of the current channel not settled yet (buffered or handed out).
@@ -92,7 +96,9 @@ class RabbitSubscription(SubscriptionDriver):
         self._buffer.clear()
         self._outstanding.clear()
         self._retry_ready.clear()
-        self._declare(channel)
+        self._declare(channel, self._gone)
+        self._cancelled = False
+        channel.add_on_cancel_callback(self._on_cancel)
         channel.confirm_delivery()  # only delayed nacks publish; they must be confirmed
         # AMQP's prefetch_count is 16 bits.
         channel.basic_qos(prefetch_count=min(self._options.prefetch, 65535))
@@ -102,6 +108,37 @@ class RabbitSubscription(SubscriptionDriver):
             lambda _ch, method, props, body: self._on_message(
                 generation, method, props, body),
             auto_ack=False, consumer_tag=self._options.consumer_name)
+
+    @property
+    def unacked(self) -> int:
+        """Deliveries of this subscription's channel not settled yet."""
+        return len(self._outstanding)
+
+    def sync(self) -> None:
+        """Take in every delivery the broker sent before now (for an exact depth): a
+        round trip on the channel (``basic.qos``, answered after deliveries already
+        sent), then dispatch. Skipped while a call holds the channel for over 1 s."""
+        if not self._link.lock.acquire(timeout=1.0):
+            return
+        try:
+            channel = self._link.channel
+            if channel is not None and channel.is_open:
+                channel.basic_qos(prefetch_count=min(self._options.prefetch, 65535))
+                channel.connection.process_data_events(0)
+        except Exception:
+            self._link.reset()
+        finally:
+            self._link.lock.release()
+
+    def _on_cancel(self, _frame: object) -> None:
+        self._cancelled = True
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled:
+            self._gone = True
+            self._link.reset_channel()
+            raise mqkit.NotFound(f"rabbitmq: queue {self._queue!r} was deleted "
+                                 "(the broker cancelled the consumer)")
 
     def _on_message(self, generation: int, method: pika.spec.Basic.Deliver,
                     props: pika.BasicProperties, body: bytes) -> None:
@@ -115,10 +152,12 @@ class RabbitSubscription(SubscriptionDriver):
             if not self._buffer:
                 connection.process_data_events(0)
             while not self._buffer:
+                self._check_cancelled()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                connection.process_data_events(time_limit=remaining)  # returns on delivery
+                # Returns on a delivery or a cancel; bounded by the timeout.
+                connection.process_data_events(time_limit=remaining)
             out: list[Delivery] = []
             generation = self._link.generation
             while self._buffer and len(out) < max_messages:
@@ -240,6 +279,8 @@ class RabbitSubscription(SubscriptionDriver):
 
     def close(self) -> None:
         self._link.close()
+        if self.on_close is not None:
+            self.on_close()
 
     def as_(self, kind: type[T]) -> T | None:
         for obj in (self._link.channel, self._link.connection):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -37,6 +39,10 @@ T = TypeVar("T")
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 # x-message-ttl is an unsigned 32-bit count of milliseconds.
 MAX_DELAY = (2**32 - 1) / 1000
+# Depth readings while this client consumes the group, and the pause between them:
+# deliveries in transit settle within a few milliseconds on a healthy broker.
+_STATS_READINGS = 5
+_STATS_PAUSE = 0.02
 # Messages per driver send: one confirm wait per 1000 keeps latency low and memory flat.
 MAX_BATCH = 1000
 
@@ -118,6 +124,9 @@ class RabbitDriver(Driver):
         self._pika = connection_parameters(params, options)
         self._names = Names(options.exchange_prefix, options.queue_format)
         self._admin = self._link("admin")
+        # Open subscriptions per queue: their unacked deliveries count in the depth.
+        self._subs: dict[str, set[RabbitSubscription]] = {}
+        self._subs_lock = threading.Lock()
 
     def _link(self, name: str) -> Link:
         return Link(self._pika, self._params.connect_timeout, self._options.heartbeat, name)
@@ -153,9 +162,11 @@ class RabbitDriver(Driver):
             self.create_group(topic, group, options.start)
             created = True
 
-        def declare(channel: BlockingChannel) -> None:
-            # On every (re)connection: the queue and its binding, as created.
-            if created or options.create_group:
+        def declare(channel: BlockingChannel, passive: bool) -> None:
+            # On every new connection: the queue and its binding, as created (a broker
+            # that lost them gets them back); after the broker cancelled the consumer
+            # (queue deleted) only a passive check, so a deleted group stays deleted.
+            if (created or options.create_group) and not passive:
                 declare_group(channel, self._names, self._options, topic, group)
             else:
                 channel.queue_declare(queue, passive=True)
@@ -169,7 +180,14 @@ class RabbitDriver(Driver):
         except BaseException:
             link.close()
             raise
+        with self._subs_lock:
+            self._subs.setdefault(queue, set()).add(driver)
+        driver.on_close = lambda: self._forget(queue, driver)
         return driver
+
+    def _forget(self, queue: str, driver: RabbitSubscription) -> None:
+        with self._subs_lock:
+            self._subs.get(queue, set()).discard(driver)
 
     # -- admin -----------------------------------------------------------------------
 
@@ -230,12 +248,28 @@ class RabbitDriver(Driver):
                 channel.connection, "queue", self._names.queue(t, g)))
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
+        """Ready messages (the broker's count) + deliveries held by this client's
+        consumers of the group, not settled. Other clients' unacked deliveries are not
+        known (no management API). Messages on their way to a consumer of this client
+        move from ready to held without a common clock, so the reading is repeated
+        until two agree (at most ``_STATS_READINGS`` times)."""
         queue = self._names.queue(topic, group)
+        with self._subs_lock:
+            subs = list(self._subs.get(queue, ()))
+        previous = -1
+        depth = 0
         with self._admin.use(f"stats of {queue!r}") as channel, \
                 scratch(channel.connection) as ch:
-            ok = ch.queue_declare(queue, passive=True)
-            return GroupStats(topic=topic, group=group,
-                              depth=int(ok.method.message_count), in_flight=None)
+            for _ in range(_STATS_READINGS if subs else 1):
+                for sub in subs:
+                    sub.sync()
+                ok = ch.queue_declare(queue, passive=True)
+                depth = int(ok.method.message_count) + sum(sub.unacked for sub in subs)
+                if depth == previous:
+                    break
+                previous = depth
+                time.sleep(_STATS_PAUSE)
+        return GroupStats(topic=topic, group=group, depth=depth, in_flight=None)
 
     def purge(self, topic: str, group: str) -> None:
         queue = self._names.queue(topic, group)

@@ -158,6 +158,11 @@ class Link:
                          "redelivers those messages", self._name, exc)
                 self._drop()
 
+    def reset_channel(self) -> None:
+        """Forget the channel only; the next ``use`` opens a new one (and sets it up)."""
+        with self.lock:
+            self._drop_channel()
+
     def reset(self) -> None:
         """Forget the connection (after an error); the next ``use`` reconnects."""
         with self.lock:

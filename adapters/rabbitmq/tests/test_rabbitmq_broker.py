@@ -328,3 +328,36 @@ async def test_async_face_round_trip(url: str, name: str) -> None:
             assert (await c.admin.stats(name, "g")).depth == 0
         finally:
             await c.admin.delete_topic(name)
+
+
+def test_depth_counts_unacked_of_this_client(client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    with client.producer(name) as producer:
+        producer.send_batch([b"1", b"2", b"3", b"4"])
+    assert client.admin.stats(name, "g").depth == 4
+    with client.consumer(name, "g", prefetch=2) as consumer:
+        got = consumer.receive(1, 5)
+        assert client.admin.stats(name, "g").depth == 4  # 1 held, 1 buffered, 2 ready
+        consumer.ack(got)
+        assert client.admin.stats(name, "g").depth == 3
+    # After close the broker requeues the unacked ones asynchronously.
+    deadline = time.monotonic() + 5
+    while client.admin.stats(name, "g").depth != 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.admin.stats(name, "g").depth == 3
+
+
+def test_group_deleted_under_consumer(client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    with client.consumer(name, "g") as consumer:
+        assert consumer.receive(1, 0.2) == []
+        client.admin.delete_group(name, "g")
+        started = time.monotonic()
+        with pytest.raises(mqkit.NotFound):
+            consumer.receive(1, 5.0)
+        assert time.monotonic() - started < 2.0
+        with pytest.raises(mqkit.NotFound):
+            consumer.receive(1, 0.5)
+    assert not client.admin.group_exists(name, "g")
