@@ -361,3 +361,60 @@ def test_group_deleted_under_consumer(client: mqkit.Client, name: str) -> None:
         with pytest.raises(mqkit.NotFound):
             consumer.receive(1, 0.5)
     assert not client.admin.group_exists(name, "g")
+
+
+def test_dead_letter_and_redelivery_on_close(client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    with client.producer(name) as producer:
+        producer.send(b"poison", headers={"a": "b"})
+        producer.send(b"held")
+
+    def fail(msg: mqkit.ReceivedMessage) -> None:
+        if msg.body == b"poison":
+            raise ValueError("bad payload")
+
+    with client.consumer(name, "g", prefetch=1) as consumer:
+        [first] = consumer.receive(1, 5)
+        assert first.body == b"poison"
+    # Closed without settling: it comes back, counted.
+    with client.consumer(name, "g") as consumer:
+        stats = consumer.run(fail, stop_after=3, idle_timeout=10,
+                             retry=mqkit.RetryPolicy(max_attempts=3,
+                                                      initial_backoff=0.2))
+    assert stats.dead_lettered == 1 and stats.acked == 1
+    dlq = client.dead_letter_topic(name)
+    try:
+        with client.consumer(dlq, mqkit.DEAD_LETTER_GROUP) as consumer:
+            [dead] = _receive_all(consumer, 1)
+        assert dead.body == b"poison" and dead.headers["a"] == "b"
+        assert "bad payload" in dead.headers["mqkit-dead-letter-reason"]
+    finally:
+        client.admin.delete_topic(dlq)
+
+
+def test_request_reply(client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "svc")
+    done = threading.Event()
+
+    def serve() -> None:
+        with client.consumer(name, "svc") as consumer:
+            while not done.is_set():
+                for req in consumer.receive(1, 0.2):
+                    client.reply(req, b"pong:" + req.body)
+                    req.ack()
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        reply = client.request(name, b"ping", timeout=10)
+        assert reply.body == b"pong:ping"
+        client.admin.create_topic(f"{name}-nobody")
+        client.admin.create_group(f"{name}-nobody", "idle")
+        with pytest.raises(mqkit.Timeout):
+            client.request(f"{name}-nobody", b"x", timeout=0.5)
+    finally:
+        done.set()
+        server.join()
+        client.admin.delete_topic(f"{name}-nobody")
