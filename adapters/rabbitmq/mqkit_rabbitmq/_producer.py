@@ -35,8 +35,8 @@ KEY_HEADER = "x-mqkit-key"
 DELIVERED_HEADER = "x-mqkit-delivered"
 
 
-def properties_for(msg: Message, persistent: bool,
-                   extra: dict[str, Any] | None = None) -> pika.BasicProperties:
+def properties_for(msg: Message, persistent: bool, extra: dict[str, Any] | None = None,
+                   now: int | None = None) -> pika.BasicProperties:
     """The AMQP properties carrying ``msg``'s fields (headers as a plain table)."""
     headers: dict[str, Any] | None = dict(msg.headers) if msg.headers or extra else None
     if extra and headers is not None:
@@ -51,7 +51,7 @@ def properties_for(msg: Message, persistent: bool,
         # AMQP expiration is milliseconds as a string; round up so ttl > 0 never means 0.
         expiration=None if msg.ttl is None else str(max(1, math.ceil(msg.ttl * 1000))),
         delivery_mode=2 if persistent else 1,
-        timestamp=int(time.time()),
+        timestamp=int(time.time()) if now is None else now,
     )
 
 
@@ -119,17 +119,24 @@ class RabbitTopic(TopicDriver):
         with self._link.use(f"send to {self._topic!r}") as channel:
             confirms = self._confirms
             first = confirms.next_tag
+            now = int(time.time())
+            # The underlying channel's publish only queues frames; the whole batch is
+            # written by the I/O loop below (BlockingChannel.basic_publish would flush
+            # the socket once per message).
+            publish = channel._impl.basic_publish
             for msg in messages:
-                exchange, key, extra = self._exchange, msg.key or "", None
+                exchange = self._exchange
                 if msg.delay is not None and msg.delay > 0:
                     exchange = self._delay_exchange(channel, delay_bucket(msg.delay))
-                channel.basic_publish(exchange, key, msg.body,
-                                      properties_for(msg, self._persistent, extra))
+                publish(exchange, msg.key or "", msg.body,
+                        properties_for(msg, self._persistent, None, now))
                 if self._confirm:
                     confirms.pending.add(confirms.next_tag)
                     confirms.next_tag += 1
             if self._confirm:
                 self._wait(channel, first, len(messages))
+            else:
+                channel.connection.process_data_events(0)  # write the batch out
 
     def _wait(self, channel: BlockingChannel, first: int, count: int) -> None:
         confirms = self._confirms
