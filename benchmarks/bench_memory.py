@@ -14,12 +14,12 @@ import argparse
 import asyncio
 import uuid
 
+from _harness import Result, measure, report
+
 import mqkit
 import mqkit.aio
 from mqkit.driver import ConnectParams, Message, SubscriptionOptions
 from mqkit.memory import plugin
-
-from _harness import Result, measure, report
 
 
 def _bodies(count: int) -> list[bytes]:
