@@ -128,8 +128,9 @@ class RabbitDriver(Driver):
         self._subs: dict[str, set[RabbitSubscription]] = {}
         self._subs_lock = threading.Lock()
 
-    def _link(self, name: str) -> Link:
-        return Link(self._pika, self._params.connect_timeout, self._options.heartbeat, name)
+    def _link(self, name: str, probe: bool = True) -> Link:
+        return Link(self._pika, self._params.connect_timeout, self._options.heartbeat, name,
+                    probe=probe)
 
     # -- topics and subscriptions ----------------------------------------------------
 
@@ -137,7 +138,9 @@ class RabbitDriver(Driver):
         if not self.topic_exists(topic):
             raise mqkit.NotFound(f"rabbitmq: topic {topic!r} (exchange "
                                  f"{self._names.exchange(topic)!r}) does not exist")
-        link = self._link(f"topic {topic}")
+        # No liveness probe before each send: a send on a dead connection fails with
+        # Unavailable at once and the portable layer retries it on a new connection.
+        link = self._link(f"topic {topic}", probe=False)
         # Send timeouts are the portable layer's; a confirm wait is bounded on its own.
         driver = RabbitTopic(link, self._names, topic, persistent=self._options.persistent,
                              confirm=self._options.confirm, send_timeout=30.0)

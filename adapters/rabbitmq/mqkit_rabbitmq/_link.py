@@ -42,12 +42,14 @@ class Link:
     """A connection + channel for one driver object (topic, subscription or admin)."""
 
     def __init__(self, params: Sequence[pika.ConnectionParameters], connect_timeout: float,
-                 heartbeat: int, name: str,
-                 setup: Callable[[BlockingChannel], None] | None = None) -> None:
+                 heartbeat: int, name: str, *,
+                 setup: Callable[[BlockingChannel], None] | None = None,
+                 probe: bool = True) -> None:
         self._params = list(params)
         self._connect_timeout = connect_timeout
         self._name = name
         self.setup = setup
+        self._probe = probe
         self.lock = threading.RLock()
         self.connection: pika.BlockingConnection | None = None
         self.channel: BlockingChannel | None = None
@@ -79,7 +81,7 @@ class Link:
                 raise map_error(exc, what) from exc
 
     def _ensure(self) -> BlockingChannel:
-        if self.connection is not None and self.connection.is_open:
+        if self._probe and self.connection is not None and self.connection.is_open:
             # A non-blocking poll notices a connection the broker dropped since the last
             # call (a restart), so the call below gets a fresh one instead of failing.
             try:
