@@ -114,7 +114,7 @@ class Link:
         started = time.monotonic()
         try:
             return pika.BlockingConnection(self._params)
-        except (pe.AMQPError, OSError) as exc:
+        except Exception as exc:  # pika's connection workflow raises its own classes too
             elapsed = time.monotonic() - started
             text = str(exc).lower()
             if elapsed >= self._connect_timeout * 0.9 or "timed out" in text \

@@ -113,3 +113,20 @@ def test_unreachable_broker_is_bounded() -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(mqkit.Unavailable):
         mqkit.connect("amqp://guest:guest@127.0.0.1:1/?connect_timeout=1")
+
+
+def test_silent_server_times_out() -> None:
+    """A port that accepts TCP but never speaks AMQP: ConnectTimeout, bounded."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(mqkit.ConnectTimeout):
+            mqkit.connect(f"amqp://guest:guest@127.0.0.1:{port}/?connect_timeout=1")
+        assert time.monotonic() - started < 4
+    finally:
+        server.close()
