@@ -418,3 +418,21 @@ def test_request_reply(client: mqkit.Client, name: str) -> None:
         done.set()
         server.join()
         client.admin.delete_topic(f"{name}-nobody")
+
+
+def test_group_binds_with_a_pattern(url: str, name: str) -> None:
+    with mqkit.connect(_with(url, binding_key="eu.*")) as c:
+        try:
+            c.admin.create_topic(name)
+            c.admin.create_group(name, "eu")
+            with c.producer(name) as producer:
+                producer.send_batch([mqkit.Message(b"1", key="eu.fr"),
+                                     mqkit.Message(b"2", key="us.ny"),
+                                     mqkit.Message(b"3", key="eu.de.x"),
+                                     mqkit.Message(b"4", key="eu.de")])
+            with c.consumer(name, "eu") as consumer:
+                got = _receive_all(consumer, 2)
+                assert consumer.receive(10, 0.3) == []
+            assert sorted((m.key, m.body) for m in got) == [("eu.de", b"4"), ("eu.fr", b"1")]
+        finally:
+            c.admin.delete_topic(name)
