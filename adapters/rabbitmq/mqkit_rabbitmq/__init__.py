@@ -24,8 +24,9 @@ delay (send)   emulated: published to fanout exchange + TTL queue
                10 s, 1 s under 5 min, 10 s beyond)
 priority       ``x-max-priority`` on classic queues when ``max_priority`` > 0
 ttl            per-message ``expiration``
-delivery count quorum queues' ``x-delivery-count`` + 1; classic queues: counted by
-               this subscription per message id (``redelivered`` flag otherwise)
+delivery count quorum queues' ``x-delivery-count`` + 1, or this subscription's own
+               count per message id when higher (classic queues: only that, with
+               the ``redelivered`` flag for messages it never saw)
 lease          none: an unacked delivery stays with its consumer until settled or
                until its connection closes; ``extend_lease`` has nothing to do
 =============  ===============================================================

@@ -169,10 +169,12 @@ class RabbitSubscription(SubscriptionDriver):
     def _delivery(self, generation: int, method: pika.spec.Basic.Deliver,
                   props: pika.BasicProperties, body: bytes) -> Delivery:
         message, native, earlier = to_message(method, props, body)
+        # The broker's count where it keeps one; this subscription's own count too, so a
+        # broker that does not count some returns (RabbitMQ 4's quorum queues and
+        # requeues) still shows a rising count here.
+        count = self._track(message.id, bool(method.redelivered))
         if native is not None:
-            count = native + 1
-        else:
-            count = self._track(message.id, bool(method.redelivered))
+            count = max(count, native + 1)
         return Delivery(message=message, topic=self._topic,
                         handle=(generation, method.delivery_tag),
                         delivery_count=earlier + count,
