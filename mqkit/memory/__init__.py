@@ -1,35 +1,76 @@
 """``memory://``: the in-process reference backend, embedded default and test double.
 
 URL: ``memory://[NAME][?max_message_size=N&max_batch=N&dedup_window=S&max_retained=N]``.
-Clients in one process that use the same NAME (default ``default``) share one broker.
+Every connection in the process with the same NAME (default ``default``) shares one
+broker, whichever face it uses: a blocking producer and an asyncio consumer talk to each
+other. :func:`reset` forgets a broker, for users' unit tests.
 
 How mqkit's words map here:
 
-* **topic**: a named log (the last ``max_retained`` messages, for replay);
-* **group**: a queue over the topic, fed every message sent after its creation (or the
-  retained log, with ``start="earliest"``); its consumers compete;
-* **ack / reject**: the message leaves the group; **nack(delay)**: it is ready again after
-  ``delay`` seconds with ``delivery_count`` + 1; an expired **lease** does the same;
-  ``extend_lease`` pushes the deadline; closing a consumer makes its leased messages ready;
-* **dead letter**: emulated by the portable layer (republish to ``<topic>.dlq``);
-* **delay, TTL, priority (0-9), dedup by message id**: native.
+* **topic**: a named log. It numbers each message (``broker_id``: the topic's sequence
+  number), timestamps it (``time.time()`` at send) and keeps it for replay: every message
+  since the topic was created, or the last ``max_retained``.
+* **group**: a queue over the topic holding every message sent after the group was
+  created (``start="latest"``) or every message the topic retains (``"earliest"``).
+  Every group gets every message; the consumers of one group compete for them.
+* **receive**: leases ready messages for ``SubscriptionOptions.lease`` seconds, never more
+  than ``prefetch`` held by one consumer. Ready messages go out by priority (0-9, higher
+  first), then in send order; a redelivered message takes back its original place.
+* **ack / reject**: the message leaves the group for good.
+* **nack(delay)**: the message is ready again (after ``delay`` seconds) with
+  ``delivery_count`` one higher; an expired lease does the same at once, ``extend_lease``
+  moves the deadline to now + seconds, and closing a consumer (or its connection) makes
+  every message it holds ready at once. A settle on an expired lease is ignored: the
+  message was, or will be, delivered again.
+* **delay**: the message is not delivered before ``Message.delay`` seconds have passed.
+* **TTL**: a message unread ``Message.ttl`` seconds after its send is never delivered and
+  no longer counted in ``depth``.
+* **dedup**: a message whose id was sent to the same topic within ``dedup_window``
+  seconds (default 120) is dropped silently.
+* **dead letter**: emulated by the portable layer, which republishes to
+  ``<topic>.dlq``; **request/reply** is emulated the same way.
+* **purge**: drops the group's ready and delayed messages; leased ones stay with their
+  consumers, to be acked or nacked. **depth** counts ready, delayed and leased messages;
+  **in_flight** the leased ones.
+* **delete**: deleting a topic deletes its groups; a consumer of a deleted group gets
+  :class:`mqkit.NotFound` on its next call (a waiting receive wakes up to raise it). A
+  producer sends by name: NotFound while the topic is missing.
 
-Delivery is at-least-once; nothing survives the process. Thread-safe; the asyncio face
-runs the blocking driver on worker threads. Escape hatch: ``client.as_(Broker)``.
+Delivery is at-least-once; nothing survives the process (``persistence`` unsupported).
+Limits (``max_message_size``, ``max_batch``) are declared for the portable layer to
+enforce. Escape hatch: ``driver.as_(Broker)``.
+
+``plugin`` offers both faces; ``sync_only_plugin`` (scheme ``memory+sync``) and
+``async_only_plugin`` (``memory+async``) offer one each, so tests can make the portable
+layer run its bridges (register them with ``mqkit._registry.register``).
 """
 
 from __future__ import annotations
 
-from ..driver import AdapterPlugin, ConnectParams, Driver, parse_options
-from ._broker import Broker
-from ._driver import MemoryDriver, MemoryOptions, reset
+from ..driver import AdapterPlugin
+from ._async_driver import AsyncMemoryDriver, connect_async
+from ._broker import Broker, reset
+from ._driver import MemoryDriver, connect
+from ._options import MemoryOptions
 
-__all__ = ["Broker", "MemoryDriver", "MemoryOptions", "plugin", "reset"]
+__all__ = [
+    "AsyncMemoryDriver",
+    "Broker",
+    "MemoryDriver",
+    "MemoryOptions",
+    "async_only_plugin",
+    "plugin",
+    "reset",
+    "sync_only_plugin",
+]
 
+plugin = AdapterPlugin(name="memory", schemes=("memory",), extra=None, connect=connect,
+                       connect_async=connect_async)
+"""Both faces: the blocking :class:`MemoryDriver` and the asyncio :class:`AsyncMemoryDriver`."""
 
-def _connect(params: ConnectParams) -> Driver:
-    options = parse_options(MemoryOptions, params.options)
-    return MemoryDriver(params.url.host or "default", options)
+sync_only_plugin = AdapterPlugin(name="memory", schemes=("memory+sync",), connect=connect)
+"""Only the blocking driver: the asyncio face runs it through the portable layer's bridge."""
 
-
-plugin = AdapterPlugin(name="memory", schemes=("memory",), extra=None, connect=_connect)
+async_only_plugin = AdapterPlugin(name="memory", schemes=("memory+async",),
+                                  connect_async=connect_async)
+"""Only the asyncio driver: the blocking face runs it through the portable layer's bridge."""

@@ -1,280 +1,247 @@
-"""The in-process broker behind ``memory://``: all state and semantics, no driver API.
+"""The shared in-process broker: :mod:`._state` behind one lock, plus waiting receivers.
 
-One :class:`Broker` per name holds topics; a topic holds a bounded log (for groups that
-start at the earliest message) and its groups; a group holds its messages in three
-places: ``ready`` (a heap by priority, then send order), ``delayed`` (a heap by due time)
-and ``leased`` (delivered, unsettled, with a deadline). Expired leases and due delays are
-moved lazily on every call, and waiting receivers sleep on one condition variable until
-a send, a settle or the next deadline — never a polling loop. Every method takes the
-broker's lock, so the broker is safe from any thread.
+A :class:`Broker` is safe to call from any thread and from any event loop: every method
+takes its ``threading.Lock`` for a bounded time (one batch's worth of work) and never
+blocks inside it. Waiting is left to the drivers, through *wake functions*: a receive
+that finds nothing registers its wake function on the group under the same lock, and the
+broker calls every wake function of a group when a message may have become available
+there (a send, a nack, a consumer leaving) or when the group goes away. A blocking
+driver's wake function sets a ``threading.Event``; an asyncio driver's resolves a future
+through ``loop.call_soon_threadsafe``. A woken receiver takes messages itself, by calling
+:meth:`Broker.receive` again, so a receiver that was cancelled never takes anything.
+Lease expiry and delayed messages need no timer: receivers wait at most until
+:meth:`Broker.receive`'s returned due time, and expiry is applied on access.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 
-from .._errors import NotFound
+from .._errors import Closed, ConfigurationError, NotFound
 from .._message import Delivery, Message
+from ..driver import GroupStats, SubscriptionOptions
+from ._state import Group, Member, Topic
 
-__all__ = ["Broker"]
+__all__ = ["Broker", "Wake", "broker_named", "reset"]
 
-
-@dataclass(eq=False, slots=True)
-class _Entry:
-    seq: int
-    message: Message
-    timestamp: float
-    expires: float | None
-
-
-@dataclass(eq=False, slots=True)
-class _Lease:
-    entry: _Entry
-    deadline: float
-    sub: int
-
-
-@dataclass(eq=False)
-class _Group:
-    ready: list[tuple[int, int, _Entry]] = field(default_factory=list)
-    delayed: list[tuple[float, int, _Entry]] = field(default_factory=list)
-    leased: dict[int, _Lease] = field(default_factory=dict)
-    deadlines: list[tuple[float, int]] = field(default_factory=list)  # lazy lease heap
-    counts: dict[int, int] = field(default_factory=dict)  # seq -> deliveries so far
-
-
-@dataclass(eq=False)
-class _Topic:
-    log: deque[_Entry]
-    groups: dict[str, _Group] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)  # message id -> first send time
-
-
-def _ready(group: _Group, entry: _Entry) -> None:
-    heapq.heappush(group.ready, (-(entry.message.priority or 0), entry.seq, entry))
+Wake = Callable[[], None]
+_INF = float("inf")
 
 
 class Broker:
-    """One named in-process broker."""
+    """One named in-process broker: topics, their groups, and the receivers waiting."""
 
-    def __init__(self, max_retained: int) -> None:
-        self._cond = threading.Condition()
-        self._topics: dict[str, _Topic] = {}
-        self._seq = itertools.count(1)
-        self._handles = itertools.count(1)
-        self._held: dict[int, int] = {}  # subscription id -> leased messages
-        self._max_retained = max_retained
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._topics: dict[str, Topic] = {}
+        self._waiters: dict[Group, set[Wake]] = {}
 
-    # -- topics and groups ------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<memory Broker {self.name!r}: {len(self._topics)} topics>"
 
-    def _topic(self, name: str) -> _Topic:
+    # -- lookups (lock held) ------------------------------------------------------------
+
+    def _topic(self, name: str) -> Topic:
         topic = self._topics.get(name)
         if topic is None:
-            raise NotFound(f"topic {name!r} does not exist")
+            raise NotFound(f"topic {name!r} does not exist on memory://{self.name}")
         return topic
 
-    def _group(self, topic: str, group: str) -> _Group:
+    def _group(self, topic: str, group: str) -> Group:
         found = self._topic(topic).groups.get(group)
         if found is None:
             raise NotFound(f"group {group!r} does not exist on topic {topic!r}")
         return found
 
-    def check_topic(self, name: str) -> None:
-        with self._cond:
-            self._topic(name)
+    def _wake(self, group: Group) -> None:
+        waiters = self._waiters.pop(group, None)
+        if waiters:
+            for wake in waiters:
+                wake()
 
-    def create_topic(self, name: str) -> None:
-        with self._cond:
-            self._topics.setdefault(name, _Topic(deque(maxlen=self._max_retained)))
+    @staticmethod
+    def _check(member: Member) -> Group:
+        if member.closed:
+            raise Closed("memory subscription is closed")
+        group = member.group
+        if group.deleted:
+            raise NotFound(f"group {group.name!r} on topic {group.topic!r} was deleted")
+        return group
+
+    # -- topics -------------------------------------------------------------------------
+
+    def create_topic(self, name: str, options: Mapping[str, object],
+                     max_retained: int | None) -> None:
+        """Create topic ``name`` unless it exists. memory:// takes no topic options."""
+        if options:
+            raise ConfigurationError(
+                f"unknown topic option {', '.join(map(repr, sorted(options)))} for "
+                "memory://; it takes none")
+        with self._lock:
+            if name not in self._topics:
+                self._topics[name] = Topic(name, max_retained)
 
     def delete_topic(self, name: str) -> None:
-        with self._cond:
-            self._topics.pop(name, None)
-            self._cond.notify_all()  # waiting receivers wake up and raise NotFound
+        """Delete the topic and its groups; their subscriptions get NotFound next call."""
+        with self._lock:
+            topic = self._topics.pop(name, None)
+            for group in topic.groups.values() if topic else ():
+                group.deleted = True
+                self._wake(group)
 
     def topics(self) -> list[str]:
-        with self._cond:
+        with self._lock:
             return list(self._topics)
 
     def has_topic(self, name: str) -> bool:
-        with self._cond:
+        with self._lock:
             return name in self._topics
 
-    def create_group(self, topic: str, group: str, start: str) -> None:
-        with self._cond:
-            t = self._topic(topic)
-            if group in t.groups:
-                return
-            g = t.groups[group] = _Group()
-            if start == "earliest":
-                now = time.time()
-                for entry in t.log:
-                    if entry.expires is None or entry.expires > now:
-                        _ready(g, entry)
-
-    def has_group(self, topic: str, group: str) -> bool:
-        with self._cond:
-            return group in self._topic(topic).groups
-
-    def delete_group(self, topic: str, group: str) -> None:
-        with self._cond:
-            t = self._topics.get(topic)
-            if t is not None:
-                t.groups.pop(group, None)
-                self._cond.notify_all()
-
-    def groups(self, topic: str) -> list[str]:
-        with self._cond:
-            return list(self._topic(topic).groups)
-
-    def stats(self, topic: str, group: str) -> tuple[int, int]:
-        """(depth, in flight): messages not yet acked, and of those the leased ones."""
-        with self._cond:
-            g = self._group(topic, group)
-            self._tidy(g, time.time())
-            return len(g.ready) + len(g.delayed) + len(g.leased), len(g.leased)
-
-    def purge(self, topic: str, group: str) -> None:
-        """Drop the group's ready and delayed messages (leased ones stay with consumers)."""
-        with self._cond:
-            g = self._group(topic, group)
-            for _, _, entry in g.ready + [(0, 0, e) for _, _, e in g.delayed]:
-                g.counts.pop(entry.seq, None)
-            g.ready.clear()
-            g.delayed.clear()
-
-    # -- messages ---------------------------------------------------------------------
+    def check_topic(self, name: str) -> None:
+        """Raise NotFound unless topic ``name`` exists."""
+        with self._lock:
+            self._topic(name)
 
     def send(self, topic: str, messages: Sequence[Message], dedup_window: float) -> None:
-        """Append ``messages`` to the topic and to every group; drop repeated ids."""
-        with self._cond:
+        """Append ``messages`` to ``topic`` and queue them in each of its groups."""
+        timestamp = time.time()
+        with self._lock:
+            now = time.monotonic()
             t = self._topic(topic)
-            now = time.time()
-            seen = t.seen
-            while seen:  # forget ids older than the window (dict keeps insertion order)
-                oldest = next(iter(seen))
-                if now - seen[oldest] < dedup_window:
-                    break
-                del seen[oldest]
-            groups = list(t.groups.values())
-            for message in messages:
-                if message.id is not None:
-                    if message.id in seen:
-                        continue
-                    seen[message.id] = now
-                entry = _Entry(next(self._seq), message, now,
-                               now + message.ttl if message.ttl else None)
-                t.log.append(entry)
-                for g in groups:
-                    if message.delay and message.delay > 0:
-                        heapq.heappush(g.delayed, (now + message.delay, entry.seq, entry))
-                    else:
-                        _ready(g, entry)
-            self._cond.notify_all()
+            entries, plain = t.append(messages, now, timestamp, dedup_window)
+            if entries:
+                for group in t.groups.values():
+                    group.add(entries, now, plain)
+                    if group in self._waiters:
+                        self._wake(group)
 
-    def _tidy(self, g: _Group, now: float) -> float | None:
-        """Move due delayed messages and expired leases to ready; return the next deadline."""
-        while g.delayed and g.delayed[0][0] <= now:
-            _ready(g, heapq.heappop(g.delayed)[2])
-        while g.deadlines:
-            deadline, handle = g.deadlines[0]
-            lease = g.leased.get(handle)
-            if lease is None or lease.deadline != deadline:
-                heapq.heappop(g.deadlines)  # settled or extended: stale heap entry
-                continue
-            if deadline > now:
-                break
-            heapq.heappop(g.deadlines)
-            del g.leased[handle]
-            self._held[lease.sub] = self._held.get(lease.sub, 1) - 1
-            _ready(g, lease.entry)
-        candidates = [g.delayed[0][0]] if g.delayed else []
-        if g.deadlines:
-            candidates.append(g.deadlines[0][0])
-        return min(candidates) if candidates else None
+    # -- groups -------------------------------------------------------------------------
 
-    def receive(self, topic: str, group: str, sub: int, max_messages: int, timeout: float,
-                *, lease: float, prefetch: int) -> list[Delivery]:
-        """Lease up to ``max_messages`` ready messages, waiting up to ``timeout`` for one.
+    def create_group(self, topic: str, group: str, start: str) -> None:
+        """Create ``group`` unless it exists: fed from now on (``"latest"``) or from
+        every message the topic retains (``"earliest"``). NotFound if no topic."""
+        if start not in ("latest", "earliest"):
+            raise ConfigurationError(f"start must be 'latest' or 'earliest', not {start!r}")
+        with self._lock:
+            t = self._topic(topic)
+            if group not in t.groups:
+                t.groups[group] = t.new_group(group, start == "earliest", time.monotonic())
 
-        Never leases more than ``prefetch`` messages to one subscription at a time.
+    def delete_group(self, topic: str, group: str) -> None:
+        with self._lock:
+            t = self._topics.get(topic)
+            found = t.groups.pop(group, None) if t else None
+            if found is not None:
+                found.deleted = True
+                self._wake(found)
+
+    def groups(self, topic: str) -> list[str]:
+        with self._lock:
+            return list(self._topic(topic).groups)
+
+    def stats(self, topic: str, group: str) -> GroupStats:
+        with self._lock:
+            g = self._group(topic, group)
+            depth = g.depth(time.monotonic())
+            return GroupStats(topic, group, depth, g.in_flight)
+
+    def purge(self, topic: str, group: str) -> None:
+        with self._lock:
+            self._group(topic, group).purge()
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def join(self, topic: str, group: str, options: SubscriptionOptions) -> Member:
+        """A new member of ``group``, creating the group when allowed by ``options``."""
+        if options.start not in ("latest", "earliest"):
+            raise ConfigurationError(
+                f"start must be 'latest' or 'earliest', not {options.start!r}")
+        with self._lock:
+            t = self._topic(topic)
+            g = t.groups.get(group)
+            if g is None:
+                if not options.create_group:
+                    raise NotFound(f"group {group!r} does not exist on topic {topic!r}")
+                g = t.groups[group] = t.new_group(group, options.start == "earliest",
+                                                  time.monotonic())
+            return Member(g, options.prefetch, options.lease)
+
+    def receive(self, member: Member, max_messages: int,
+                wake: Wake | None) -> tuple[list[Delivery], float]:
+        """Lease up to ``max_messages`` messages to ``member`` without waiting.
+
+        When there are none and ``wake`` is given, register it: it is called once when
+        messages may have arrived. Return the deliveries and the monotonic time of the
+        group's next delayed message or lease expiry (``inf`` if none): a receiver waits
+        no longer than that before calling again. Raise Closed or NotFound.
         """
-        end = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                g = self._group(topic, group)
-                now = time.time()
-                next_due = self._tidy(g, now)
-                room = min(max_messages, prefetch - self._held.get(sub, 0))
-                out: list[Delivery] = []
-                while g.ready and len(out) < room:
-                    entry = heapq.heappop(g.ready)[2]
-                    if entry.expires is not None and entry.expires <= now:
-                        g.counts.pop(entry.seq, None)  # TTL ran out unread
-                        continue
-                    count = g.counts.get(entry.seq, 0) + 1
-                    g.counts[entry.seq] = count
-                    handle = next(self._handles)
-                    g.leased[handle] = _Lease(entry, now + lease, sub)
-                    heapq.heappush(g.deadlines, (now + lease, handle))
-                    out.append(Delivery(entry.message, topic, handle, count, entry.timestamp,
-                                        str(entry.seq)))
-                if out:
-                    self._held[sub] = self._held.get(sub, 0) + len(out)
-                    return out
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return []
-                if next_due is not None:
-                    remaining = min(remaining, max(0.001, next_due - now))
-                self._cond.wait(remaining)
+        with self._lock:
+            group = self._check(member)
+            now = time.monotonic()
+            out = group.take(member, max_messages, now)
+            if not out and wake is not None:
+                self._waiters.setdefault(group, set()).add(wake)
+            return out, group.next_due()
 
-    def settle(self, topic: str, group: str, handles: Sequence[int], how: str,
+    def unwait(self, member: Member, wake: Wake) -> None:
+        """Forget ``wake`` (its receiver stopped waiting)."""
+        with self._lock:
+            waiters = self._waiters.get(member.group)
+            if waiters is not None:
+                waiters.discard(wake)
+                if not waiters:
+                    del self._waiters[member.group]
+
+    def settle(self, member: Member, deliveries: Sequence[Delivery], requeue: bool,
                delay: float | None = None) -> None:
-        """``ack``, ``reject`` or ``nack`` leased deliveries; unknown handles (a lease
-        that already expired) are ignored: the message was handed out again."""
-        with self._cond:
-            g = self._group(topic, group)
-            now = time.time()
-            for handle in handles:
-                lease = g.leased.pop(handle, None)
-                if lease is None:
-                    continue
-                self._held[lease.sub] = self._held.get(lease.sub, 1) - 1
-                entry = lease.entry
-                if how != "nack":
-                    g.counts.pop(entry.seq, None)
-                elif delay:
-                    heapq.heappush(g.delayed, (now + delay, entry.seq, entry))
-                else:
-                    _ready(g, entry)
-            self._cond.notify_all()
+        """Ack or reject (``requeue`` false), or nack after ``delay``, ``deliveries``.
 
-    def extend(self, topic: str, group: str, handles: Sequence[int], seconds: float) -> None:
-        """Push the lease deadline of each live delivery to ``now + seconds``."""
-        with self._cond:
-            g = self._group(topic, group)
-            deadline = time.time() + seconds
-            for handle in handles:
-                lease = g.leased.get(handle)
-                if lease is not None:
-                    lease.deadline = deadline
-                    heapq.heappush(g.deadlines, (deadline, handle))
+        Deliveries no longer leased (their lease ran out) are ignored.
+        """
+        with self._lock:
+            group = self._check(member)
+            if group.settle(deliveries, requeue, delay, time.monotonic()):
+                self._wake(group)  # a nack may make a message ready sooner than due
 
-    def release(self, sub: int) -> None:
-        """Make every delivery leased by subscription ``sub`` ready again at once."""
-        with self._cond:
-            for t in self._topics.values():
-                for g in t.groups.values():
-                    for handle, lease in list(g.leased.items()):
-                        if lease.sub == sub:
-                            del g.leased[handle]
-                            _ready(g, lease.entry)
-            self._held.pop(sub, None)
-            self._cond.notify_all()
+    def extend(self, member: Member, deliveries: Sequence[Delivery], seconds: float) -> None:
+        """Keep the live ``deliveries`` leased until ``seconds`` from now."""
+        with self._lock:
+            self._check(member).extend(deliveries, seconds, time.monotonic())
+
+    def leave(self, member: Member) -> None:
+        """Close ``member``: its leased messages are ready again at once. Idempotent."""
+        with self._lock:
+            if member.closed:
+                return
+            member.closed = True
+            group = member.group
+            if group.release(member, time.monotonic()) or group in self._waiters:
+                self._wake(group)  # its own waiter, if any, then raises Closed
+
+
+_brokers: dict[str, Broker] = {}
+_brokers_lock = threading.Lock()
+
+
+def broker_named(name: str) -> Broker:
+    """The process-wide broker called ``name``, created on first use."""
+    with _brokers_lock:
+        broker = _brokers.get(name)
+        if broker is None:
+            broker = _brokers[name] = Broker(name)
+        return broker
+
+
+def reset(name: str | None = None) -> None:
+    """Forget the broker called ``name``, or every broker when ``None`` (for unit tests).
+
+    Connections already open keep the broker they had; new ones get an empty broker.
+    """
+    with _brokers_lock:
+        if name is None:
+            _brokers.clear()
+        else:
+            _brokers.pop(name, None)
