@@ -20,8 +20,10 @@ How mqkit's words map here:
 * **nack(delay)**: the message is ready again (after ``delay`` seconds) with
   ``delivery_count`` one higher; an expired lease does the same at once, ``extend_lease``
   moves the deadline to now + seconds, and closing a consumer (or its connection) makes
-  every message it holds ready at once. A settle on an expired lease is ignored: the
-  message was, or will be, delivered again.
+  every message it holds ready at once. A settle on an expired lease is ignored once
+  the expiry has been seen (by the group's next receive, which a waiting consumer makes
+  at the deadline): the message is delivered again. Any member of the group may settle
+  a delivery of the group.
 * **delay**: the message is not delivered before ``Message.delay`` seconds have passed.
 * **TTL**: a message unread ``Message.ttl`` seconds after its send is never delivered and
   no longer counted in ``depth``.

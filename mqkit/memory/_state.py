@@ -16,8 +16,10 @@ each of its :class:`Group` objects keeps its own copy of the queue:
   lease returns its message to ``ready`` the next time the group is touched.
 
 A :class:`Lease` is the delivery's handle: settling it needs no lookup, and a lease that
-expired (or was settled) ignores later settles, so a stale handle never touches the
-message's next delivery.
+was settled or has expired ignores later settles and extensions, so a stale handle never
+touches the message's next delivery. Expiry is applied when the group is next read
+(``take``, ``depth``) after the deadline, which a waiting receiver does at the deadline;
+until then a late settle still counts, as a late DeleteMessage does on SQS.
 """
 
 from __future__ import annotations
