@@ -27,7 +27,9 @@ from ._state import Group, Member, Topic
 __all__ = ["Broker", "Wake", "broker_named", "reset"]
 
 Wake = Callable[[], None]
-_INF = float("inf")
+# The longest a receiver is told to sleep before looking again, even with nothing due:
+# bounds an infinite receive timeout (``threading`` waits overflow on ``inf``).
+_MAX_SLEEP = 3600.0
 
 
 class Broker:
@@ -175,8 +177,8 @@ class Broker:
 
         When there are none and ``wake`` is given, register it: it is called once when
         messages may have arrived. Return the deliveries and the monotonic time of the
-        group's next delayed message or lease expiry (``inf`` if none): a receiver waits
-        no longer than that before calling again. Raise Closed or NotFound.
+        group's next delayed message or lease expiry (at most an hour away): a receiver
+        waits no longer than that before calling again. Raise Closed or NotFound.
         """
         with self._lock:
             group = self._check(member)
@@ -184,7 +186,7 @@ class Broker:
             out = group.take(member, max_messages, now)
             if not out and wake is not None:
                 self._waiters.setdefault(group, set()).add(wake)
-            return out, group.next_due()
+            return out, min(group.next_due(), now + _MAX_SLEEP)
 
     def unwait(self, member: Member, wake: Wake) -> None:
         """Forget ``wake`` (its receiver stopped waiting)."""

@@ -87,6 +87,10 @@ class Lease:
         self.batch = batch
         self.live = True
 
+    def __repr__(self) -> str:
+        state = "leased" if self.live else "settled or expired"
+        return f"<memory lease of #{self.entry.seq}, delivery {self.count}, {state}>"
+
 
 class Group:
     """One group's queue over its topic (see the module docstring)."""
