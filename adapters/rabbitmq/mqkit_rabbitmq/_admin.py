@@ -94,14 +94,16 @@ def read_registry(connection: BlockingConnection,
     groups: set[tuple[str, str]] = set()
     done = False
 
-    def on_entry(ch: BlockingChannel, method: Any, props: pika.BasicProperties,
-                 body: bytes) -> None:
+    def on_entry(ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
         nonlocal done
-        ch.basic_ack(method.delivery_tag)
+        ch.basic_ack(method.delivery_tag)  # every entry, even after the marker
         h = props.headers or {}
         op, topic, group = str(h.get("op")), str(h.get("topic")), str(h.get("group") or "")
+        if done:
+            return
         if op == "marker" and topic == marker:
             done = True
+            connection.add_callback_threadsafe(lambda: None)  # end the wait below now
         elif group:
             (groups.add if op == "create" else groups.discard)((topic, group))
         elif op == "create":
@@ -112,15 +114,17 @@ def read_registry(connection: BlockingConnection,
                 groups.discard(pair)
 
     with scratch(connection) as channel:
-        # Streams need a prefetch and manual acks; 1000 entries per round trip.
+        # Streams need a prefetch and manual acks; 1000 entries per round trip. The
+        # consumer is registered on the underlying channel: BlockingChannel would nack
+        # undispatched deliveries when the channel closes, which a stream refuses by
+        # closing the whole connection.
         channel.basic_qos(prefetch_count=1000)
-        channel.basic_consume(REGISTRY_QUEUE, on_entry, auto_ack=False,
-                              arguments={"x-stream-offset": "first"})
-
+        channel._impl.basic_consume(REGISTRY_QUEUE, on_entry, auto_ack=False,
+                                    arguments={"x-stream-offset": "first"})
         deadline = time.monotonic() + timeout
         while not done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise pe.AMQPChannelError("registry replay timed out")
-            connection.process_data_events(time_limit=min(remaining, 0.05))
+            connection.process_data_events(time_limit=remaining)
     return topics, groups
