@@ -10,7 +10,7 @@ import pytest
 import mqkit
 import mqkit.aio
 from mqkit._registry import register
-from tests._async_memory import async_only_plugin, sync_only_plugin
+from mqkit.memory import async_only_plugin, sync_only_plugin
 
 register(sync_only_plugin)
 register(async_only_plugin)

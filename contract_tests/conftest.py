@@ -1,0 +1,122 @@
+"""Parametrises every contract case by backend x face, finds brokers, writes the report.
+
+Backends: ``MQKIT_CONTRACT_BACKENDS`` (comma list; default ``memory`` plus every backend
+whose broker is found). Brokers: ``MQKIT_TEST_<BACKEND>_URL``, else testcontainers when a
+Docker engine answers (``contract_tests/brokers.py``). Under ``MQKIT_REQUIRE_BACKENDS`` a
+missing broker fails the case instead of skipping it. Each case carries
+``@pytest.mark.contract(N)``; the report at ``$MQKIT_CONFORMANCE_REPORT`` (default
+``build/conformance.json``) records backend x behaviour x face → passed / failed /
+unsupported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mqkit
+
+from . import brokers
+from ._env import UNSUPPORTED_PREFIX, Env
+
+FACES = ("sync", "async")
+_RESULTS: dict[tuple[str, int, str], dict[str, str]] = {}
+_CAPS: dict[str, dict[str, object]] = {}
+
+
+def _backends() -> list[str]:
+    raw = os.environ.get("MQKIT_CONTRACT_BACKENDS", "").strip()
+    if raw:
+        return [b.strip() for b in raw.split(",") if b.strip()]
+    found = ["memory"]
+    for backend in brokers.BACKENDS:
+        if os.environ.get(f"MQKIT_TEST_{backend.upper()}_URL"):
+            found.append(backend)
+    return found
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "env" in metafunc.fixturenames:
+        params = [(b, f) for b in _backends() for f in FACES]
+        metafunc.parametrize("target", params, ids=[f"{b}-{f}" for b, f in params],
+                             indirect=True)
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    value: tuple[str, str] = request.param
+    return value
+
+
+@pytest.fixture
+async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
+    backend, face = target
+    handle = None
+    if backend == "memory":
+        url = f"memory://contract-{uuid.uuid4().hex[:10]}"
+    else:
+        found = brokers.find_broker(backend)
+        if isinstance(found, str):
+            if backend in brokers.required_backends():
+                pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {backend}: {found}")
+            pytest.skip(found)
+        handle, url = found, found.url
+    case = Env(backend, face, url, handle)
+    await case.start()
+    _CAPS[backend] = case.caps.as_dict()
+    try:
+        yield case
+    finally:
+        await case.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("contract")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None or "target" not in callspec.params:
+        return
+    backend, face = callspec.params["target"]
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        if report.skipped:
+            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+            reason = reason.removeprefix("Skipped: ")
+            status = "unsupported" if reason.startswith(UNSUPPORTED_PREFIX) else "skipped"
+            entry = {"status": status, "reason": reason.removeprefix(UNSUPPORTED_PREFIX)}
+        elif report.failed:
+            entry = {"status": "failed", "reason": str(report.longrepr).splitlines()[-1][:300]}
+        else:
+            entry = {"status": "passed"}
+        for number in marker.args:
+            key = (backend, int(number), face)
+            previous = _RESULTS.get(key)
+            if previous is None or previous["status"] == "passed" or entry["status"] == "failed":
+                _RESULTS[key] = {**entry, "case": item.name}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _RESULTS:
+        return
+    path = Path(os.environ.get("MQKIT_CONFORMANCE_REPORT", "build/conformance.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {"backends": {}}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            pass
+    backends = data.setdefault("backends", {})
+    for (backend, number, face), entry in sorted(_RESULTS.items()):
+        slot = backends.setdefault(backend, {"capabilities": {}, "behaviours": {}})
+        slot["capabilities"] = _CAPS.get(backend, slot.get("capabilities", {}))
+        slot["behaviours"].setdefault(str(number), {})[face] = entry
+    data["mqkit_version"] = mqkit.__version__
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))

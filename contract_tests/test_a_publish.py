@@ -1,0 +1,111 @@
+"""CONTRACT A: publish / consume (behaviours 1-8)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from mqkit import Message
+
+from ._env import Env
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.contract(1, 8)
+async def test_exact_id_set_with_body_key_headers(env: Env) -> None:
+    topic = await env.topic("g")
+    sent = [Message(f"body-{i}".encode(), key=f"k{i % 3}", headers={"n": str(i)})
+            for i in range(20)]
+    async with env.client.producer(topic) as producer:
+        ids = await producer.send_batch(sent)
+    async with env.client.consumer(topic, "g") as consumer:
+        got = await env.collect(consumer, len(ids), settle_wait=0.5)
+    env.check_ids(ids, got)
+    by_id = {m.id: m for m in got}
+    for msg_id, original in zip(ids, sent, strict=True):
+        m = by_id[msg_id]
+        assert (m.body, m.key, dict(m.headers)) == (original.body, original.key,
+                                                   dict(original.headers))
+        assert m.topic == topic and m.delivery_count >= 1
+    assert all(m.timestamp is None or m.timestamp > 1e9 for m in got)
+
+
+@pytest.mark.contract(2)
+async def test_group_retains_before_any_consumer(env: Env) -> None:
+    topic = await env.topic("early")
+    async with env.client.producer(topic) as producer:
+        ids = await producer.send_batch([b"a", b"b", b"c"])
+    async with env.client.consumer(topic, "early") as consumer:
+        env.check_ids(ids, await env.collect(consumer, 3))
+
+
+@pytest.mark.contract(3)
+async def test_live_delivery(env: Env) -> None:
+    topic = await env.topic("live")
+    async with env.client.consumer(topic, "live") as consumer:
+        await consumer.receive(1, timeout=0.2)  # running first
+        async with env.client.producer(topic) as producer:
+            msg_id = await producer.send(b"live")
+        env.check_ids([msg_id], await env.collect(consumer, 1))
+
+
+@pytest.mark.contract(4)
+async def test_isolation_between_topics(env: Env) -> None:
+    a = await env.topic("g")
+    b = await env.topic("g")
+    async with env.client.producer(a) as producer:
+        await producer.send(b"for-a")
+    async with env.client.consumer(b, "g") as consumer:
+        assert await consumer.receive(10, timeout=1.0) == []
+
+
+@pytest.mark.contract(5)
+async def test_one_client_many_topics(env: Env) -> None:
+    topics = [await env.topic("g") for _ in range(3)]
+    sent: dict[str, str] = {}
+    for topic in topics:
+        sent[topic] = await env.client.producer(topic).send(topic.encode())
+    for topic in topics:
+        async with env.client.consumer(topic, "g") as consumer:
+            got = await env.collect(consumer, 1)
+        assert [m.id for m in got] == [sent[topic]] and got[0].body == topic.encode()
+
+
+@pytest.mark.contract(6)
+async def test_empty_receive_is_bounded(env: Env) -> None:
+    topic = await env.topic("g")
+    async with env.client.consumer(topic, "g") as consumer:
+        start = time.monotonic()
+        assert await consumer.receive(5, timeout=0.5) == []
+        elapsed = time.monotonic() - start
+    assert 0.3 <= elapsed < 5.0, elapsed
+
+
+@pytest.mark.contract(7)
+async def test_pull_iteration_and_handler_see_the_same(env: Env) -> None:
+    ids_by_style: dict[str, list[str]] = {}
+    for style in ("pull", "iterate", "handler"):
+        topic = await env.topic("g")
+        async with env.client.producer(topic) as producer:
+            ids = await producer.send_batch([b"1", b"2", b"3"])
+        async with env.client.consumer(topic, "g") as consumer:
+            if style == "pull":
+                got = [m.id for m in await env.collect(consumer, 3)]
+            elif style == "iterate":
+                got = []
+                async for msg in consumer:
+                    got.append(msg.id)
+                    await msg.ack()
+                    if len(got) == 3:
+                        break
+            else:
+                got = []
+                await consumer.run(lambda msg, out=got: out.append(msg.id),
+                                   stop_after=3, idle_timeout=10)
+        assert sorted(got) == sorted(ids)
+        ids_by_style[style] = got
+    assert {len(v) for v in ids_by_style.values()} == {3}
+    await asyncio.sleep(0)

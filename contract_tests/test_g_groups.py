@@ -1,0 +1,128 @@
+"""CONTRACT G and H: groups, fan-out, durability and faults (behaviours 32-39)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import mqkit
+import mqkit.aio
+from mqkit import Feature
+
+from ._env import Env
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.contract(32)
+async def test_two_groups_each_get_everything(env: Env) -> None:
+    env.require(Feature.GROUPS)
+    topic = await env.topic("one", "two")
+    ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(10)])
+    for group in ("one", "two"):
+        async with env.client.consumer(topic, group) as consumer:
+            env.check_ids(ids, await env.collect(consumer, 10, settle_wait=0.3))
+
+
+@pytest.mark.contract(33)
+async def test_members_split_the_stream(env: Env) -> None:
+    env.require(Feature.COMPETING_CONSUMERS)
+    topic = await env.topic("g")
+    ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(20)])
+    members = [env.client.consumer(topic, "g", prefetch=5) for _ in range(2)]
+    taken: list[list[object]] = [[], []]
+    deadline = time.monotonic() + 15
+
+    async def work(n: int) -> None:
+        while time.monotonic() < deadline and len({m.id for t in taken for m in t}) < 20:
+            batch = await members[n].receive(5, timeout=0.3)
+            if batch:
+                await members[n].ack(batch)
+                taken[n].extend(batch)
+
+    await asyncio.gather(work(0), work(1))
+    for member in members:
+        await member.close()
+    env.check_ids(ids, taken[0] + taken[1])
+    assert sum(len(t) for t in taken) >= 20
+
+
+@pytest.mark.contract(34)
+async def test_new_group_from_earliest_or_latest(env: Env) -> None:
+    env.require(Feature.REPLAY)
+    topic = await env.topic()
+    old = await env.client.producer(topic).send(b"old")
+    await env.client.admin.create_group(topic, "from-earliest", "earliest")
+    await env.client.admin.create_group(topic, "from-latest", "latest")
+    new = await env.client.producer(topic).send(b"new")
+    async with env.client.consumer(topic, "from-earliest") as consumer:
+        env.check_ids([old, new], await env.collect(consumer, 2, settle_wait=0.3))
+    async with env.client.consumer(topic, "from-latest") as consumer:
+        env.check_ids([new], await env.collect(consumer, 1, settle_wait=0.3))
+
+
+@pytest.mark.contract(35, 36)
+async def test_member_leaving_and_reopening_loses_nothing(env: Env) -> None:
+    topic = await env.topic("g")
+    ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(12)])
+    received = []
+    for _ in range(3):  # each consumer takes a few, acks some, and leaves
+        async with env.client.consumer(topic, "g", lease=2.0) as consumer:
+            batch = await env.collect(consumer, 4, ack=False, timeout=5)
+            half = batch[: len(batch) // 2]
+            if half:
+                await consumer.ack(half)
+            received.extend(half)
+    async with env.client.consumer(topic, "g", lease=2.0) as consumer:
+        received.extend(await env.collect(consumer, 12 - len({m.id for m in received}),
+                                          timeout=15, settle_wait=0.5))
+    env.check_ids(ids, received)
+
+
+@pytest.mark.contract(37)
+async def test_broker_restart_loses_nothing(env: Env) -> None:
+    env.require(Feature.PERSISTENCE)
+    if env.handle is None or not env.handle.can_inject_faults:
+        pytest.fail(f"cannot restart the {env.backend} broker from here")
+    topic = await env.topic("g")
+    ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(10)])
+    await asyncio.to_thread(env.handle.restart)
+    ids += await env.client.producer(topic).send_batch([bytes([i]) for i in range(10, 15)])
+    async with env.client.consumer(topic, "g") as consumer:
+        env.check_ids(ids, await env.collect(consumer, 15, timeout=30, settle_wait=0.5))
+
+
+@pytest.mark.contract(38)
+async def test_unreachable_gives_typed_error_in_bounded_time(env: Env) -> None:
+    if env.backend == "memory":
+        pytest.skip("unsupported: memory:// has no connection to lose")
+    url = mqkit.URL.parse(env.url)
+    dead = url.render(reveal=True).replace(f":{url.port}", ":1", 1)
+    start = time.monotonic()
+    with pytest.raises(mqkit.Unavailable):
+        if env.face == "async":
+            async with mqkit.aio.connect(dead, connect_timeout=3) as c:
+                await c.admin.list_topics()
+        else:
+            await asyncio.to_thread(mqkit.connect, dead, connect_timeout=3)
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.contract(39)
+async def test_topic_deleted_under_live_consumer(env: Env) -> None:
+    topic = await env.topic("g")
+    async with env.client.consumer(topic, "g") as consumer:
+        await consumer.receive(1, timeout=0.2)
+        await env.client.admin.delete_topic(topic)
+        start = time.monotonic()
+        errors = 0
+        for _ in range(3):
+            try:
+                await consumer.receive(1, timeout=0.5)
+            except mqkit.MQError as exc:
+                assert isinstance(exc, (mqkit.NotFound, mqkit.Unavailable)), exc
+                errors += 1
+        assert errors >= 1, "no typed error after the topic was deleted"
+        assert time.monotonic() - start < 15
