@@ -1,7 +1,8 @@
 """Parametrises every contract case by backend x face, finds brokers, writes the report.
 
 Backends: ``MQKIT_CONTRACT_BACKENDS`` (comma list; default ``memory`` plus every backend
-whose broker is found). Brokers: ``MQKIT_TEST_<BACKEND>_URL``, else testcontainers when a
+whose broker is found, plus those of ``MQKIT_CONTRACT_URLS=name=url,...`` for adapters
+outside mqkit). Brokers: ``MQKIT_TEST_<BACKEND>_URL``, else testcontainers when a
 Docker engine answers (``contract_tests/brokers.py``). Under ``MQKIT_REQUIRE_BACKENDS`` a
 missing broker fails the case instead of skipping it. Each case carries
 ``@pytest.mark.contract(N)``; the report at ``$MQKIT_CONFORMANCE_REPORT`` (default
@@ -30,11 +31,19 @@ _RESULTS: dict[tuple[str, int, str], dict[str, str]] = {}
 _CAPS: dict[str, dict[str, object]] = {}
 
 
+def _extra_urls() -> dict[str, str]:
+    """``MQKIT_CONTRACT_URLS=name=url,...``: backends outside mqkit (third-party adapters)."""
+    raw = os.environ.get("MQKIT_CONTRACT_URLS", "").strip()
+    pairs = (item.partition("=") for item in raw.split(",") if item.strip())
+    return {name.strip(): url.strip() for name, _, url in pairs if name.strip() and url}
+
+
 def _backends() -> list[str]:
+    extra = _extra_urls()
     raw = os.environ.get("MQKIT_CONTRACT_BACKENDS", "").strip()
     if raw:
         return [b.strip() for b in raw.split(",") if b.strip()]
-    found = ["memory"]
+    found = ["memory", *extra]
     for backend in brokers.BACKENDS:
         if os.environ.get(f"MQKIT_TEST_{backend.upper()}_URL"):
             found.append(backend)
@@ -58,8 +67,11 @@ def target(request: pytest.FixtureRequest) -> tuple[str, str]:
 async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
     backend, face = target
     handle = None
+    extra = _extra_urls()
     if backend == "memory":
         url = f"memory://contract-{uuid.uuid4().hex[:10]}"
+    elif backend in extra:
+        url = extra[backend]
     else:
         found = brokers.find_broker(backend)
         if isinstance(found, str):
