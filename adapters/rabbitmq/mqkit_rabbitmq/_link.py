@@ -122,7 +122,15 @@ class Link:
                 raise mqkit.ConnectTimeout(
                     f"rabbitmq: could not connect within {self._connect_timeout}s "
                     f"({type(exc).__name__})") from exc
-            raise map_error(exc, "connect") from exc
+            hosts = ", ".join(f"{p.host}:{p.port}" for p in self._params)
+            detail = str(exc) or repr(exc.args[0] if exc.args else exc)
+            error = map_error(exc, f"connect to {hosts}")
+            if isinstance(error, mqkit.BackendError):
+                error = mqkit.Unavailable(f"rabbitmq: connect to {hosts}: {detail}")
+            elif not str(exc):
+                error = type(error)(f"rabbitmq: connect to {hosts}: {type(exc).__name__}: "
+                                    f"{detail}")
+            raise error from exc
 
     def _drop_channel(self) -> None:
         channel, self.channel = self.channel, None
