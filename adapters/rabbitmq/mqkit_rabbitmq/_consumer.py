@@ -38,6 +38,10 @@ _DEATH_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
 # Classic queues carry no delivery count; the subscription counts deliveries per message
 # id itself, forgetting the oldest beyond this many (a bound on memory, not on messages).
 _TRACK_MAX = 100_000
+# A consumer that has not called receive for this long gives back the deliveries the
+# broker pushed to it (prefetch) that it never handed out, so a consumer that stopped
+# receiving but stays open does not hoard messages other consumers could take.
+_IDLE_RELEASE = 1.0
 _Raw = tuple[int, pika.spec.Basic.Deliver, pika.BasicProperties, bytes]
 
 
@@ -90,7 +94,10 @@ class RabbitSubscription(SubscriptionDriver):
         # Delivery tags of the current channel not settled yet (buffered or handed out).
         self._outstanding: set[int] = set()
         self._retry_ready: dict[int, float] = {}
+        self._consuming = False
+        self._last_receive = time.monotonic()
         link.setup = self._setup
+        link.on_idle = self._release_unclaimed
 
     def _setup(self, channel: BlockingChannel) -> None:
         self._buffer.clear()
@@ -102,12 +109,34 @@ class RabbitSubscription(SubscriptionDriver):
         channel.confirm_delivery()  # only delayed nacks publish; they must be confirmed
         # AMQP's prefetch_count is 16 bits.
         channel.basic_qos(prefetch_count=min(self._options.prefetch, 65535))
+        self._consume(channel)
+
+    def _consume(self, channel: BlockingChannel) -> None:
         generation = self._link.generation
         channel.basic_consume(
             self._queue,
             lambda _ch, method, props, body: self._on_message(
                 generation, method, props, body),
             auto_ack=False, consumer_tag=self._options.consumer_name)
+        self._consuming = True
+
+    def _release_unclaimed(self) -> None:
+        """Idle for ``_IDLE_RELEASE``: stop consuming and requeue the deliveries never
+        handed out (the broker counts that as a delivery: ``x-delivery-count`` rises).
+        The next ``receive`` consumes again."""
+        channel = self._link.channel
+        if not self._buffer or not self._consuming or channel is None or not channel.is_open:
+            return
+        if time.monotonic() - self._last_receive < _IDLE_RELEASE:
+            return
+        channel.basic_cancel(self._options.consumer_name)  # pika requeues undispatched
+        self._consuming = False
+        generation = self._link.generation
+        while self._buffer:
+            gen, method, _props, _body = self._buffer.popleft()
+            if gen == generation:
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                self._outstanding.discard(method.delivery_tag)
 
     @property
     def unacked(self) -> int:
@@ -149,6 +178,8 @@ class RabbitSubscription(SubscriptionDriver):
         with self._link.use(f"receive from {self._queue!r}") as channel:
             connection = channel.connection
             deadline = time.monotonic() + timeout
+            if not self._consuming:
+                self._consume(channel)
             if not self._buffer:
                 connection.process_data_events(0)
             while not self._buffer:
@@ -164,6 +195,7 @@ class RabbitSubscription(SubscriptionDriver):
                 gen, method, props, body = self._buffer.popleft()
                 if gen == generation:
                     out.append(self._delivery(gen, method, props, body))
+            self._last_receive = time.monotonic()
             return out
 
     def _delivery(self, generation: int, method: pika.spec.Basic.Deliver,

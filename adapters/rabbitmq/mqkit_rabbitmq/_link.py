@@ -33,9 +33,6 @@ __all__ = ["Link"]
 
 log = logging.getLogger("mqkit.rabbitmq")
 
-# Servicing period when heartbeats are off: still drains broker frames (confirms of a
-# dead producer, blocked notifications) now and then without costing anything.
-_IDLE_SERVICE = 5.0
 
 
 class Link:
@@ -50,14 +47,17 @@ class Link:
         self._name = name
         self.setup = setup
         self._probe = probe
+        # Called by the servicing thread, under the lock, when the link is idle.
+        self.on_idle: Callable[[], None] | None = None
         self.lock = threading.RLock()
         self.connection: pika.BlockingConnection | None = None
         self.channel: BlockingChannel | None = None
         self.generation = 0
         self._closed = False
         self._stop = threading.Event()
-        # Half the heartbeat: two chances per interval to answer the broker.
-        self._period = heartbeat / 2 if heartbeat > 0 else _IDLE_SERVICE
+        # Half the heartbeat: two chances per interval to answer the broker; at most
+        # 1 s, so idle work (releasing unclaimed deliveries) happens promptly.
+        self._period = min(heartbeat / 2, 1.0) if heartbeat > 0 else 1.0
         self._thread: threading.Thread | None = None
 
     # -- use -------------------------------------------------------------------------
@@ -194,6 +194,8 @@ class Link:
                 connection = self.connection
                 if connection is not None and connection.is_open:
                     connection.process_data_events(0)
+                    if self.on_idle is not None:
+                        self.on_idle()
             except Exception as exc:  # the next call reports it, mapped
                 log.info("rabbitmq: %s lost its connection: %s", self._name, exc)
                 self._drop()
