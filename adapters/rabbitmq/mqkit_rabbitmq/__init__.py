@@ -27,8 +27,10 @@ ttl            per-message ``expiration``
 delivery count quorum queues' ``x-delivery-count`` + 1, or this subscription's own
                count per message id when higher (classic queues: only that, with
                the ``redelivered`` flag for messages it never saw)
-lease          none: an unacked delivery stays with its consumer until settled or
-               until its connection closes; ``extend_lease`` has nothing to do
+lease          emulated: a delivery handed out and not settled within ``lease``
+               seconds is requeued (``basic_nack``); ``extend_lease`` pushes that
+               deadline. Deliveries pushed ahead (prefetch) and not claimed by
+               ``receive`` for 1 s are given back
 =============  ===============================================================
 
 Delivery is at-least-once. ``send``/``send_batch`` return once the broker confirmed

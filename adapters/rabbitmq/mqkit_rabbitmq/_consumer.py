@@ -96,12 +96,15 @@ class RabbitSubscription(SubscriptionDriver):
         self._retry_ready: dict[int, float] = {}
         self._consuming = False
         self._last_receive = time.monotonic()
+        # Handed-out deliveries of the current channel: tag -> end of lease.
+        self._leases: dict[int, float] = {}
         link.setup = self._setup
-        link.on_idle = self._release_unclaimed
+        link.on_idle = self._on_idle
 
     def _setup(self, channel: BlockingChannel) -> None:
         self._buffer.clear()
         self._outstanding.clear()
+        self._leases.clear()
         self._retry_ready.clear()
         self._declare(channel, self._gone)
         self._cancelled = False
@@ -119,6 +122,22 @@ class RabbitSubscription(SubscriptionDriver):
                 generation, method, props, body),
             auto_ack=False, consumer_tag=self._options.consumer_name)
         self._consuming = True
+
+    def _on_idle(self) -> None:
+        self._expire_leases()
+        self._release_unclaimed()
+
+    def _expire_leases(self) -> None:
+        """Requeue handed-out deliveries whose lease ran out (mqkit's lease, emulated:
+        RabbitMQ itself keeps them until the connection closes)."""
+        channel = self._link.channel
+        if not self._leases or channel is None or not channel.is_open:
+            return
+        now = time.monotonic()
+        for tag in [t for t, end in self._leases.items() if end <= now]:
+            channel.basic_nack(tag, requeue=True)
+            del self._leases[tag]
+            self._outstanding.discard(tag)
 
     def _release_unclaimed(self) -> None:
         """Idle for ``_IDLE_RELEASE``: stop consuming and requeue the deliveries never
@@ -178,6 +197,7 @@ class RabbitSubscription(SubscriptionDriver):
         with self._link.use(f"receive from {self._queue!r}") as channel:
             connection = channel.connection
             deadline = time.monotonic() + timeout
+            self._expire_leases()
             if not self._consuming:
                 self._consume(channel)
             if not self._buffer:
@@ -191,10 +211,12 @@ class RabbitSubscription(SubscriptionDriver):
                 connection.process_data_events(time_limit=remaining)
             out: list[Delivery] = []
             generation = self._link.generation
+            lease_end = time.monotonic() + self._options.lease
             while self._buffer and len(out) < max_messages:
                 gen, method, props, body = self._buffer.popleft()
                 if gen == generation:
                     out.append(self._delivery(gen, method, props, body))
+                    self._leases[method.delivery_tag] = lease_end
             self._last_receive = time.monotonic()
             return out
 
@@ -232,7 +254,9 @@ class RabbitSubscription(SubscriptionDriver):
         out = []
         for d in deliveries:
             handle: tuple[int, int] = d.handle  # type: ignore[assignment]
-            if handle[0] == generation:
+            # Not of this channel, or its lease ran out and it was requeued: settling it
+            # now would be a second settle of the tag (a channel error). It comes back.
+            if handle[0] == generation and self._leases.pop(handle[1], None) is not None:
                 out.append((handle[1], d))
         return out
 
@@ -307,9 +331,14 @@ class RabbitSubscription(SubscriptionDriver):
         return name
 
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
-        """Nothing to do: RabbitMQ keeps a delivery with this consumer until it is
-        settled or the connection closes (no visibility timeout)."""
-        return None
+        """Push the end of these deliveries' leases to ``seconds`` from now."""
+        end = time.monotonic() + seconds
+        with self._link.lock:
+            generation = self._link.generation
+            for d in deliveries:
+                handle: tuple[int, int] = d.handle  # type: ignore[assignment]
+                if handle[0] == generation and handle[1] in self._leases:
+                    self._leases[handle[1]] = end
 
     def close(self) -> None:
         self._link.close()

@@ -62,7 +62,7 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
         ttl=Support.NATIVE,
         dedup=Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
-        lease_extension=Support.NATIVE,
+        lease_extension=Support.EMULATED,
         persistence=Support.NATIVE if options.persistent else Support.UNSUPPORTED,
         redelivery_on_close=Support.NATIVE,
         admin_stats=Support.NATIVE,
