@@ -234,6 +234,15 @@ class Consumer:
                         driver.nack(deliveries, delay)
                     else:
                         driver.reject(deliveries)
+        except Unavailable:
+            # The connection is gone, so the broker takes these back and redelivers them:
+            # free their prefetch slots, leave them undecided, and tell the caller.
+            with self._state:
+                for msg in messages:
+                    msg.decision = None
+                    self._unsettled.pop(id(msg), None)
+            self._slot_freed.set()
+            raise
         except BaseException:
             with self._state:
                 for msg in messages:
@@ -300,7 +309,11 @@ class Consumer:
                 last_message = monotonic()
                 outcomes = run_all(
                     [self._make_call(handler, m) for m in batch], concurrency)
-                self._apply(batch, outcomes, policy, stats)
+                try:
+                    self._apply(batch, outcomes, policy, stats)
+                except Unavailable as exc:
+                    log.warning("mqkit: settling on %s/%s failed (%s); the broker will "
+                                "redeliver", self.topic, self.group, exc)
         finally:
             if ticker is not None:
                 ticker.stop()

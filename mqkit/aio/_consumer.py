@@ -233,6 +233,15 @@ class AsyncConsumer:
                         await driver.nack(deliveries, delay)
                     else:
                         await driver.reject(deliveries)
+        except Unavailable:
+            # The connection is gone, so the broker takes these back and redelivers them:
+            # free their prefetch slots, leave them undecided, and tell the caller.
+            with self._state:
+                for msg in messages:
+                    msg.decision = None
+                    self._unsettled.pop(id(msg), None)
+            self._slot_freed.set()
+            raise
         except BaseException:
             with self._state:
                 for msg in messages:
@@ -299,7 +308,11 @@ class AsyncConsumer:
                 last_message = monotonic()
                 outcomes = await run_all(
                     [self._make_call(handler, m) for m in batch], concurrency)
-                await self._apply(batch, outcomes, policy, stats)
+                try:
+                    await self._apply(batch, outcomes, policy, stats)
+                except Unavailable as exc:
+                    log.warning("mqkit: settling on %s/%s failed (%s); the broker will "
+                                "redeliver", self.topic, self.group, exc)
         finally:
             if ticker is not None:
                 await ticker.stop()

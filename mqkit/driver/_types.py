@@ -34,7 +34,9 @@ class GroupStats:
 
     ``depth``: messages the group has not acked yet (for log backends this is the lag:
     end offset minus committed offset). ``in_flight``: of those, how many are delivered
-    and unsettled, when the backend can tell (``None`` otherwise).
+    and unsettled, when the backend can tell (``None`` otherwise). Each adapter's docs say
+    what its figure covers (RabbitMQ without the management plugin cannot see deliveries
+    held by other clients' consumers).
     """
 
     topic: str
