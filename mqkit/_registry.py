@@ -21,14 +21,11 @@ log = logging.getLogger("mqkit")
 DISTRIBUTION = "mqkit-sdk"
 GROUP = "mqkit.adapters"
 # Schemes of the adapters this distribution ships, and the extra each needs, so that a
-# scheme whose entry point is missing or whose client library is absent gets a precise hint.
-KNOWN_SCHEMES = {
-    "amqp": "rabbitmq", "amqps": "rabbitmq",
-    "kafka": "kafka",
-    "sqs": "sqs",
-    "redis": "redis", "rediss": "redis",
-    "nats": "nats",
-}
+# scheme whose client library is absent gets a precise hint.
+KNOWN_SCHEMES = {"amqp": "rabbitmq", "amqps": "rabbitmq"}
+# Backends announced but not shipped yet: a clear answer instead of "unknown scheme".
+PLANNED_SCHEMES = {"kafka": "Kafka", "sqs": "SQS/SNS", "redis": "Redis", "rediss": "Redis",
+                   "nats": "NATS"}
 
 _lock = threading.Lock()
 _extra: dict[str, AdapterPlugin] = {}
@@ -75,6 +72,10 @@ def plugin_for(scheme: str) -> AdapterPlugin:
         return builtin
     if scheme in KNOWN_SCHEMES:
         raise missing_library(scheme, None)
+    if scheme in PLANNED_SCHEMES:
+        raise AdapterNotInstalled(
+            f"the {PLANNED_SCHEMES[scheme]} adapter (scheme {scheme!r}) is not part of this "
+            f"version of {DISTRIBUTION} yet; installed: {', '.join(installed_schemes())}")
     raise ConfigurationError(
         f"unknown URL scheme {scheme!r}; installed: {', '.join(installed_schemes())}")
 

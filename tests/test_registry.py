@@ -23,10 +23,15 @@ def test_unknown_scheme_lists_installed_schemes() -> None:
 
 
 def test_known_scheme_without_library_names_the_extra() -> None:
-    err = missing_library("kafka", ModuleNotFoundError("No module named 'kafka'"))
+    err = missing_library("amqp", ModuleNotFoundError("No module named 'pika'"))
     assert isinstance(err, AdapterNotInstalled)
-    assert "pip install 'mqkit-sdk[kafka]'" in str(err)
+    assert "pip install 'mqkit-sdk[rabbitmq]'" in str(err)
     assert isinstance(err, ConfigurationError)
+
+
+def test_planned_scheme_says_not_shipped_yet() -> None:
+    with pytest.raises(AdapterNotInstalled, match="not part of this version"):
+        mqkit.connect("kafka://localhost:9092")
 
 
 def test_env_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
