@@ -15,7 +15,7 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.mark.contract(1, 8)
-async def test_exact_id_set_with_body_key_headers(env: Env) -> None:
+async def test_c01_c08_exact_id_set_with_body_key_headers(env: Env) -> None:
     topic = await env.topic("g")
     sent = [Message(f"body-{i}".encode(), key=f"k{i % 3}", headers={"n": str(i)})
             for i in range(20)]
@@ -34,7 +34,7 @@ async def test_exact_id_set_with_body_key_headers(env: Env) -> None:
 
 
 @pytest.mark.contract(2)
-async def test_group_retains_before_any_consumer(env: Env) -> None:
+async def test_c02_group_retains_before_any_consumer(env: Env) -> None:
     topic = await env.topic("early")
     async with env.client.producer(topic) as producer:
         ids = await producer.send_batch([b"a", b"b", b"c"])
@@ -43,7 +43,7 @@ async def test_group_retains_before_any_consumer(env: Env) -> None:
 
 
 @pytest.mark.contract(3)
-async def test_live_delivery(env: Env) -> None:
+async def test_c03_live_delivery(env: Env) -> None:
     topic = await env.topic("live")
     async with env.client.consumer(topic, "live") as consumer:
         await consumer.receive(1, timeout=0.2)  # running first
@@ -53,7 +53,7 @@ async def test_live_delivery(env: Env) -> None:
 
 
 @pytest.mark.contract(4)
-async def test_isolation_between_topics(env: Env) -> None:
+async def test_c04_isolation_between_topics(env: Env) -> None:
     a = await env.topic("g")
     b = await env.topic("g")
     async with env.client.producer(a) as producer:
@@ -63,7 +63,7 @@ async def test_isolation_between_topics(env: Env) -> None:
 
 
 @pytest.mark.contract(5)
-async def test_one_client_many_topics(env: Env) -> None:
+async def test_c05_one_client_many_topics(env: Env) -> None:
     topics = [await env.topic("g") for _ in range(3)]
     sent: dict[str, str] = {}
     for topic in topics:
@@ -75,7 +75,7 @@ async def test_one_client_many_topics(env: Env) -> None:
 
 
 @pytest.mark.contract(6)
-async def test_empty_receive_is_bounded(env: Env) -> None:
+async def test_c06_empty_receive_is_bounded(env: Env) -> None:
     topic = await env.topic("g")
     async with env.client.consumer(topic, "g") as consumer:
         start = time.monotonic()
@@ -85,7 +85,7 @@ async def test_empty_receive_is_bounded(env: Env) -> None:
 
 
 @pytest.mark.contract(7)
-async def test_pull_iteration_and_handler_see_the_same(env: Env) -> None:
+async def test_c07_pull_iteration_and_handler_see_the_same(env: Env) -> None:
     ids_by_style: dict[str, list[str]] = {}
     for style in ("pull", "iterate", "handler"):
         topic = await env.topic("g")

@@ -25,19 +25,19 @@ async def _round_trip(env: Env, message: Message) -> object:
 
 
 @pytest.mark.contract(9)
-async def test_binary_body_byte_exact(env: Env) -> None:
+async def test_c09_binary_body_byte_exact(env: Env) -> None:
     got = await _round_trip(env, Message(BINARY))
     assert got.body == BINARY  # type: ignore[attr-defined]
 
 
 @pytest.mark.contract(10)
-async def test_empty_body(env: Env) -> None:
+async def test_c10_empty_body(env: Env) -> None:
     got = await _round_trip(env, Message(b""))
     assert got.body == b""  # type: ignore[attr-defined]
 
 
 @pytest.mark.contract(11)
-async def test_size_limit_exact_and_one_over(env: Env) -> None:
+async def test_c11_size_limit_exact_and_one_over(env: Env) -> None:
     limit = env.caps.max_message_size
     topic = await env.topic("g")
     async with env.client.producer(topic) as producer:
@@ -50,7 +50,7 @@ async def test_size_limit_exact_and_one_over(env: Env) -> None:
 
 
 @pytest.mark.contract(12)
-async def test_json_codec_and_content_type(env: Env) -> None:
+async def test_c12_json_codec_and_content_type(env: Env) -> None:
     topic = await env.topic("g")
     async with env.client.producer(topic, codec=mqkit.JSON) as producer:
         await producer.send({"id": 1, "items": ["a", "é"]})
@@ -64,7 +64,7 @@ async def test_json_codec_and_content_type(env: Env) -> None:
 
 
 @pytest.mark.contract(13)
-async def test_unicode_body_and_header_values(env: Env) -> None:
+async def test_c13_unicode_body_and_header_values(env: Env) -> None:
     text = "zoë ✓ 注文 🚀"
     got = await _round_trip(env, Message(text.encode(), headers={"who": text}))
     assert got.body.decode() == text  # type: ignore[attr-defined]
@@ -72,7 +72,7 @@ async def test_unicode_body_and_header_values(env: Env) -> None:
 
 
 @pytest.mark.contract(14)
-async def test_headers_round_trip_as_exact_map(env: Env) -> None:
+async def test_c14_headers_round_trip_as_exact_map(env: Env) -> None:
     limit = env.caps.max_headers
     count = 5 if limit is None else min(5, limit)
     headers = {f"h-{i}": f"v{i}" for i in range(count)}
@@ -81,7 +81,7 @@ async def test_headers_round_trip_as_exact_map(env: Env) -> None:
 
 
 @pytest.mark.contract(15)
-async def test_header_limit_is_checked(env: Env) -> None:
+async def test_c15_header_limit_is_checked(env: Env) -> None:
     limit = env.caps.max_headers
     if limit is None:
         pytest.skip("unsupported: backend declares no header limit (max_headers=None)")
@@ -94,7 +94,7 @@ async def test_header_limit_is_checked(env: Env) -> None:
 
 
 @pytest.mark.contract(16)
-async def test_standard_properties(env: Env) -> None:
+async def test_c16_standard_properties(env: Env) -> None:
     got = await _round_trip(env, Message(b"p", id="fixed-id-16", correlation_id="corr-1",
                                          content_type="text/plain", reply_to="answers"))
     assert (got.id, got.correlation_id, got.content_type, got.reply_to) == (  # type: ignore[attr-defined]

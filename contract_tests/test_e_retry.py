@@ -17,7 +17,7 @@ FAST_RETRY = mqkit.RetryPolicy(max_attempts=3, initial_backoff=0.05, max_backoff
 
 
 @pytest.mark.contract(27)
-async def test_dead_letter_after_max_attempts(env: Env) -> None:
+async def test_c27_dead_letter_after_max_attempts(env: Env) -> None:
     env.require(Feature.DEAD_LETTER, Feature.NACK)
     topic = await env.topic("g")
     ids = await env.client.producer(topic).send_batch(
@@ -44,7 +44,7 @@ async def test_dead_letter_after_max_attempts(env: Env) -> None:
 
 
 @pytest.mark.contract(28)
-async def test_delayed_send_and_delayed_nack(env: Env) -> None:
+async def test_c28_delayed_send_and_delayed_nack(env: Env) -> None:
     topic = await env.topic("g")
     delay = 2.0
     if env.caps.support(Feature.DELAY):
@@ -67,7 +67,7 @@ async def test_delayed_send_and_delayed_nack(env: Env) -> None:
 
 
 @pytest.mark.contract(29)
-async def test_ttl_expires(env: Env) -> None:
+async def test_c29_ttl_expires(env: Env) -> None:
     env.require(Feature.TTL)
     topic = await env.topic("g")
     await env.client.producer(topic).send(b"short", ttl=1.0)
@@ -79,7 +79,7 @@ async def test_ttl_expires(env: Env) -> None:
 
 
 @pytest.mark.contract(30)
-async def test_priority_order(env: Env) -> None:
+async def test_c30_priority_order(env: Env) -> None:
     env.require(Feature.PRIORITY)
     topic = await env.topic("g")
     async with env.client.producer(topic) as producer:
@@ -94,7 +94,7 @@ async def test_priority_order(env: Env) -> None:
 
 
 @pytest.mark.contract(31)
-async def test_per_key_order(env: Env) -> None:
+async def test_c31_per_key_order(env: Env) -> None:
     env.require(Feature.ORDERING)
     topic = await env.topic("g")
     messages = [Message(f"{key}:{i}".encode(), key=key) for i in range(10) for key in "abc"]

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.mark.contract(40)
-async def test_batch_larger_than_the_limit(env: Env) -> None:
+async def test_c40_batch_larger_than_the_limit(env: Env) -> None:
     topic = await env.topic("g")
     count = min(env.caps.max_batch * 2 + 3, 250)
     ids = await env.client.producer(topic).send_batch([f"{i}".encode() for i in range(count)])
@@ -23,7 +23,7 @@ async def test_batch_larger_than_the_limit(env: Env) -> None:
 
 
 @pytest.mark.contract(41)
-async def test_batch_receive_with_per_message_settling(env: Env) -> None:
+async def test_c41_batch_receive_with_per_message_settling(env: Env) -> None:
     env.require(Feature.NACK)
     topic = await env.topic("g")
     await env.client.producer(topic).send_batch([bytes([i]) for i in range(6)])
@@ -40,7 +40,7 @@ async def test_batch_receive_with_per_message_settling(env: Env) -> None:
 
 
 @pytest.mark.contract(42)
-async def test_admin_lifecycle(env: Env) -> None:
+async def test_c42_admin_lifecycle(env: Env) -> None:
     admin = env.client.admin
     topic = env.name()
     await admin.create_topic(topic)
@@ -64,7 +64,7 @@ async def _depth_is(admin: object, topic: str, depth: int) -> bool:
 
 
 @pytest.mark.contract(43)
-async def test_depth_or_lag_follows_sends_and_acks(env: Env) -> None:
+async def test_c43_depth_or_lag_follows_sends_and_acks(env: Env) -> None:
     env.require(Feature.ADMIN_STATS)
     topic = await env.topic("g")
     admin = env.client.admin
@@ -80,7 +80,7 @@ async def test_depth_or_lag_follows_sends_and_acks(env: Env) -> None:
 
 
 @pytest.mark.contract(44)
-async def test_missing_destination_fails_fast_and_creates_nothing(env: Env) -> None:
+async def test_c44_missing_destination_fails_fast_and_creates_nothing(env: Env) -> None:
     missing = env.name("missing")
     with pytest.raises(mqkit.NotFound):
         await env.client.producer(missing).send(b"x")

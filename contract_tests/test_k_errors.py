@@ -20,7 +20,7 @@ STRESS = max(1, int(os.environ.get("MQKIT_CONTRACT_STRESS", "1")))
 
 
 @pytest.mark.contract(45)
-async def test_configuration_errors_name_the_problem(env: Env) -> None:
+async def test_c45_configuration_errors_name_the_problem(env: Env) -> None:
     with pytest.raises(mqkit.ConfigurationError, match="not a URL"):
         mqkit.connect("localhost:9092")
     with pytest.raises(mqkit.ConfigurationError, match="unknown URL scheme 'nope'") as info:
@@ -35,7 +35,7 @@ async def test_configuration_errors_name_the_problem(env: Env) -> None:
 
 
 @pytest.mark.contract(46, 47)
-async def test_unreachable_broker_is_unavailable_within_bound(env: Env) -> None:
+async def test_c46_c47_unreachable_broker_is_unavailable_within_bound(env: Env) -> None:
     if env.backend == "memory":
         pytest.skip("unsupported: memory:// is in-process and cannot be unreachable")
     url = mqkit.URL.parse(env.url)
@@ -53,7 +53,7 @@ async def test_unreachable_broker_is_unavailable_within_bound(env: Env) -> None:
 
 
 @pytest.mark.contract(48)
-async def test_secrets_never_shown(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+async def test_c48_secrets_never_shown(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "s3cr3t-Pa55"
     url = mqkit.URL.parse(env.url)
@@ -73,7 +73,7 @@ async def test_secrets_never_shown(env: Env, caplog: pytest.LogCaptureFixture) -
 
 
 @pytest.mark.contract(49)
-async def test_use_after_close_and_double_close(env: Env) -> None:
+async def test_c49_use_after_close_and_double_close(env: Env) -> None:
     topic = await env.topic("g")
     producer = env.client.producer(topic)
     await producer.send(b"x")
@@ -90,7 +90,7 @@ async def test_use_after_close_and_double_close(env: Env) -> None:
 
 
 @pytest.mark.contract(50)
-async def test_close_ends_loops_and_keeps_unacked(env: Env) -> None:
+async def test_c50_close_ends_loops_and_keeps_unacked(env: Env) -> None:
     topic = await env.topic("g")
     msg_id = await env.client.producer(topic).send(b"held")
     other = await env.connect()
@@ -117,7 +117,7 @@ async def test_close_ends_loops_and_keeps_unacked(env: Env) -> None:
 
 
 @pytest.mark.contract(51)
-async def test_producer_close_flushes(env: Env) -> None:
+async def test_c51_producer_close_flushes(env: Env) -> None:
     topic = await env.topic("g")
     producer = env.client.producer(topic)
     ids = [await producer.send(f"{i}".encode(), wait=False) for i in range(20)]
@@ -127,7 +127,7 @@ async def test_producer_close_flushes(env: Env) -> None:
 
 
 @pytest.mark.contract(52)
-async def test_graceful_stop_finishes_in_flight(env: Env) -> None:
+async def test_c52_graceful_stop_finishes_in_flight(env: Env) -> None:
     topic = await env.topic("g")
     await env.client.producer(topic).send_batch([bytes([i]) for i in range(5)])
     consumer = env.client.consumer(topic, "g", lease=10.0)
@@ -153,7 +153,7 @@ async def test_graceful_stop_finishes_in_flight(env: Env) -> None:
 
 @pytest.mark.contract(53)
 @pytest.mark.parametrize("round_", range(STRESS))
-async def test_concurrent_producers_and_consumers(env: Env, round_: int) -> None:
+async def test_c53_concurrent_producers_and_consumers(env: Env, round_: int) -> None:
     topic = await env.topic("g")
     per_producer = 25
 
@@ -186,7 +186,7 @@ async def test_concurrent_producers_and_consumers(env: Env, round_: int) -> None
 
 
 @pytest.mark.contract(54)
-async def test_cancelled_receive_and_timeouts(env: Env) -> None:
+async def test_c54_cancelled_receive_and_timeouts(env: Env) -> None:
     if env.face == "sync":
         pytest.skip("unsupported: a blocking call cannot be cancelled; timeouts bound it "
                     "(behaviour 6)")
@@ -205,7 +205,7 @@ async def test_cancelled_receive_and_timeouts(env: Env) -> None:
 
 
 @pytest.mark.contract(55)
-async def test_request_reply(env: Env) -> None:
+async def test_c55_request_reply(env: Env) -> None:
     env.require(Feature.REQUEST_REPLY)
     topic = await env.topic("server")
     server = env.client.consumer(topic, "server")
