@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 import mqkit
 
@@ -63,7 +64,12 @@ def target(request: pytest.FixtureRequest) -> tuple[str, str]:
     return value
 
 
-@pytest.fixture
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, so the suite runs the same outside this repository."""
+    config.addinivalue_line("markers", "contract(number): the CONTRACT.md behaviour checked")
+
+
+@pytest_asyncio.fixture
 async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
     backend, face = target
     handle = None
