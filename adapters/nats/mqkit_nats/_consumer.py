@@ -1,0 +1,249 @@
+"""Receiving from a durable JetStream pull consumer, and settling.
+
+One inbox subscription per consumer instance; ``receive_batch`` sends a pull request
+(``$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>``) for at most the batch asked, expiring
+with the call's timeout, and returns as soon as one message arrived. At most one pull
+request is outstanding per instance: messages that arrive after a call returned are kept
+(leased to this instance) for the next call, so a consumer never holds more than one
+batch beyond what it handed out. ``close`` naks everything it holds and handed out
+unsettled, so another consumer gets it at once instead of after AckWait.
+
+Settling publishes ``+ACK`` / ``-NAK {"delay"}`` / ``+TERM`` / ``+WPI`` to each message's
+reply subject, then flushes (one round trip per batch: the server has them when the call
+returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TypeVar
+
+import nats.js.errors as je
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+import mqkit
+from mqkit.driver import AsyncSubscriptionDriver, Delivery
+
+from ._errors import mapped
+from ._link import Link
+from ._names import split_headers
+
+__all__ = ["PullSubscription", "to_delivery"]
+
+T = TypeVar("T")
+
+# Shortest pull request expiry the server is sent; a shorter wait is a no_wait poll.
+_MIN_EXPIRES = 0.05
+# Gone requests: 404 no messages, 408 expired, 409 (max waiting, max bytes, consumer
+# deleted...), 503 no responders (the consumer or stream is gone).
+_GONE = frozenset({"404", "408", "409", "503"})
+
+
+def to_delivery(topic: str, msg: Msg) -> Delivery:
+    """The :class:`Delivery` for a JetStream message."""
+    meta = msg.metadata
+    seq = meta.sequence.stream
+    message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}")
+    return Delivery(message=message, topic=topic, handle=msg,
+                    delivery_count=meta.num_delivered,
+                    timestamp=meta.timestamp.timestamp(), broker_id=str(seq))
+
+
+class PullSubscription(AsyncSubscriptionDriver):
+    """A durable pull consumer seen by one mqkit consumer instance."""
+
+    def __init__(self, link: Link, topic: str, group: str, stream: str, durable: str) -> None:
+        self._link = link
+        self._topic = topic
+        self._group = group
+        self._stream = stream
+        self._durable = durable
+        self._next_subject = f"{link.js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = link.nc.new_inbox()
+        self._sub: Subscription | None = None
+        self._buffer: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._held: dict[int, Msg] = {}  # handed out, not settled
+        # The one outstanding pull request: messages still due and when it expires.
+        self._due = 0
+        self._expires = 0.0
+        self._generation = link.generation
+        self._error: mqkit.MQError | None = None
+        self._gone: str | None = None
+
+    @classmethod
+    async def open(cls, link: Link, topic: str, group: str, stream: str,
+                   durable: str) -> PullSubscription:
+        self = cls(link, topic, group, stream, durable)
+        with mapped(f"subscribe to {topic!r}/{group!r}"):
+            self._sub = await link.nc.subscribe(self._inbox, cb=self._on_msg)
+        link.watch_slow(self._sub._id, self._on_slow)
+        return self
+
+    # -- callbacks (run on the connection's loop) ------------------------------------
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get("Status") if headers and not msg.data else None
+        if status is None:
+            self._buffer.append(msg)
+            self._due -= 1
+        elif status in _GONE:
+            self._due = 0
+            description = headers.get("Description", "") if headers else ""
+            if status == "503" or "Deleted" in description:
+                self._gone = f"{status} {description}".strip()
+        # 100: idle heartbeat; nothing to do.
+        self._arrived.set()
+
+    def _on_slow(self, exc: BaseException) -> None:
+        error = mqkit.BackendError(
+            f"nats: slow consumer on {self._topic!r}/{self._group!r}: the client dropped "
+            "messages (JetStream redelivers them after the lease)")
+        error.__cause__ = exc
+        self._error = error
+
+    # -- receiving -------------------------------------------------------------------
+
+    def _take(self, max_messages: int) -> list[Delivery]:
+        out: list[Delivery] = []
+        while self._buffer and len(out) < max_messages:
+            msg = self._buffer.popleft()
+            self._held[id(msg)] = msg
+            out.append(to_delivery(self._topic, msg))
+        return out
+
+    async def _check(self, what: str) -> None:
+        if self._sub is None:
+            raise mqkit.Closed(f"nats: {what}: subscription closed")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._gone is not None:
+            # A purge recreates the consumer under the same name; only a missing one is
+            # an error.
+            with mapped(what):
+                try:
+                    await self._link.js.consumer_info(self._stream, self._durable)
+                except je.NotFoundError:
+                    raise mqkit.NotFound(
+                        f"nats: group {self._group!r} on topic {self._topic!r} was deleted "
+                        f"({self._gone})") from None
+            self._gone = None
+        self._link.check(what)
+        if self._generation != self._link.generation:
+            # Pull requests die with the connection they were sent on.
+            self._generation = self._link.generation
+            self._due = 0
+
+    async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        what = f"receive from {self._topic!r}/{self._group!r}"
+        await self._check(what)
+        if self._buffer:
+            return self._take(max_messages)
+        poll = timeout < _MIN_EXPIRES
+        deadline = time.monotonic() + timeout
+        pulled = False
+        while True:
+            now = time.monotonic()
+            if self._due <= 0 or now >= self._expires:
+                if pulled and deadline - now < _MIN_EXPIRES:
+                    return []  # no second no_wait round trip in the last moments
+                await self._pull(max_messages, deadline - now)
+                pulled = True
+            # A poll waits for the server's answer to its no_wait request (bounded).
+            limit = self._expires if poll else deadline
+            self._arrived.clear()
+            if not self._buffer and self._due > 0 and now < limit:
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), limit - now)
+                except asyncio.TimeoutError:
+                    pass
+            if self._buffer:
+                await asyncio.sleep(0)  # the rest of a batch already read off the socket
+                return self._take(max_messages)
+            await self._check(what)
+            now = time.monotonic()
+            if (poll and (self._due <= 0 or now >= limit)) or (not poll and now >= deadline):
+                return []
+
+    async def _pull(self, batch: int, remaining: float) -> None:
+        request: dict[str, object] = {"batch": batch}
+        if remaining >= _MIN_EXPIRES:
+            request["expires"] = int(remaining * 1e9)
+            self._expires = time.monotonic() + remaining
+        else:
+            request["no_wait"] = True
+            self._expires = time.monotonic() + self._link.options.api_timeout
+        self._due = batch
+        with mapped(f"pull from {self._topic!r}/{self._group!r}"):
+            await self._link.nc.publish(self._next_subject, json.dumps(request).encode(),
+                                        reply=self._inbox)
+
+    # -- settling --------------------------------------------------------------------
+
+    async def _settle(self, deliveries: Sequence[Delivery], what: str, payload: bytes) -> None:
+        self._link.check(what)
+        nc = self._link.nc
+        with mapped(f"{what} on {self._topic!r}/{self._group!r}"):
+            for d in deliveries:
+                msg = d.handle
+                assert isinstance(msg, Msg)
+                self._held.pop(id(msg), None)
+                await nc.publish(msg.reply, payload)
+                msg._ackd = True
+            await self._link.flush()
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await self._settle(deliveries, "ack", b"+ACK")
+
+    async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
+        payload = b"-NAK"
+        if delay is not None and delay > 0:
+            payload += json.dumps({"delay": int(delay * 1e9)}).encode()
+        await self._settle(deliveries, "nack", payload)
+
+    async def reject(self, deliveries: Sequence[Delivery]) -> None:
+        await self._settle(deliveries, "reject", b"+TERM")
+
+    async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        """``+WPI`` (in progress): AckWait starts again, whatever ``seconds`` asks."""
+        self._link.check("extend lease")
+        nc = self._link.nc
+        with mapped(f"extend lease on {self._topic!r}/{self._group!r}"):
+            for d in deliveries:
+                msg = d.handle
+                assert isinstance(msg, Msg)
+                await nc.publish(msg.reply, b"+WPI")
+            await self._link.flush()
+
+    async def close(self) -> None:
+        """Unsubscribe, then nak what this instance holds so others get it at once."""
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        self._link.unwatch(sub._id)
+        held = [m for m in (*self._held.values(), *self._buffer) if not m._ackd]
+        self._held.clear()
+        self._buffer.clear()
+        nc = self._link.nc
+        if not nc.is_connected:
+            return  # the server's AckWait gives them back
+        with mapped(f"close {self._topic!r}/{self._group!r}"):
+            await sub.unsubscribe()
+            # Messages of a pull request still in flight are lost to this inbox and come
+            # back after AckWait; the ones held are given back now.
+            for msg in held:
+                await nc.publish(msg.reply, b"-NAK")
+            await self._link.flush()
+
+    def as_(self, kind: type[T]) -> T | None:
+        for native in (self._link.nc, self._link.js, self._sub):
+            if isinstance(native, kind):
+                return native
+        return None

@@ -1,0 +1,164 @@
+"""The NATS connection: opening it (TLS, credentials), its state, and its callbacks.
+
+nats-py reconnects by itself in the background (forever, every ``reconnect_wait``
+seconds), re-subscribing every subscription. Calls made while it is disconnected raise
+:class:`mqkit.Unavailable` at once; ``generation`` counts reconnections so that pull
+subscriptions know their outstanding pull requests died with the old connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any, cast
+
+import nats.errors as ne
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+import mqkit
+from mqkit.driver import ConnectParams
+
+from ._errors import map_error
+from ._options import NatsOptions
+
+__all__ = ["Link", "open_link"]
+
+log = logging.getLogger("mqkit.nats")
+
+_DEFAULT_PORT = 4222
+
+
+class Link:
+    """One nats-py connection and its JetStream context, with connection state."""
+
+    def __init__(self, nc: NATS, options: NatsOptions) -> None:
+        self.nc = nc
+        self.options = options
+        self.js: JetStreamContext = nc.jetstream(
+            timeout=options.api_timeout, publish_async_max_pending=options.publish_window)
+        self.generation = 0
+        self._slow: dict[int, Callable[[BaseException], None]] = {}
+
+    def watch_slow(self, sid: int, report: Callable[[BaseException], None]) -> None:
+        """Call ``report`` when subscription ``sid`` drops messages (slow consumer)."""
+        self._slow[sid] = report
+
+    def unwatch(self, sid: int) -> None:
+        self._slow.pop(sid, None)
+
+    async def flush(self) -> None:
+        """One PING/PONG round trip: the server has everything published before."""
+        # nats-py annotates the timeout as int but waits with asyncio (floats work).
+        await self.nc.flush(timeout=cast(int, self.options.api_timeout))
+
+    def check(self, what: str) -> None:
+        """Raise :class:`mqkit.Unavailable` unless connected."""
+        if self.nc.is_closed:
+            raise mqkit.Unavailable(f"nats: {what}: the connection is closed")
+        if not self.nc.is_connected:
+            raise mqkit.Unavailable(f"nats: {what}: not connected (reconnecting)")
+
+    # -- nats-py callbacks -----------------------------------------------------------
+
+    async def on_error(self, exc: Exception) -> None:
+        if isinstance(exc, ne.SlowConsumerError):
+            report = self._slow.get(exc.sid)
+            if report is not None:
+                report(exc)
+                return
+        log.warning("nats: %s", map_error(exc, "connection"))
+
+    async def on_disconnected(self) -> None:
+        log.info("nats: disconnected; reconnecting")
+
+    async def on_reconnected(self) -> None:
+        self.generation += 1
+        log.info("nats: reconnected")
+
+
+def _tls_context(o: NatsOptions) -> ssl.SSLContext | None:
+    if not (o.tls or o.ca_file or o.cert_file):
+        return None
+    ctx = ssl.create_default_context(cafile=o.ca_file)
+    if not o.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if o.cert_file is not None:
+        password = o.key_password.reveal() if o.key_password is not None else None
+        ctx.load_cert_chain(o.cert_file, o.key_file, password=password)
+    return ctx
+
+
+def connect_kwargs(params: ConnectParams, o: NatsOptions) -> dict[str, Any]:
+    """nats-py ``connect`` arguments; credentials never go inside the server URLs."""
+    url = params.url
+    scheme = "tls" if o.tls else "nats"
+    servers = [f"{scheme}://{'[' + h + ']' if ':' in h else h}:{p or _DEFAULT_PORT}"
+               for h, p in (url.hosts or (("127.0.0.1", _DEFAULT_PORT),))]
+    kwargs: dict[str, Any] = {
+        "servers": servers,
+        "name": o.name,
+        "connect_timeout": max(0.1, params.connect_timeout),
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": o.reconnect_wait,
+        "ping_interval": o.ping_interval,
+        "max_outstanding_pings": o.max_outstanding_pings,
+        "inbox_prefix": o.inbox_prefix,
+    }
+    ctx = _tls_context(o)
+    if ctx is not None:
+        kwargs["tls"] = ctx
+        if o.server_hostname is not None:
+            kwargs["tls_hostname"] = o.server_hostname
+        kwargs["tls_handshake_first"] = o.tls_handshake_first
+    user = o.user if o.user is not None else url.username
+    password = o.password if o.password is not None else url.password
+    if user is not None:
+        kwargs["user"] = user
+        if password is not None:
+            kwargs["password"] = password.reveal()
+    if o.token is not None:
+        kwargs["token"] = o.token.reveal()
+    if o.nkey_seed is not None:
+        kwargs["nkeys_seed_str"] = o.nkey_seed.reveal()
+    if o.creds_file is not None:
+        kwargs["user_credentials"] = o.creds_file
+    return kwargs
+
+
+async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
+    """Connect within ``params.connect_timeout``; raise ConnectTimeout otherwise."""
+    nc = NATS()
+    link = Link(nc, o)
+    kwargs = connect_kwargs(params, o)
+    hosts = ", ".join(kwargs["servers"])
+    try:
+        await asyncio.wait_for(
+            nc.connect(error_cb=link.on_error, disconnected_cb=link.on_disconnected,
+                       reconnected_cb=link.on_reconnected, **kwargs),
+            params.connect_timeout)
+    except (asyncio.TimeoutError, ne.NoServersError, OSError) as exc:
+        await _abandon(nc)
+        if isinstance(exc, ssl.SSLError):
+            raise mqkit.Unavailable(f"nats: TLS handshake with {hosts} failed: {exc}") from exc
+        raise mqkit.ConnectTimeout(
+            f"nats: could not connect to {hosts} within {params.connect_timeout} s "
+            f"({type(exc).__name__})") from exc
+    except ne.Error as exc:
+        await _abandon(nc)
+        raise map_error(exc, f"connect to {hosts}") from exc
+    link.js = nc.jetstream(timeout=o.api_timeout,
+                           publish_async_max_pending=o.publish_window)
+    return link
+
+
+async def _abandon(nc: NATS) -> None:
+    try:
+        await asyncio.wait_for(nc.close(), 1.0)
+    except Exception:  # pragma: no cover - best effort on a half-open client
+        log.debug("nats: closing a failed connection", exc_info=True)
+

@@ -1,0 +1,84 @@
+"""Native names and header mapping (sans-I/O): what a plain NATS client sees.
+
+A topic is a subject; its stream is ``<stream_prefix><topic>`` with ``.`` turned into
+``_`` (stream names cannot hold ``.``), capturing exactly the subject ``<topic>``. A group
+is a durable pull consumer named ``<group>`` with ``.`` turned into ``_``; its
+description keeps the group's real name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mqkit.driver import Message
+
+__all__ = [
+    "CONTENT_TYPE", "CORRELATION_ID", "GROUP_DESCRIPTION", "KEY", "MSG_ID", "REPLY_TO",
+    "TOPIC_DESCRIPTION", "consumer_name", "group_from_description", "header_size",
+    "message_headers", "split_headers", "stream_name",
+]
+
+MSG_ID = "Nats-Msg-Id"
+CONTENT_TYPE = "Content-Type"
+CORRELATION_ID = "mqkit-correlation-id"
+REPLY_TO = "mqkit-reply-to"
+KEY = "mqkit-key"
+_RESERVED = (MSG_ID, CONTENT_TYPE, CORRELATION_ID, REPLY_TO, KEY)
+GROUP_DESCRIPTION = "mqkit group "
+TOPIC_DESCRIPTION = "mqkit topic "
+
+
+def stream_name(prefix: str, topic: str) -> str:
+    """The JetStream stream holding ``topic``."""
+    return prefix + topic.replace(".", "_")
+
+
+def consumer_name(group: str) -> str:
+    """The durable consumer name of ``group``."""
+    return group.replace(".", "_")
+
+
+def group_from_description(durable: str, description: str | None) -> str:
+    """The group name a consumer stands for (its description, else its name)."""
+    if description and description.startswith(GROUP_DESCRIPTION):
+        return description[len(GROUP_DESCRIPTION):]
+    return durable
+
+
+def message_headers(msg: Message) -> dict[str, str]:
+    """NATS headers for ``msg``: the user's headers plus the standard properties."""
+    headers = dict(msg.headers)
+    if msg.id is not None:
+        headers[MSG_ID] = msg.id
+    if msg.content_type is not None:
+        headers[CONTENT_TYPE] = msg.content_type
+    if msg.correlation_id is not None:
+        headers[CORRELATION_ID] = msg.correlation_id
+    if msg.reply_to is not None:
+        headers[REPLY_TO] = msg.reply_to
+    if msg.key is not None:
+        headers[KEY] = msg.key
+    return headers
+
+
+def header_size(headers: Mapping[str, str]) -> int:
+    """Bytes the headers take on the wire (``NATS/1.0`` line, ``name: value`` lines)."""
+    if not headers:
+        return 0
+    size = len("NATS/1.0\r\n\r\n")
+    for name, value in headers.items():
+        size += len(name.encode()) + len(value.encode()) + 4
+    return size
+
+
+def split_headers(native: Mapping[str, str] | None, body: bytes,
+                  fallback_id: str | None) -> Message:
+    """A :class:`Message` from received NATS headers (standard properties taken out)."""
+    if not native:
+        return Message(body, id=fallback_id)
+    headers = {k: v for k, v in native.items() if k not in _RESERVED}
+    return Message(body, key=native.get(KEY), headers=headers,
+                   id=native.get(MSG_ID) or fallback_id,
+                   content_type=native.get(CONTENT_TYPE),
+                   correlation_id=native.get(CORRELATION_ID),
+                   reply_to=native.get(REPLY_TO))
