@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -42,6 +43,12 @@ _MIN_EXPIRES = 0.05
 # Gone requests: 404 no messages, 408 expired, 409 (max waiting, max bytes, consumer
 # deleted...), 503 no responders (the consumer or stream is gone).
 _GONE = frozenset({"404", "408", "409", "503"})
+# A no_wait pull is answered in one round trip; one unanswered this long means the
+# consumer is gone (the server ignores pulls on a missing consumer), which is checked.
+_NO_WAIT_ANSWER = 1.0
+# How long past a pull request's expiry close waits for the server's 408.
+_LINGER_GRACE = 0.5
+log = logging.getLogger("mqkit.nats")
 
 
 def to_delivery(topic: str, msg: Msg) -> Delivery:
@@ -72,9 +79,11 @@ class PullSubscription(AsyncSubscriptionDriver):
         # The one outstanding pull request: messages still due and when it expires.
         self._due = 0
         self._expires = 0.0
+        self._no_wait = False
         self._generation = link.generation
         self._error: mqkit.MQError | None = None
         self._gone: str | None = None
+        self._closing = False
 
     @classmethod
     async def open(cls, link: Link, topic: str, group: str, stream: str,
@@ -91,8 +100,12 @@ class PullSubscription(AsyncSubscriptionDriver):
         headers = msg.headers
         status = headers.get("Status") if headers and not msg.data else None
         if status is None:
-            self._buffer.append(msg)
             self._due -= 1
+            if self._closing:
+                # A pull request outlived close(): give the message back at once.
+                await self._link.nc.publish(msg.reply, b"-NAK")
+            else:
+                self._buffer.append(msg)
         elif status in _GONE:
             self._due = 0
             description = headers.get("Description", "") if headers else ""
@@ -119,7 +132,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         return out
 
     async def _check(self, what: str) -> None:
-        if self._sub is None:
+        if self._sub is None or self._closing:
             raise mqkit.Closed(f"nats: {what}: subscription closed")
         if self._error is not None:
             error, self._error = self._error, None
@@ -146,18 +159,20 @@ class PullSubscription(AsyncSubscriptionDriver):
         await self._check(what)
         if self._buffer:
             return self._take(max_messages)
-        poll = timeout < _MIN_EXPIRES
         deadline = time.monotonic() + timeout
-        pulled = False
+        first = True
         while True:
             now = time.monotonic()
             if self._due <= 0 or now >= self._expires:
-                if pulled and deadline - now < _MIN_EXPIRES:
-                    return []  # no second no_wait round trip in the last moments
-                await self._pull(max_messages, deadline - now)
-                pulled = True
-            # A poll waits for the server's answer to its no_wait request (bounded).
-            limit = self._expires if poll else deadline
+                remaining = deadline - now
+                if not first and remaining < _MIN_EXPIRES:
+                    return []
+                # First what is there (no_wait: answered at once, the request ends),
+                # then a long poll that expires with the call.
+                await self._pull(max_messages, 0.0 if first else remaining)
+                first = False
+            # A no_wait request is waited for to its answer (one round trip).
+            limit = self._expires if self._no_wait else deadline
             self._arrived.clear()
             if not self._buffer and self._due > 0 and now < limit:
                 try:
@@ -167,19 +182,23 @@ class PullSubscription(AsyncSubscriptionDriver):
             if self._buffer:
                 await asyncio.sleep(0)  # the rest of a batch already read off the socket
                 return self._take(max_messages)
+            if self._no_wait and self._due > 0 and time.monotonic() >= self._expires:
+                # The JetStream API ignores pulls on a missing consumer: no answer.
+                self._gone = "no answer to a pull request"
+                self._due = 0
             await self._check(what)
-            now = time.monotonic()
-            if (poll and (self._due <= 0 or now >= limit)) or (not poll and now >= deadline):
+            if time.monotonic() >= deadline and not (self._no_wait and self._due > 0):
                 return []
 
-    async def _pull(self, batch: int, remaining: float) -> None:
+    async def _pull(self, batch: int, wait: float) -> None:
         request: dict[str, object] = {"batch": batch}
-        if remaining >= _MIN_EXPIRES:
-            request["expires"] = int(remaining * 1e9)
-            self._expires = time.monotonic() + remaining
-        else:
+        self._no_wait = wait < _MIN_EXPIRES
+        if self._no_wait:
             request["no_wait"] = True
-            self._expires = time.monotonic() + self._link.options.api_timeout
+            self._expires = time.monotonic() + _NO_WAIT_ANSWER
+        else:
+            request["expires"] = int(wait * 1e9)
+            self._expires = time.monotonic() + wait
         self._due = batch
         with mapped(f"pull from {self._topic!r}/{self._group!r}"):
             await self._link.nc.publish(self._next_subject, json.dumps(request).encode(),
@@ -223,24 +242,50 @@ class PullSubscription(AsyncSubscriptionDriver):
             await self._link.flush()
 
     async def close(self) -> None:
-        """Unsubscribe, then nak what this instance holds so others get it at once."""
+        """Give back (nak) what this instance holds, so others get it at once.
+
+        A pull request still outstanding on the server would take the naked messages
+        again, into an inbox nobody listens to once closed (they would wait out
+        AckWait): so close first waits for it to end (at most the last receive's
+        timeout), naking what arrives, and naks what it holds after that.
+        """
+        if self._sub is None or self._closing:
+            return
+        self._closing = True
+        nc = self._link.nc
+        if not nc.is_connected:
+            self._held.clear()
+            self._buffer.clear()
+            await self._unsubscribe()
+            return  # the server's AckWait gives them back
+        deadline = self._expires + _LINGER_GRACE
+        while (self._due > 0 and self._generation == self._link.generation
+               and time.monotonic() < deadline):
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+        held = [m for m in (*self._held.values(), *self._buffer) if not m._ackd]
+        self._held.clear()
+        self._buffer.clear()
+        try:
+            with mapped(f"close {self._topic!r}/{self._group!r}"):
+                for msg in held:
+                    await nc.publish(msg.reply, b"-NAK")
+                await self._link.flush()
+        finally:
+            await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is None:
             return
         self._link.unwatch(sub._id)
-        held = [m for m in (*self._held.values(), *self._buffer) if not m._ackd]
-        self._held.clear()
-        self._buffer.clear()
-        nc = self._link.nc
-        if not nc.is_connected:
-            return  # the server's AckWait gives them back
-        with mapped(f"close {self._topic!r}/{self._group!r}"):
+        try:
             await sub.unsubscribe()
-            # Messages of a pull request still in flight are lost to this inbox and come
-            # back after AckWait; the ones held are given back now.
-            for msg in held:
-                await nc.publish(msg.reply, b"-NAK")
-            await self._link.flush()
+        except Exception:  # the connection may be closed by now: nothing to undo
+            log.debug("nats: unsubscribe after close failed", exc_info=True)
 
     def as_(self, kind: type[T]) -> T | None:
         for native in (self._link.nc, self._link.js, self._sub):
