@@ -30,8 +30,8 @@ from mqkit.driver import (
 
 from ._errors import mapped
 from ._link import Link
-from ._names import message_headers, split_headers
-from ._producer import check_size
+from ._names import split_headers
+from ._wire import encode_batch
 
 __all__ = ["CoreSubscription", "CoreTopic"]
 
@@ -48,13 +48,12 @@ class CoreTopic(AsyncTopicDriver):
 
     async def send_batch(self, messages: Sequence[Message]) -> None:
         what = f"send to {self._topic!r}"
-        headers = [message_headers(m) for m in messages]
-        check_size(messages, headers, self._max_payload)
+        data = encode_batch(self._topic, messages, self._max_payload)
         self._link.check(what)
-        nc, topic = self._link.nc, self._topic
         with mapped(what):
-            for msg, hdrs in zip(messages, headers, strict=True):
-                await nc.publish(topic, msg.body, headers=hdrs)
+            # One write for the whole batch (nats-py's own buffer and flusher), then a
+            # PING/PONG: the server has every message when this returns.
+            await self._link.nc._send_command(data)
             await self._link.flush()
 
     async def close(self) -> None:

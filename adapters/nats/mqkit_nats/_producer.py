@@ -54,9 +54,12 @@ class StreamTopic(AsyncTopicDriver):
         futures: list[asyncio.Future[Any]] = []
         try:
             with mapped(what):
+                # No wait_stall: nats-py's wait_for on the window's semaphore would yield
+                # to the loop per message, and its flusher would then write each message
+                # on its own. A full window waits for PubAcks, each bounded by the
+                # api_timeout of the send_batch that published it.
                 for msg, hdrs in zip(messages, headers, strict=True):
-                    futures.append(await js.publish_async(
-                        topic, msg.body, wait_stall=link.options.api_timeout, headers=hdrs))
+                    futures.append(await js.publish_async(topic, msg.body, headers=hdrs))
             if futures:
                 _, pending = await asyncio.wait(futures, timeout=link.options.api_timeout)
                 for fut in pending:
