@@ -1,0 +1,320 @@
+"""NATS adapter against a real nats-server with JetStream (``MQKIT_TEST_NATS_URL``).
+
+Skipped without a broker, except when ``MQKIT_REQUIRE_BACKENDS`` names nats: then a
+missing URL fails. Tests marked ``broker_restart`` restart the broker with
+``scripts/brokers restart nats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import nats.errors as ne
+import pytest
+from mqkit_nats._consumer import PullSubscription
+from nats.js import api
+
+import mqkit
+import mqkit.aio
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+async def client(url: str, name: str) -> AsyncIterator[mqkit.aio.AsyncClient]:
+    async with mqkit.aio.connect(url) as c:
+        try:
+            yield c
+        finally:
+            for topic in (name, name + ".dlq"):
+                await c.admin.delete_topic(topic)
+
+
+async def _collect(consumer: mqkit.aio.AsyncConsumer, n: int, timeout: float = 10.0,
+                   ack: bool = True) -> list[mqkit.aio.ReceivedMessage]:
+    got: list[mqkit.aio.ReceivedMessage] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        batch = await consumer.receive(50, 0.5)
+        if ack and batch:
+            await consumer.ack(batch)
+        got.extend(batch)
+    return got
+
+
+# -- interop with plain nats-py ---------------------------------------------------------
+
+async def test_plain_client_writes_mqkit_reads(client: mqkit.aio.AsyncClient, url: str,
+                                               name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        ack = await js.publish(name, b"\x00plain\xff", headers={
+            "Nats-Msg-Id": "plain-1", "tenant": "a", "Content-Type": "text/plain",
+            "mqkit-correlation-id": "corr"})
+        assert ack.stream == f"MQKIT_{name.replace('.', '_')}"
+        await js.publish(name, b"no id")  # no Nats-Msg-Id: id from stream + sequence
+    finally:
+        await nc.close()
+    async with client.consumer(name, "g") as consumer:
+        got = await _collect(consumer, 2)
+    first, second = sorted(got, key=lambda m: m.body != b"\x00plain\xff")
+    assert first.body == b"\x00plain\xff" and first.id == "plain-1"
+    assert dict(first.headers) == {"tenant": "a"}
+    assert first.content_type == "text/plain" and first.correlation_id == "corr"
+    assert second.body == b"no id" and second.id == f"MQKIT_{name}.2"
+
+
+async def test_mqkit_writes_plain_client_reads(client: mqkit.aio.AsyncClient, url: str,
+                                               name: str) -> None:
+    await client.admin.create_topic(name)
+    async with client.producer(name) as producer:
+        msg_id = await producer.send(b"from mqkit", key="k1", headers={"x-trace": "t1"},
+                                     correlation_id="c1", reply_to="replies",
+                                     content_type="application/octet-stream")
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(name, durable="plain", stream=f"MQKIT_{name}",
+                                      config=api.ConsumerConfig(
+                                          deliver_policy=api.DeliverPolicy.ALL))
+        [msg] = await sub.fetch(1, timeout=5)
+        await msg.ack()
+    finally:
+        await nc.close()
+    assert msg.subject == name and msg.data == b"from mqkit"
+    assert msg.headers == {
+        "Nats-Msg-Id": msg_id, "x-trace": "t1", "mqkit-key": "k1",
+        "mqkit-correlation-id": "c1", "mqkit-reply-to": "replies",
+        "Content-Type": "application/octet-stream"}
+
+
+async def test_stream_prefix_is_configurable(url: str, name: str) -> None:
+    async with mqkit.aio.connect(url, stream_prefix="APP_") as c:
+        await c.admin.create_topic(name)
+        try:
+            nc = await nats.connect(url)
+            try:
+                info = await nc.jetstream().stream_info(f"APP_{name}")
+                assert info.config.subjects == [name]
+            finally:
+                await nc.close()
+            assert name in await c.admin.list_topics()
+        finally:
+            await c.admin.delete_topic(name)
+
+
+# -- JetStream semantics ------------------------------------------------------------------
+
+async def test_dedup_by_message_id(client: mqkit.aio.AsyncClient, name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    async with client.producer(name) as producer:
+        await producer.send(b"one", id="same-id")
+        await producer.send(b"two", id="same-id")
+    assert (await client.admin.stats(name, "g")).depth == 1
+
+
+async def test_nack_delay_is_honoured(client: mqkit.aio.AsyncClient, name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    await client.producer(name).send(b"later")
+    async with client.consumer(name, "g", lease=30) as consumer:
+        [msg] = await _collect(consumer, 1, ack=False)
+        await msg.nack(delay=1.5)
+        start = time.monotonic()
+        assert await consumer.receive(1, 1.0) == []
+        [again] = await _collect(consumer, 1)
+        assert time.monotonic() - start >= 1.4
+        assert again.id == msg.id and again.delivery_count == 2
+
+
+async def test_extend_lease_keeps_message_from_others(client: mqkit.aio.AsyncClient,
+                                                      name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    await client.producer(name).send(b"slow")
+    async with client.consumer(name, "g", lease=1.0) as holder, \
+            client.consumer(name, "g", lease=1.0) as other:
+        [msg] = await _collect(holder, 1, ack=False)
+        for _ in range(5):  # 2.5 s, well past the 1 s AckWait
+            await holder.extend_lease([msg], 1.0)
+            assert await other.receive(1, 0.5) == []
+        await msg.ack()
+    assert (await client.admin.stats(name, "g")).depth == 0
+
+
+async def test_purge_empties_one_group_only(client: mqkit.aio.AsyncClient, name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "a")
+    await client.admin.create_group(name, "b")
+    await client.producer(name).send_batch([b"1", b"2", b"3"])
+    await client.admin.purge(name, "a")
+    assert (await client.admin.stats(name, "a")).depth == 0
+    assert (await client.admin.stats(name, "b")).depth == 3
+    await client.producer(name).send(b"after")
+    async with client.consumer(name, "a") as consumer:
+        assert [m.body for m in await _collect(consumer, 1)] == [b"after"]
+
+
+async def test_group_names_with_dots_and_stream_collisions(client: mqkit.aio.AsyncClient,
+                                                           name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "billing.v2")
+    assert await client.admin.list_groups(name) == ["billing.v2"]
+    dotted, underscored = f"{name}.x", f"{name}_x"
+    await client.admin.create_topic(dotted)
+    try:
+        with pytest.raises(mqkit.AlreadyExists, match="share a stream name"):
+            await client.admin.create_topic(underscored)
+        assert not await client.admin.topic_exists(underscored)
+    finally:
+        await client.admin.delete_topic(dotted)
+
+
+async def test_slow_consumer_is_raised_on_next_receive(client: mqkit.aio.AsyncClient,
+                                                       name: str) -> None:
+    await client.admin.create_topic(name)
+    async with client.consumer(name, "g") as consumer:
+        await consumer.receive(1, 0.1)
+        driver = consumer._driver
+        assert isinstance(driver, PullSubscription) and driver._sub is not None
+        sub = driver._sub
+        await driver._link.on_error(ne.SlowConsumerError(
+            subject=name, reply="", sid=sub._id, sub=sub))
+        with pytest.raises(mqkit.BackendError, match="slow consumer"):
+            await consumer.receive(1, 0.1)
+        assert await consumer.receive(1, 0.1) == []  # reported once
+
+
+async def test_as_gives_native_objects(client: mqkit.aio.AsyncClient) -> None:
+    assert isinstance(client.as_(nats.NATS), nats.NATS)
+
+
+# -- core NATS -------------------------------------------------------------------------
+
+async def test_core_mode_groups_and_queue_groups(url: str, name: str) -> None:
+    async with mqkit.aio.connect(url, mode="core") as c:
+        assert c.capabilities.delivery == "at-most-once"
+        async with c.consumer(name, "a") as a1, c.consumer(name, "a") as a2, \
+                c.consumer(name, "b") as b:
+            ids = await c.producer(name).send_batch(
+                [mqkit.Message(bytes([i]), headers={"i": str(i)}) for i in range(20)])
+            got_b = await _collect(b, 20, timeout=5)
+            got_a: list[mqkit.aio.ReceivedMessage] = []
+            deadline = time.monotonic() + 5
+            while len(got_a) < 20 and time.monotonic() < deadline:
+                for member in (a1, a2):
+                    batch = await member.receive(50, 0.1)
+                    await member.ack(batch)
+                    got_a.extend(batch)
+            assert sorted(m.id for m in got_b) == sorted(ids)
+            assert sorted(m.id for m in got_a) == sorted(ids)  # split, nothing twice
+            assert all(m.headers["i"] == str(m.body[0]) for m in got_b)
+            await c.producer(name).send(b"x")
+            [msg] = await _collect(b, 1, ack=False)
+            with pytest.raises(mqkit.Unsupported):
+                await msg.nack()
+
+
+def test_sync_face_round_trip(url: str, name: str) -> None:
+    with mqkit.connect(url) as c:
+        try:
+            c.admin.create_topic(name)
+            c.admin.create_group(name, "g")
+            ids = c.producer(name).send_batch([b"a", b"b", b"c"])
+            with c.consumer(name, "g") as consumer:
+                got: list[mqkit.ReceivedMessage] = []
+                deadline = time.monotonic() + 10
+                while len(got) < 3 and time.monotonic() < deadline:
+                    batch = consumer.receive(10, 1.0)
+                    consumer.ack(batch)
+                    got.extend(batch)
+            assert sorted(m.id for m in got) == sorted(ids)
+            assert c.admin.stats(name, "g").depth == 0
+        finally:
+            c.admin.delete_topic(name)
+
+
+# -- broker restart ---------------------------------------------------------------------
+
+def _restart() -> None:
+    subprocess.run([str(ROOT / "scripts" / "brokers"), "restart", "nats"], check=True,
+                   timeout=300)
+
+
+@pytest.mark.broker_restart
+def test_recovers_after_broker_restart(url: str, name: str) -> None:
+    with mqkit.connect(url) as client:
+        client.admin.create_topic(name)
+        client.admin.create_group(name, "g")
+        producer = client.producer(name)
+        consumer = client.consumer(name, "g", prefetch=10, lease=5.0)
+        sent = producer.send_batch([mqkit.Message(f"a{i}".encode()) for i in range(50)])
+        held = consumer.receive(5, 5)  # unacked across the restart: must come back
+        assert held
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def keep_sending() -> None:
+            i = 0
+            while not stop.is_set():
+                try:
+                    sent.extend(producer.send_batch([f"b{i}".encode(), f"c{i}".encode()]))
+                except mqkit.MQError as exc:
+                    errors.append(exc)
+                i += 1
+                time.sleep(0.01)
+
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        try:
+            _restart()
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            sender.join()
+        received: set[str] = set()
+        deadline = time.monotonic() + 60
+        while not set(sent) <= received and time.monotonic() < deadline:
+            try:
+                batch = consumer.receive(100, 0.5)
+                consumer.ack(batch)
+                received.update(m.id for m in batch if m.id)
+            except mqkit.Unavailable:
+                time.sleep(0.2)
+        try:
+            consumer.ack(held)
+        except mqkit.MQError:
+            pass  # held across a reconnect: the ack may find the message redelivered
+        producer.close()
+        consumer.close()
+        client.admin.delete_topic(name)
+    assert set(sent) <= received, len(set(sent) - received)
+    assert {m.id for m in held} <= received  # unacked before the restart: came back
+    assert all(isinstance(e, mqkit.Unavailable | mqkit.SendBatchError) for e in errors), errors
+
+
+async def test_unavailable_while_broker_down_is_prompt(url: str) -> None:
+    """A call on a connection that is reconnecting fails at once, typed."""
+    async with mqkit.aio.connect(url) as c:
+        nc = c.as_(nats.NATS)
+        assert nc is not None
+        await nc._process_op_err(ConnectionResetError("simulated loss"))
+        start = time.monotonic()
+        with pytest.raises(mqkit.Unavailable):
+            await c.admin.list_topics()
+        assert time.monotonic() - start < 1.0
+        for _ in range(50):  # and it reconnects by itself
+            if nc.is_connected:
+                break
+            await asyncio.sleep(0.1)
+        assert isinstance(await c.admin.list_topics(), list)

@@ -1,0 +1,159 @@
+"""NATS adapter without a broker: options, names, wire encoding, errors, connect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats.errors as ne
+import nats.js.errors as je
+import pytest
+from mqkit_nats._driver import capabilities
+from mqkit_nats._errors import map_error, mapped
+from mqkit_nats._link import connect_kwargs
+from mqkit_nats._names import (
+    consumer_name,
+    group_from_description,
+    header_size,
+    message_headers,
+    split_headers,
+    stream_name,
+)
+from mqkit_nats._options import NatsOptions
+from mqkit_nats._wire import encode_batch
+from nats.protocol.command import hpub_cmd
+
+import mqkit
+from mqkit.driver import ConnectParams, Message, Support, parse_options
+
+
+def test_unknown_option_is_named() -> None:
+    with pytest.raises(mqkit.ConfigurationError, match="'streamprefix'"):
+        mqkit.connect("nats://127.0.0.1:4222?streamprefix=X")
+
+
+def test_options_parse_and_validate() -> None:
+    o = parse_options(NatsOptions, {"mode": "core", "publish_window": "64", "tls": "true"})
+    assert (o.mode, o.publish_window, o.tls) == ("core", 64, True)
+    with pytest.raises(mqkit.ConfigurationError, match="mode"):
+        parse_options(NatsOptions, {"mode": "push"})
+    with pytest.raises(mqkit.ConfigurationError, match="stream_prefix"):
+        parse_options(NatsOptions, {"stream_prefix": "A.B"})
+    with pytest.raises(mqkit.ConfigurationError, match="token"):
+        parse_options(NatsOptions, {"token": "t0ken", "user": "u"})
+
+
+def test_secrets_never_shown() -> None:
+    o = parse_options(NatsOptions, {"token": "hunter22"})
+    assert "hunter22" not in repr(o)
+    o = parse_options(NatsOptions, {"nkey_seed": "SUAXYZSEED", "key_password": "kpw123"})
+    assert "SUAXYZSEED" not in repr(o) and "kpw123" not in repr(o)
+    url = mqkit.driver.URL.parse("nats://alice:s3cr3tpw@h1:4222,h2?token=hunter22")
+    assert "s3cr3tpw" not in str(url) and "hunter22" not in repr(url)
+    kwargs = connect_kwargs(ConnectParams(url=url, options={}), NatsOptions())
+    # credentials go to nats-py as arguments, never inside the server URLs it may quote
+    assert kwargs["servers"] == ["nats://h1:4222", "nats://h2:4222"]
+    assert kwargs["user"] == "alice" and kwargs["password"] == "s3cr3tpw"
+
+
+def test_connect_kwargs_tls_and_auth() -> None:
+    url = mqkit.driver.URL.parse("nats://[::1]:4333")
+    o = parse_options(NatsOptions, {"tls": "true", "verify": "false", "token": "tk",
+                                    "server_hostname": "nats.example"})
+    kwargs = connect_kwargs(ConnectParams(url=url, options={}), o)
+    assert kwargs["servers"] == ["tls://[::1]:4333"]
+    assert kwargs["tls"].check_hostname is False and kwargs["tls_hostname"] == "nats.example"
+    assert kwargs["token"] == "tk" and "user" not in kwargs
+
+
+def test_names() -> None:
+    assert stream_name("MQKIT_", "orders.dlq") == "MQKIT_orders_dlq"
+    assert consumer_name("billing.v2") == "billing_v2"
+    assert group_from_description("billing_v2", "mqkit group billing.v2") == "billing.v2"
+    assert group_from_description("plain", None) == "plain"
+
+
+def test_header_mapping_round_trip() -> None:
+    msg = Message(b"b", key="k", headers={"x": "1", "Ünï": "ç"}, id="id1",
+                  content_type="application/json", correlation_id="c", reply_to="r")
+    native = message_headers(msg)
+    assert native["Nats-Msg-Id"] == "id1" and native["Content-Type"] == "application/json"
+    back = split_headers(native, b"b", "fallback")
+    assert back == msg
+    assert split_headers(None, b"z", "S.7") == Message(b"z", id="S.7")
+    assert header_size({}) == 0
+
+
+def test_wire_encoding_matches_nats_py() -> None:
+    msg = Message(b"hello", id="abc", headers={"x-a": "1"}, correlation_id="c")
+    data = encode_batch("subj", [msg, Message(b"", id="z")], 1 << 20)
+    hdr = bytearray(b"NATS/1.0\r\n")
+    for k, v in message_headers(msg).items():
+        hdr += f"{k}: {v}\r\n".encode()
+    hdr += b"\r\n"
+    # nats-py writes an empty reply as a second space; the server reads both alike.
+    expected = bytes(hpub_cmd("subj", "", hdr, b"hello")).replace(b"subj  ", b"subj ", 1)
+    assert data.startswith(expected)
+    second = hpub_cmd("subj", "", bytearray(b"NATS/1.0\r\nNats-Msg-Id: z\r\n\r\n"), b"")
+    assert data[len(expected):] == bytes(second).replace(b"subj  ", b"subj ", 1)
+
+
+def test_wire_rejects_bad_headers_and_size() -> None:
+    with pytest.raises(mqkit.InvalidMessage, match="header name"):
+        encode_batch("s", [Message(b"", id="1", headers={"a:b": "v"})], 1 << 20)
+    with pytest.raises(mqkit.InvalidMessage, match="line break"):
+        encode_batch("s", [Message(b"", id="1", headers={"a": "x\r\ny"})], 1 << 20)
+    with pytest.raises(mqkit.MessageTooLarge) as info:
+        encode_batch("s", [Message(b"x" * 100, id="1")], 120)
+    assert info.value.limit == 120 and info.value.size > 120
+
+
+def test_capabilities_by_mode() -> None:
+    js = capabilities(NatsOptions(), 1 << 20)
+    assert js.nack_delay is Support.NATIVE and js.lease_extension is Support.NATIVE
+    assert js.dedup is Support.NATIVE and js.delay is Support.UNSUPPORTED
+    assert js.max_message_size == (1 << 20) - 256 and js.delivery == "at-least-once"
+    assert capabilities(NatsOptions(storage="memory"), 1 << 20).persistence \
+        is Support.UNSUPPORTED
+    core = capabilities(NatsOptions(mode="core"), 1 << 20)
+    assert core.delivery == "at-most-once" and not core.nack and not core.persistence
+
+
+@pytest.mark.parametrize(("native", "expected"), [
+    (je.APIError(code=400, err_code=10058, description="name in use"), mqkit.AlreadyExists),
+    (je.NotFoundError(code=404, err_code=10059, description="stream not found"),
+     mqkit.NotFound),
+    (je.ServiceUnavailableError(code=503, description="down"), mqkit.Unavailable),
+    (ne.ConnectionClosedError(), mqkit.Unavailable),
+    (ne.TimeoutError(), mqkit.Timeout),
+    (ne.NoServersError(), mqkit.Unavailable),
+    (ne.BadSubjectError(), mqkit.ConfigurationError),
+    (ConnectionResetError("reset"), mqkit.Unavailable),
+    (ne.ProtocolError(), mqkit.BackendError),
+])
+def test_error_table(native: BaseException, expected: type[mqkit.MQError]) -> None:
+    assert type(map_error(native, "x")) is expected
+    with pytest.raises(expected) as info:
+        with mapped("doing"):
+            raise native
+    assert info.value.__cause__ is native and info.value.native is native
+
+
+def test_unreachable_broker_is_connect_timeout_within_bound() -> None:
+    start = time.monotonic()
+    with pytest.raises(mqkit.Unavailable) as info:
+        mqkit.connect("nats://127.0.0.1:1?connect_timeout=1.0").admin.list_topics()
+    assert isinstance(info.value, mqkit.ConnectTimeout)
+    assert time.monotonic() - start < 3.0
+
+
+async def test_unreachable_broker_async_face() -> None:
+    import mqkit.aio
+
+    start = time.monotonic()
+    with pytest.raises(mqkit.ConnectTimeout):
+        async with mqkit.aio.connect("nats://alice:pw-secret@10.255.255.1:4222",
+                                     connect_timeout=0.5) as c:
+            await c.admin.list_topics()
+    assert time.monotonic() - start < 2.5
+    await asyncio.sleep(0)
