@@ -295,6 +295,8 @@ def test_recovers_after_broker_restart(url: str, name: str) -> None:
             consumer.ack(held)
         except mqkit.MQError:
             pass  # held across a reconnect: the ack may find the message redelivered
+        nc = client.as_(nats.NATS)
+        assert nc is not None and nc.stats["reconnects"] >= 1  # the restart happened
         producer.close()
         consumer.close()
         client.admin.delete_topic(name)
