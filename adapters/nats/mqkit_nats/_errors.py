@@ -28,6 +28,9 @@ _ERR_CODES: dict[int, type[mqkit.MQError]] = {
     10014: mqkit.NotFound,        # consumer not found
     10039: mqkit.Unavailable,     # JetStream not enabled for account
     10076: mqkit.Unavailable,     # JetStream not enabled
+    10077: mqkit.BackendError,    # stream full: maximum messages exceeded (discard new)
+    10047: mqkit.BackendError,    # stream full: insufficient storage resources
+    10054: mqkit.InvalidMessage,  # message size exceeds the stream's max_msg_size
 }
 
 # Most specific first: the first matching class wins.
@@ -70,9 +73,12 @@ def map_error(exc: BaseException, what: str) -> mqkit.MQError:
         cls = _ERR_CODES.get(code)
         if cls is not None:
             return cls(f"nats: {what}: {exc.description} (err_code {code})")
+    if isinstance(exc, je.APIError) and exc.description:
+        text = f"{exc.description} (code {exc.code}, err_code {exc.err_code})"
+    else:
+        text = str(exc).removeprefix("nats: ") or type(exc).__name__
     for native, mq in _TABLE:
         if isinstance(exc, native):
-            text = str(exc) or type(exc).__name__
             return mq(f"nats: {what}: {type(exc).__name__}: {text}")
     return mqkit.BackendError(f"nats: {what}: {type(exc).__name__}: {exc}")
 

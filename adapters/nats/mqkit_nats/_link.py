@@ -12,7 +12,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import nats.errors as ne
 from nats.aio.client import Client as NATS
@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 import mqkit
 from mqkit.driver import ConnectParams
 
-from ._errors import map_error
+from ._errors import map_error, mapped
 from ._options import NatsOptions
 
 __all__ = ["Link", "open_link"]
@@ -29,6 +29,13 @@ __all__ = ["Link", "open_link"]
 log = logging.getLogger("mqkit.nats")
 
 _DEFAULT_PORT = 4222
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+
+A = TypeVar("A", bound=Startable)
 
 
 class Link:
@@ -41,6 +48,19 @@ class Link:
             timeout=options.api_timeout, publish_async_max_pending=options.publish_window)
         self.generation = 0
         self._slow: dict[int, Callable[[BaseException], None]] = {}
+        self._pub_acks: Any = None
+        self._pub_acks_lock = asyncio.Lock()
+
+    async def pub_acks(self, factory: Callable[[Link], A]) -> A:
+        """The connection's PubAck router (one wildcard subscription), made once."""
+        async with self._pub_acks_lock:
+            if self._pub_acks is None:
+                router = factory(self)
+                with mapped("subscribe to PubAcks"):
+                    await router.start()
+                self._pub_acks = router
+        result: A = self._pub_acks
+        return result
 
     def watch_slow(self, sid: int, report: Callable[[BaseException], None]) -> None:
         """Call ``report`` when subscription ``sid`` drops messages (slow consumer)."""
@@ -69,7 +89,7 @@ class Link:
             if report is not None:
                 report(exc)
                 return
-        log.warning("nats: %s", map_error(exc, "connection"))
+        log.warning("%s", map_error(exc, "connection"))
 
     async def on_disconnected(self) -> None:
         log.info("nats: disconnected; reconnecting")

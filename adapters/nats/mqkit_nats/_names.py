@@ -14,7 +14,7 @@ from mqkit.driver import Message
 
 __all__ = [
     "CONTENT_TYPE", "CORRELATION_ID", "GROUP_DESCRIPTION", "KEY", "MSG_ID", "REPLY_TO",
-    "TOPIC_DESCRIPTION", "consumer_name", "group_from_description", "header_size",
+    "TOPIC_DESCRIPTION", "consumer_name", "group_from_description",
     "message_headers", "split_headers", "stream_name",
 ]
 
@@ -59,16 +59,6 @@ def message_headers(msg: Message) -> dict[str, str]:
     if msg.key is not None:
         headers[KEY] = msg.key
     return headers
-
-
-def header_size(headers: Mapping[str, str]) -> int:
-    """Bytes the headers take on the wire (``NATS/1.0`` line, ``name: value`` lines)."""
-    if not headers:
-        return 0
-    size = len("NATS/1.0\r\n\r\n")
-    for name, value in headers.items():
-        size += len(name.encode()) + len(value.encode()) + 4
-    return size
 
 
 def split_headers(native: Mapping[str, str] | None, body: bytes,

@@ -1,38 +1,77 @@
 """Sending to a JetStream stream with a window of outstanding PubAcks.
 
-Every message of a batch is published at once with its own reply inbox
-(``js.publish_async``); the window (``publish_window``) bounds the PubAcks outstanding
-on the connection. ``send_batch`` returns only when every message's PubAck came back:
-a batch that returned is stored by the stream (and replicated, with ``replicas`` > 1).
+A batch is encoded into one buffer of ``HPUB`` commands, each asking for its PubAck on
+its own reply subject (``<inbox>.<batch>.<index>``, one wildcard subscription per
+connection), and written at once; up to ``publish_window`` PubAcks are outstanding.
+``send_batch`` returns only when every message's PubAck came back: a batch that returned
+is stored by the stream (and replicated, with ``replicas`` > 1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
+
+import nats.js.errors as je
+from nats.aio.msg import Msg
 
 import mqkit
 from mqkit.driver import AsyncTopicDriver, Message
 
 from ._errors import map_error, mapped
 from ._link import Link
-from ._names import header_size, message_headers
+from ._wire import encode_batch
 
-__all__ = ["StreamTopic", "check_size"]
+__all__ = ["PubAcks", "StreamTopic"]
 
 T = TypeVar("T")
 
 
-def check_size(messages: Sequence[Message], headers: Sequence[dict[str, str]],
-               max_payload: int) -> None:
-    """Raise MessageTooLarge, before anything is sent, for a body plus headers too big."""
-    for msg, hdrs in zip(messages, headers, strict=True):
-        size = len(msg.body) + header_size(hdrs)
-        if size > max_payload:
-            raise mqkit.MessageTooLarge(
-                f"message {msg.id} is {size} bytes with its headers; the server's "
-                f"max_payload is {max_payload}", size=size, limit=max_payload)
+class PubAcks:
+    """Routes PubAcks arriving on ``<prefix><batch>.<index>`` to their futures."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self.prefix = link.nc.new_inbox() + "."
+        self._batches: dict[int, list[asyncio.Future[None]]] = {}
+        self._next = 0
+
+    async def start(self) -> None:
+        await self._link.nc.subscribe(self.prefix + ">", cb=self._on_ack)
+
+    def expect(self, count: int) -> tuple[int, str, list[asyncio.Future[None]]]:
+        """A batch id, its reply prefix and one future per message."""
+        self._next += 1
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in range(count)]
+        self._batches[self._next] = futures
+        return self._next, f"{self.prefix}{self._next}.", futures
+
+    def forget(self, batch: int) -> None:
+        self._batches.pop(batch, None)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        batch, _, index = msg.subject[len(self.prefix):].partition(".")
+        futures = self._batches.get(int(batch))
+        if futures is None:
+            return  # a batch that gave up waiting
+        future = futures[int(index)]
+        if future.done():
+            return
+        data = msg.data
+        if not data and msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(je.NoStreamResponseError())
+        elif b'"error"' in data:
+            try:  # nats-py raises the error class matching the response's code
+                je.APIError.from_error(json.loads(data)["error"])
+            except je.APIError as exc:
+                future.set_exception(exc)
+            else:  # pragma: no cover - from_error always raises
+                future.set_exception(je.APIError(description=data.decode()))
+        else:
+            future.set_result(None)
 
 
 class StreamTopic(AsyncTopicDriver):
@@ -47,37 +86,42 @@ class StreamTopic(AsyncTopicDriver):
     async def send_batch(self, messages: Sequence[Message]) -> None:
         link = self._link
         what = f"send to {self._topic!r}"
-        headers = [message_headers(m) for m in messages]
-        check_size(messages, headers, self._max_payload)
         link.check(what)
-        js, topic = link.js, self._topic
-        futures: list[asyncio.Future[Any]] = []
+        acks = await link.pub_acks(PubAcks)
+        window = link.options.publish_window
+        # Every chunk is encoded (sizes checked) before anything is sent.
+        plans: list[tuple[int, list[asyncio.Future[None]], bytes]] = []
         try:
-            with mapped(what):
-                # No wait_stall: nats-py's wait_for on the window's semaphore would yield
-                # to the loop per message, and its flusher would then write each message
-                # on its own. A full window waits for PubAcks, each bounded by the
-                # api_timeout of the send_batch that published it.
-                for msg, hdrs in zip(messages, headers, strict=True):
-                    futures.append(await js.publish_async(topic, msg.body, headers=hdrs))
-            if futures:
+            for start in range(0, len(messages), window):
+                chunk = messages[start:start + window]
+                batch, prefix, futures = acks.expect(len(chunk))
+                try:
+                    data = encode_batch(self._topic, chunk, self._max_payload, prefix)
+                except BaseException:
+                    acks.forget(batch)
+                    raise
+                plans.append((batch, futures, data))
+            for batch, futures, data in plans:
+                with mapped(what):
+                    await link.nc._send_command(data)
+                    await link.nc._flush_pending()
                 _, pending = await asyncio.wait(futures, timeout=link.options.api_timeout)
                 for fut in pending:
                     fut.cancel()
+                acks.forget(batch)
         except BaseException:
-            for fut in futures:
-                fut.cancel()
+            for batch, futures, _ in plans:
+                acks.forget(batch)
+                for fut in futures:
+                    fut.cancel()
             raise
-        self._raise_failures(messages, futures)
+        self._raise_failures(messages, [f for _, futures, _ in plans for f in futures])
 
     def _raise_failures(self, messages: Sequence[Message],
                         futures: Sequence[asyncio.Future[Any]]) -> None:
         what = f"send to {self._topic!r}"
         failures: dict[int, mqkit.MQError] = {}
         for i in range(len(messages)):
-            if i >= len(futures):
-                failures[i] = mqkit.Unavailable(f"nats: {what}: not published")
-                continue
             fut = futures[i]
             if fut.cancelled():
                 failures[i] = (mqkit.Timeout if self._link.nc.is_connected else
@@ -106,4 +150,3 @@ class StreamTopic(AsyncTopicDriver):
             if isinstance(native, kind):
                 return native
         return None
-

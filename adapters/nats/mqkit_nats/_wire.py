@@ -37,10 +37,14 @@ def _header_block(headers: Mapping[str, str]) -> bytes:
     return b"".join(lines)
 
 
-def encode_batch(subject: str, messages: Sequence[Message], max_payload: int) -> bytes:
-    """The ``HPUB`` commands for ``messages``; MessageTooLarge before any is encoded."""
+def encode_batch(subject: str, messages: Sequence[Message], max_payload: int,
+                 reply_prefix: str | None = None) -> bytes:
+    """The ``HPUB`` commands for ``messages``; MessageTooLarge before any is encoded.
+
+    With ``reply_prefix``, message ``i`` asks for its answer on ``<reply_prefix><i>``.
+    """
     out: list[bytes] = []
-    for msg in messages:
+    for i, msg in enumerate(messages):
         if msg.id is not None and not msg.headers and msg.content_type is None \
                 and msg.correlation_id is None and msg.reply_to is None and msg.key is None:
             # The common case: only the id (ids are mqkit's hex or the caller's text).
@@ -54,7 +58,10 @@ def encode_batch(subject: str, messages: Sequence[Message], max_payload: int) ->
             raise mqkit.MessageTooLarge(
                 f"message {msg.id} is {total} bytes with its headers; the server's "
                 f"max_payload is {max_payload}", size=total, limit=max_payload)
-        out.append(f"HPUB {subject} {len(block)} {total}\r\n".encode())
+        if reply_prefix is None:
+            out.append(f"HPUB {subject} {len(block)} {total}\r\n".encode())
+        else:
+            out.append(f"HPUB {subject} {reply_prefix}{i} {len(block)} {total}\r\n".encode())
         out.append(block)
         out.append(msg.body)
         out.append(b"\r\n")

@@ -195,6 +195,34 @@ async def test_slow_consumer_is_raised_on_next_receive(client: mqkit.aio.AsyncCl
         assert await consumer.receive(1, 0.1) == []  # reported once
 
 
+async def test_send_to_deleted_topic_is_not_found(client: mqkit.aio.AsyncClient,
+                                                  name: str) -> None:
+    await client.admin.create_topic(name)
+    async with client.producer(name) as producer:
+        await producer.send(b"ok")
+        await client.admin.delete_topic(name)
+        with pytest.raises(mqkit.NotFound):
+            await producer.send(b"a")
+        with pytest.raises(mqkit.SendBatchError) as info:
+            await producer.send_batch([b"a", b"b"])
+        assert all(isinstance(e, mqkit.NotFound) for e in info.value.failures.values())
+
+
+async def test_partial_batch_failure_names_entries(client: mqkit.aio.AsyncClient, url: str,
+                                                   name: str) -> None:
+    nc = await nats.connect(url)
+    try:  # a stream in mqkit's naming that refuses messages past 3
+        await nc.jetstream().add_stream(name=f"MQKIT_{name}", subjects=[name], max_msgs=3,
+                                        discard=api.DiscardPolicy.NEW)
+    finally:
+        await nc.close()
+    async with client.producer(name) as producer:
+        with pytest.raises(mqkit.SendBatchError) as info:
+            await producer.send_batch([b"0", b"1", b"2", b"3", b"4"])
+    assert sorted(info.value.failures) == [3, 4]
+    assert all(isinstance(e.__cause__, Exception) for e in info.value.failures.values())
+
+
 async def test_as_gives_native_objects(client: mqkit.aio.AsyncClient) -> None:
     assert isinstance(client.as_(nats.NATS), nats.NATS)
 

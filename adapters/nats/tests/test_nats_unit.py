@@ -14,7 +14,6 @@ from mqkit_nats._link import connect_kwargs
 from mqkit_nats._names import (
     consumer_name,
     group_from_description,
-    header_size,
     message_headers,
     split_headers,
     stream_name,
@@ -81,7 +80,6 @@ def test_header_mapping_round_trip() -> None:
     back = split_headers(native, b"b", "fallback")
     assert back == msg
     assert split_headers(None, b"z", "S.7") == Message(b"z", id="S.7")
-    assert header_size({}) == 0
 
 
 def test_wire_encoding_matches_nats_py() -> None:
