@@ -1,0 +1,191 @@
+"""Receiving from a consumer group: XREADGROUP, leases by XAUTOCLAIM, nacks by schedule.
+
+One ``receive_batch``:
+
+1. one round trip asks for what is due again: the entries of the group's retry schedule
+   (sorted set ``<stream>:mqkit-retry:<group>``) whose time came, and (``XAUTOCLAIM ...
+   JUSTID``) the pending entries idle longer than this consumer's lease (their consumer
+   died or was too slow). A claimed entry still scheduled for later is left alone; a
+   due entry is taken by whoever removes it from the schedule first (``ZREM`` is the
+   lock). The taken entries are claimed with ``XCLAIM`` (which counts a delivery) and
+   their delivery counts read from the pending entries list in the same pipeline;
+2. otherwise ``XREADGROUP ... COUNT n BLOCK`` for new entries, blocking at most
+   ``block_slice`` at a time (then step 1 again): no busy polling.
+
+``nack`` schedules entries at now (+ delay); ``ack`` and ``reject`` are ``XACK``;
+``extend_lease`` is ``XCLAIM ... JUSTID`` (resets the idle time, counts nothing);
+``close`` schedules this consumer's pending entries at once, hands them to the
+consumer ``mqkit-released`` and deletes this consumer from the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import redis.exceptions as re_
+
+from mqkit.driver import Delivery, SubscriptionDriver, SubscriptionOptions
+
+from ._errors import mapped
+from ._link import Link
+from ._wire import decode, entry_time
+
+__all__ = ["RELEASED", "RedisSubscription"]
+
+T = TypeVar("T")
+log = logging.getLogger("mqkit.redis")
+
+# The consumer that holds entries given back by a closed consumer until someone takes
+# them (a consumer deleted from a group would drop its pending entries).
+RELEASED = "mqkit-released"
+# Entries of this consumer's pending list released per call on close.
+_RELEASE_PAGE = 1000
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisSubscription(SubscriptionDriver):
+    """One consumer (``options.consumer_name``) of one group of one stream."""
+
+    def __init__(self, link: Link, topic: str, key: str, group: str, retry_key: str,
+                 options: SubscriptionOptions, block_slice: float) -> None:
+        self._link = link
+        self._r = link.client
+        self._topic = topic
+        self._key = key
+        self._group = group
+        self._retry = retry_key
+        self._me = options.consumer_name
+        self._lease_ms = max(1, int(options.lease * 1000))
+        self._slice = block_slice
+        self._what = f"group {group!r} of {topic!r}"
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        with mapped(f"receive from {self._what}"):
+            while True:
+                got = self._due_again(max_messages)
+                if got:
+                    return got
+                remaining = deadline - time.monotonic()
+                block = int(min(remaining, self._slice) * 1000)
+                reply = self._r.xreadgroup(self._group, self._me, {self._key: ">"},
+                                           count=max_messages,
+                                           block=block if block >= 1 else None)
+                got = self._deliveries(reply, None)
+                if got or block < 1 or time.monotonic() >= deadline:
+                    return got
+
+    def _deliveries(self, reply: Any, counts: dict[str, int] | None) -> list[Delivery]:
+        out: list[Delivery] = []
+        if not reply:
+            return out
+        for _stream, entries in reply:
+            for raw_id, fields in entries:
+                if fields is None:  # deleted from the stream meanwhile
+                    continue
+                entry_id = _s(raw_id)
+                out.append(Delivery(
+                    message=decode(entry_id, fields), topic=self._topic, handle=entry_id,
+                    delivery_count=1 if counts is None else counts.get(entry_id, 2),
+                    timestamp=entry_time(entry_id), broker_id=entry_id))
+        return out
+
+    def _due_again(self, limit: int) -> list[Delivery]:
+        now = int(time.time() * 1000)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zrangebyscore(self._retry, "-inf", now, start=0, num=limit)
+        pipe.xautoclaim(self._key, self._group, self._me, self._lease_ms, "0-0",
+                        count=limit, justid=True)
+        due, idle = pipe.execute()
+        if not due and not idle:
+            return []
+        due = [_s(i) for i in due]
+        idle = [_s(i) for i in idle or ()]
+        pipe = self._r.pipeline(transaction=False)
+        for entry_id in due:
+            pipe.zrem(self._retry, entry_id)
+        if idle:
+            pipe.zmscore(self._retry, idle)
+        replies = pipe.execute()
+        taken = [e for e, removed in zip(due, replies, strict=False) if removed]
+        if idle:
+            scores = replies[len(due)]
+            later = {e for e, score in zip(idle, scores, strict=True)
+                     if score is not None and score > now}
+            stale = [e for e, score in zip(idle, scores, strict=True)
+                     if score is not None and score <= now]
+            if stale:
+                self._r.zrem(self._retry, *stale)
+            seen = set(taken)
+            taken += [e for e in idle if e not in later and e not in seen]
+        if not taken:
+            return []
+        extra, taken = taken[limit:], taken[:limit]
+        pipe = self._r.pipeline(transaction=False)
+        if extra:  # more than asked for: due again at once, for anyone
+            pipe.zadd(self._retry, dict.fromkeys(extra, now))
+        pipe.xclaim(self._key, self._group, self._me, 0, taken)
+        for entry_id in taken:
+            pipe.xpending_range(self._key, self._group, min=entry_id, max=entry_id,
+                                count=1)
+        replies = pipe.execute()
+        replies = replies[1:] if extra else replies
+        counts: dict[str, int] = {}
+        for rows in replies[1:]:
+            for row in rows:
+                counts[_s(row["message_id"])] = int(row["times_delivered"])
+        return self._deliveries([(self._key, replies[0])], counts)
+
+    # -- settling --------------------------------------------------------------------
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        with mapped(f"ack on {self._what}"):
+            self._r.xack(self._key, self._group, *[d.handle for d in deliveries])
+
+    def reject(self, deliveries: Sequence[Delivery]) -> None:
+        with mapped(f"reject on {self._what}"):
+            self._r.xack(self._key, self._group, *[d.handle for d in deliveries])
+
+    def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
+        due = int((time.time() + (delay or 0.0)) * 1000)
+        with mapped(f"nack on {self._what}"):
+            self._r.zadd(self._retry, {str(d.handle): due for d in deliveries})
+
+    def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        # XCLAIM resets the idle time to 0, which buys one whole lease of this
+        # consumer's; ``seconds`` is the portable layer's lease, the same value.
+        with mapped(f"extend lease on {self._what}"):
+            self._r.xclaim(self._key, self._group, self._me, 0,
+                           [d.handle for d in deliveries], justid=True)
+
+    def close(self) -> None:
+        """Give this consumer's pending entries back at once, then leave the group."""
+        try:
+            while True:
+                rows = self._r.xpending_range(self._key, self._group, min="-", max="+",
+                                              count=_RELEASE_PAGE, consumername=self._me)
+                ids = [_s(row["message_id"]) for row in rows]
+                if not ids:
+                    break
+                now = int(time.time() * 1000)
+                pipe = self._r.pipeline(transaction=False)
+                pipe.zadd(self._retry, dict.fromkeys(ids, now))
+                pipe.xclaim(self._key, self._group, RELEASED, 0, ids, justid=True)
+                pipe.execute()
+            self._r.xgroup_delconsumer(self._key, self._group, self._me)
+        except (re_.RedisError, OSError) as exc:
+            # Unreachable or deleted: its entries come back after the lease instead.
+            log.info("mqkit: redis consumer %s of %s left without releasing: %s",
+                     self._me, self._what, exc)
+
+    def as_(self, kind: type[T]) -> T | None:
+        client = self._link.client
+        return client if isinstance(client, kind) else None

@@ -1,0 +1,79 @@
+"""The layout of a message in a stream entry (sans-I/O), readable by plain clients.
+
+One entry per message, its fields::
+
+    body            the body, byte-exact (always present, possibly empty)
+    id              mqkit's message id
+    key             the message key, when there is one
+    content-type    Message.content_type, when set
+    correlation-id  Message.correlation_id, when set
+    reply-to        Message.reply_to, when set
+    h:<name>        one field per header, value as UTF-8
+
+On receipt, a field outside this list (a plain client's ``XADD s * body hi tenant a``)
+is a header under its own name; an entry without ``id`` takes the entry id as its
+message id; an entry without ``body`` has an empty body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mqkit.driver import Message
+
+__all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time"]
+
+BODY = b"body"
+HEADER_PREFIX = "h:"
+_PREFIX_B = HEADER_PREFIX.encode()
+_ID, _KEY, _CT, _CORR, _REPLY = b"id", b"key", b"content-type", b"correlation-id", b"reply-to"
+_RESERVED = frozenset({BODY, _ID, _KEY, _CT, _CORR, _REPLY})
+
+
+def encode(message: Message) -> list[bytes | str]:
+    """The flat field/value list of XADD for ``message`` (it has an id)."""
+    out: list[bytes | str] = [BODY, message.body, _ID, message.id or ""]
+    if message.key is not None:
+        out += [_KEY, message.key]
+    if message.content_type is not None:
+        out += [_CT, message.content_type]
+    if message.correlation_id is not None:
+        out += [_CORR, message.correlation_id]
+    if message.reply_to is not None:
+        out += [_REPLY, message.reply_to]
+    for name, value in message.headers.items():
+        out += [HEADER_PREFIX + name, value]
+    return out
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def decode(entry_id: str, fields: Mapping[bytes, bytes]) -> Message:
+    """The message stored in an entry (see the module docstring for the layout)."""
+    headers: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in _RESERVED:
+            continue
+        if name.startswith(_PREFIX_B):
+            headers[_text(name[len(_PREFIX_B):])] = _text(value)
+        else:
+            headers[_text(name)] = _text(value)
+    get = fields.get
+    key, ct, corr, reply, mid = get(_KEY), get(_CT), get(_CORR), get(_REPLY), get(_ID)
+    return Message(
+        body=get(BODY, b""),
+        key=None if key is None else _text(key),
+        headers=headers,
+        id=_text(mid) if mid else entry_id,
+        content_type=None if ct is None else _text(ct),
+        correlation_id=None if corr is None else _text(corr),
+        reply_to=None if reply is None else _text(reply),
+    )
+
+
+def entry_time(entry_id: str) -> float | None:
+    """The broker's acceptance time of an entry, from the milliseconds in its id."""
+    ms, _, _ = entry_id.partition("-")
+    return int(ms) / 1000 if ms.isdigit() else None
