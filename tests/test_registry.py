@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mqkit
-from mqkit import AdapterNotInstalled, ConfigurationError
+from mqkit import AdapterNotInstalled, ConfigurationError, _registry
 from mqkit._registry import missing_library, plugin_for
 
 
@@ -29,9 +29,10 @@ def test_known_scheme_without_library_names_the_extra() -> None:
     assert isinstance(err, ConfigurationError)
 
 
-def test_planned_scheme_says_not_shipped_yet() -> None:
-    with pytest.raises(AdapterNotInstalled, match="not part of this version"):
-        mqkit.connect("kafka://localhost:9092")
+def test_planned_scheme_says_not_shipped_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(_registry.PLANNED_SCHEMES, "zeromq", "ZeroMQ")
+    with pytest.raises(AdapterNotInstalled, match=r"ZeroMQ adapter .* not part of this version"):
+        mqkit.connect("zeromq://localhost:5555")
 
 
 def test_env_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
