@@ -1,0 +1,236 @@
+"""Admin verbs through kafka-python's KafkaAdminClient.
+
+A group exists when its consumer group has committed offsets on the topic: creating
+one commits the topic's end (``latest``) or beginning (``earliest``) offsets, and the
+beginning of its retry topic, without joining the group. Lag is end offset minus
+committed offset, per partition, over the topic and the retry topic.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import kafka.errors as ke
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.structs import OffsetAndMetadata
+
+import mqkit
+from mqkit.driver import GroupStats
+
+from ._errors import mapped
+from ._names import Names
+from ._options import KafkaOptions
+
+__all__ = ["Admin"]
+
+T = TypeVar("T")
+# Coordinator errors right after a broker (re)start or a first group: the offsets topic
+# is being created or loaded. Retried for at most this long, every _PAUSE seconds.
+_COORDINATOR_WAIT = 15.0
+_PAUSE = 0.2
+_TOPIC_OPTIONS = ("partitions", "replication", "configs")
+
+
+class Admin:
+    """Serialised access to one KafkaAdminClient."""
+
+    def __init__(self, native: KafkaAdminClient, names: Names, options: KafkaOptions,
+                 connect_timeout: float) -> None:
+        self.native = native
+        self._names = names
+        self._options = options
+        self._timeout = connect_timeout
+        self._lock = threading.Lock()
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + _COORDINATOR_WAIT
+        while True:
+            try:
+                with self._lock, mapped(what):
+                    return fn()
+            except mqkit.Unavailable as exc:
+                retriable = isinstance(exc.__cause__, (
+                    ke.CoordinatorNotAvailableError, ke.CoordinatorLoadInProgressError,
+                    ke.NotCoordinatorError, ke.LeaderNotAvailableError,
+                    ke.NotControllerError))
+                if not retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(_PAUSE)
+
+    # -- topics ----------------------------------------------------------------------
+
+    def _create(self, topic: str, partitions: int, replication: int | None,
+                configs: Mapping[str, str]) -> bool:
+        spec: dict[str, Any] = {"num_partitions": partitions,
+                                "replication_factor": replication or -1}
+        if configs:
+            spec["configs"] = dict(configs)
+        try:
+            self._call(f"create topic {topic!r}", lambda: self.native.create_topics(
+                {topic: spec}, wait_for_metadata=True))
+        except mqkit.AlreadyExists:
+            return False
+        return True
+
+    def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
+        unknown = [k for k in options if k not in _TOPIC_OPTIONS]
+        if unknown:
+            raise mqkit.ConfigurationError(
+                f"kafka: unknown topic option(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(_TOPIC_OPTIONS)}")
+        partitions = int(options.get("partitions", self._options.partitions))  # type: ignore[call-overload]
+        replication = options.get("replication", self._options.replication)
+        configs = options.get("configs") or {}
+        if not isinstance(configs, Mapping):
+            raise mqkit.ConfigurationError("kafka: topic option configs must be a mapping")
+        if self.topic_exists(topic):
+            return
+        self._create(topic, partitions,
+                     None if replication is None else int(replication),  # type: ignore[call-overload]
+                     {str(k): str(v) for k, v in configs.items()})
+
+    def _topics(self) -> list[str]:
+        return list(self._call("list topics", self.native.list_topics))
+
+    def list_topics(self) -> list[str]:
+        return sorted(t for t in self._topics() if not self._names.internal(t))
+
+    def topic_exists(self, topic: str) -> bool:
+        return self._partitions(topic) is not None
+
+    def _partitions(self, topic: str) -> list[TopicPartition] | None:
+        described = self._call(f"describe topic {topic!r}",
+                               lambda: self.native.describe_topics([topic]))
+        for entry in described:
+            if entry["name"] == topic and entry["error_code"] == 0:
+                return [TopicPartition(topic, p["partition_index"])
+                        for p in entry["partitions"]]
+        return None
+
+    def delete_topic(self, topic: str) -> None:
+        if self._partitions(topic) is None:
+            return
+        group_ids = self._group_ids(topic)
+        doomed = [topic] + [self._names.retry_prefix + g for g in group_ids
+                            if self._names.retry_prefix + g in self._topics()]
+        if group_ids:
+            self._delete_groups(group_ids)
+        try:
+            self._call(f"delete topic {topic!r}",
+                       lambda: self.native.delete_topics(doomed))
+        except mqkit.NotFound:
+            pass
+
+    # -- groups ----------------------------------------------------------------------
+
+    def _offsets(self, group_id: str) -> dict[TopicPartition, int]:
+        got = self._call(f"offsets of group {group_id!r}",
+                         lambda: self.native.list_group_offsets(group_id))
+        return {tp: om.offset for tp, om in got.get(group_id, {}).items() if om.offset >= 0}
+
+    def _group_ids(self, topic: str) -> list[str]:
+        """The consumer groups with committed offsets on ``topic`` (mqkit's or not)."""
+        groups = self._call("list groups", self.native.list_groups)
+        out = []
+        for g in groups:
+            gid = g["group_id"]
+            if self._names.group_of(topic, gid) is None:
+                continue
+            if any(tp.topic == topic for tp in self._offsets(gid)):
+                out.append(gid)
+        return out
+
+    def group_exists(self, topic: str, group: str) -> bool:
+        gid = self._names.group_id(topic, group)
+        return any(tp.topic == topic for tp in self._offsets(gid))
+
+    def create_group(self, topic: str, group: str, start: str) -> None:
+        parts = self._partitions(topic)
+        if parts is None:
+            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+        gid = self._names.group_id(topic, group)
+        retry = self._names.retry_topic(topic, group)
+        self._create(retry, len(parts), self._options.replication, {})
+        if any(tp.topic == topic for tp in self._offsets(gid)):
+            return
+        spec = OffsetSpec.LATEST if start == "latest" else OffsetSpec.EARLIEST
+        ends = self._call(f"offsets of {topic!r}", lambda: self.native.list_partition_offsets(
+            {tp: spec for tp in parts}))
+        offsets = {tp: OffsetAndMetadata(o.offset, "", -1) for tp, o in ends.items()}
+        retry_parts = self._partitions(retry) or []
+        offsets.update({tp: OffsetAndMetadata(0, "", -1) for tp in retry_parts})
+        self._commit(gid, offsets)
+
+    def _commit(self, gid: str, offsets: dict[TopicPartition, Any]) -> None:
+        result = self._call(f"commit offsets of group {gid!r}",
+                            lambda: self.native.alter_group_offsets(gid, offsets))
+        for tp, err in result.items():
+            if err is not ke.NoError and err is not None:
+                native = err() if isinstance(err, type) else err
+                with mapped(f"commit offsets of group {gid!r} on {tp.topic}"):
+                    raise native
+
+    def _delete_groups(self, group_ids: list[str]) -> None:
+        result = self._call("delete groups", lambda: self.native.delete_groups(group_ids))
+        for gid, status in result.items():
+            if status not in ("OK", "GroupIdNotFoundError"):
+                raise mqkit.BackendError(f"kafka: delete group {gid!r}: {status} "
+                                         "(a member is still connected?)")
+
+    def delete_group(self, topic: str, group: str) -> None:
+        gid = self._names.group_id(topic, group)
+        self._delete_groups([gid])
+        retry = self._names.retry_topic(topic, group)
+        if self._partitions(retry) is not None:
+            try:
+                self._call(f"delete topic {retry!r}",
+                           lambda: self.native.delete_topics([retry]))
+            except mqkit.NotFound:
+                pass
+
+    def list_groups(self, topic: str) -> list[str]:
+        if self._partitions(topic) is None:
+            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+        out = []
+        for gid in self._group_ids(topic):
+            name = self._names.group_of(topic, gid)
+            if name is not None:
+                out.append(name)
+        return sorted(out)
+
+    def _lag(self, topic: str, group: str) -> dict[TopicPartition, tuple[int, int]]:
+        gid = self._names.group_id(topic, group)
+        parts = self._partitions(topic)
+        if parts is None:
+            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+        parts += self._partitions(self._names.retry_topic(topic, group)) or []
+        ends = self._call(f"end offsets of {topic!r}", lambda: self.native.list_partition_offsets(
+            {tp: OffsetSpec.LATEST for tp in parts}))
+        committed = self._offsets(gid)
+        if not any(tp.topic == topic for tp in committed):
+            raise mqkit.NotFound(f"kafka: group {group!r} ({gid!r}) of topic {topic!r} "
+                                 "does not exist")
+        return {tp: (committed.get(tp, 0), o.offset) for tp, o in ends.items()}
+
+    def group_stats(self, topic: str, group: str) -> GroupStats:
+        lag = self._lag(topic, group)
+        depth = sum(max(0, end - done) for done, end in lag.values())
+        return GroupStats(topic=topic, group=group, depth=depth, in_flight=None)
+
+    def lag(self, topic: str, group: str) -> dict[tuple[str, int], int]:
+        """End offset minus committed offset per (topic, partition), retry topic included."""
+        return {(tp.topic, tp.partition): max(0, end - done)
+                for tp, (done, end) in self._lag(topic, group).items()}
+
+    def purge(self, topic: str, group: str) -> None:
+        gid = self._names.group_id(topic, group)
+        lag = self._lag(topic, group)
+        self._commit(gid, {tp: OffsetAndMetadata(end, "", -1) for tp, (_, end) in lag.items()})
+
+    def close(self) -> None:
+        with mapped("close admin client"):
+            self.native.close()

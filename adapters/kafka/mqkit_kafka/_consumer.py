@@ -1,0 +1,220 @@
+"""Receiving: one KafkaConsumer per subscription, in the group, with a ledger of offsets.
+
+The consumer subscribes to the topic and the group's retry topic. ``ack`` and
+``reject`` settle offsets and commit the contiguous settled prefix at once. ``nack``
+republishes a copy to the retry topic (delivery count + 1, retry time when delayed),
+then settles the original. A retried record whose time has not come pauses its
+retry-topic partition until then (the records behind it wait too). On a rebalance the
+settled prefix of revoked partitions is committed first; a partition that comes back
+to this member keeps its state, so its unsettled deliveries stay valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import kafka.errors as ke
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+import mqkit
+from mqkit.driver import Delivery, SubscriptionDriver
+
+from ._errors import mapped
+from ._ledger import Ledger, _Partition
+from ._names import COUNT, RETRY_AT, record_headers, split_record
+from ._producer import send_records
+
+__all__ = ["KafkaSubscription"]
+
+log = logging.getLogger("mqkit.kafka")
+T = TypeVar("T")
+
+# How often an idle receive asks the broker whether the topic still exists: a deleted
+# topic shows up as an error within a second, at one metadata request per second.
+_EXISTS_EVERY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Handle:
+    tp: TopicPartition
+    offset: int
+    epoch: int
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sub: KafkaSubscription) -> None:
+        self._sub = sub
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._sub._on_revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._sub._on_assigned(list(assigned))
+
+
+class KafkaSubscription(SubscriptionDriver):
+    """One group member on a topic and its retry topic."""
+
+    def __init__(self, consumer: KafkaConsumer, producer: Callable[[], KafkaProducer],
+                 topic: str, retry_topic: str, max_request_size: int,
+                 send_timeout: float) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._topic = topic
+        self._retry = retry_topic
+        self._max = max_request_size
+        self._send_timeout = send_timeout
+        self._ledger = Ledger()
+        self._revoked: dict[TopicPartition, _Partition] = {}
+        self._paused: dict[TopicPartition, float] = {}
+        self._last_exists = time.monotonic()
+        with mapped(f"subscribe to {topic!r}"):
+            consumer.subscribe([topic, retry_topic], listener=_Listener(self))
+
+    # -- rebalance -----------------------------------------------------------------
+
+    def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        try:
+            self._commit(revoked)
+        except mqkit.MQError as exc:
+            log.warning("kafka: commit before revocation of %s failed: %s", revoked, exc)
+        for tp in revoked:
+            state = self._ledger.detach(tp)
+            if state is not None:
+                self._revoked[tp] = state
+            self._paused.pop(tp, None)
+
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            state = self._revoked.pop(tp, None)
+            if state is not None and state.position is not None:
+                # Ours again, and nobody owned it in between (eager rebalance): keep its
+                # unsettled deliveries valid and go on after the last one delivered.
+                self._ledger.attach(tp, state)
+                self._consumer.seek(tp, state.position)
+            else:
+                self._ledger.assign(tp)
+        self._revoked.clear()
+
+    # -- receive -------------------------------------------------------------------
+
+    def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._resume_due()
+            remaining = max(0.0, deadline - time.monotonic())
+            wait = remaining
+            if self._paused:
+                wait = min(wait, max(0.0, min(self._paused.values()) - time.time()))
+            with mapped(f"receive from {self._topic!r}"):
+                batches = self._consumer.poll(timeout_ms=int(wait * 1000),
+                                              max_records=max_messages)
+            out = self._deliveries(batches)
+            if out:
+                return out
+            if time.monotonic() >= deadline:
+                self._check_exists()
+                return []
+
+    def _deliveries(self, batches: dict[TopicPartition, list[Any]]) -> list[Delivery]:
+        out: list[Delivery] = []
+        now = time.time()
+        for tp, records in batches.items():
+            for r in records:
+                msg, count, retry_at = split_record(
+                    r.key, r.value, r.headers or (), f"{tp.topic}:{tp.partition}:{r.offset}")
+                if retry_at is not None and retry_at > now:
+                    # Not due yet: read it again from here once it is.
+                    with mapped("pause a retry partition"):
+                        self._consumer.seek(tp, r.offset)
+                        self._consumer.pause(tp)
+                    self._paused[tp] = retry_at
+                    break
+                epoch = self._ledger.deliver(tp, r.offset)
+                stamp = r.timestamp / 1000.0 if r.timestamp and r.timestamp > 0 else None
+                out.append(Delivery(msg, self._topic, _Handle(tp, r.offset, epoch),
+                                    delivery_count=count, timestamp=stamp,
+                                    broker_id=f"{tp.topic}:{tp.partition}:{r.offset}"))
+        return out
+
+    def _resume_due(self) -> None:
+        if not self._paused:
+            return
+        now = time.time()
+        due = [tp for tp, at in self._paused.items() if at <= now]
+        for tp in due:
+            del self._paused[tp]
+        if due:
+            with mapped("resume a retry partition"):
+                self._consumer.resume(*due)
+
+    def _check_exists(self) -> None:
+        if time.monotonic() - self._last_exists < _EXISTS_EVERY:
+            return
+        self._last_exists = time.monotonic()
+        with mapped(f"look up topic {self._topic!r}"):
+            topics = self._consumer.topics()
+        if self._topic not in topics:
+            raise mqkit.NotFound(f"kafka: topic {self._topic!r} does not exist (deleted?)")
+
+    # -- settle --------------------------------------------------------------------
+
+    def _settle(self, deliveries: Sequence[Delivery]) -> None:
+        for d in deliveries:
+            h = d.handle
+            assert isinstance(h, _Handle)
+            if not self._ledger.settle(h.tp, h.offset, h.epoch):
+                log.debug("kafka: %s settled after its partition was revoked; the new "
+                          "owner redelivers it", d.broker_id)
+        self._commit(None)
+
+    def _commit(self, tps: list[TopicPartition] | None) -> None:
+        offsets = self._ledger.to_commit(tps)
+        if not offsets:
+            return
+        native = {tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()}
+        try:
+            with mapped(f"commit on {self._topic!r}"):
+                self._consumer.commit(native)
+        except mqkit.BackendError as exc:
+            if isinstance(exc.__cause__, (ke.CommitFailedError, ke.RebalanceInProgressError,
+                                          ke.IllegalGenerationError, ke.UnknownMemberIdError)):
+                # A rebalance is under way: the partitions' next owner redelivers what
+                # was not committed (at-least-once). Nothing is lost.
+                log.info("kafka: commit on %s skipped by a rebalance: %s", self._topic, exc)
+                return
+            raise
+        self._ledger.committed(offsets)  # type: ignore[arg-type]
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._settle(deliveries)
+
+    def reject(self, deliveries: Sequence[Delivery]) -> None:
+        self._settle(deliveries)
+
+    def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
+        extra: list[tuple[str, str]] = []
+        if delay:
+            extra.append((RETRY_AT, str(int((time.time() + delay) * 1000))))
+        records = []
+        for d in deliveries:
+            m = d.message
+            headers = record_headers(m, [(COUNT, str(d.delivery_count + 1)), *extra])
+            records.append((None if m.key is None else m.key.encode(), m.body, headers))
+        send_records(self._producer(), self._retry, records, self._max, self._send_timeout)
+        self._settle(deliveries)
+
+    def close(self) -> None:
+        try:
+            self._commit(None)
+        finally:
+            with mapped(f"close consumer of {self._topic!r}"):
+                self._consumer.close(autocommit=False)
+
+    def as_(self, kind: type[T]) -> T | None:
+        return self._consumer if isinstance(self._consumer, kind) else None

@@ -1,0 +1,78 @@
+"""Sending: one shared KafkaProducer per driver, flushed once per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from kafka import KafkaProducer
+
+import mqkit
+from mqkit.driver import Message, TopicDriver
+
+from ._errors import map_error, mapped
+from ._names import record_headers, record_size
+
+__all__ = ["KafkaTopic", "send_records"]
+
+T = TypeVar("T")
+
+
+def send_records(producer: KafkaProducer, topic: str,
+                 records: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+                 max_request_size: int, timeout: float) -> None:
+    """Send every record and wait for the broker's acks; SendBatchError names failures.
+
+    Sizes are checked first, so a record over ``max_request_size`` raises
+    MessageTooLarge before anything is sent.
+    """
+    for key, value, headers in records:
+        size = record_size(key, value, headers)
+        if size > max_request_size:
+            raise mqkit.MessageTooLarge(
+                f"kafka: record of {size} bytes with key and headers exceeds "
+                f"max_request_size {max_request_size}", size=size, limit=max_request_size)
+    futures: list[Any] = []
+    with mapped(f"send to {topic!r}"):
+        for key, value, headers in records:
+            futures.append(producer.send(topic, value=value, key=key, headers=headers))
+        # flush() sends what lingers at once and waits for every ack of this batch.
+        producer.flush(timeout=timeout)
+    failures: dict[int, mqkit.MQError] = {}
+    for i, future in enumerate(futures):
+        if not future.is_done:
+            failures[i] = mqkit.Unavailable(f"kafka: send to {topic!r}: no ack within "
+                                            f"{timeout:.0f}s")
+        elif future.failed():
+            exc = future.exception
+            err = map_error(exc, f"send to {topic!r}")
+            err.__cause__ = exc
+            failures[i] = err
+    if not failures:
+        return
+    if len(failures) == len(futures):
+        first = failures[0]
+        raise first from first.__cause__
+    raise mqkit.SendBatchError(failures, len(futures))
+
+
+class KafkaTopic(TopicDriver):
+    """Sends to one topic through the driver's producer."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, max_request_size: int,
+                 timeout: float) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._max = max_request_size
+        self._timeout = timeout
+
+    def send_batch(self, messages: Sequence[Message]) -> None:
+        records = [(None if m.key is None else m.key.encode(), m.body, record_headers(m))
+                   for m in messages]
+        send_records(self._producer, self._topic, records, self._max, self._timeout)
+
+    def close(self) -> None:
+        """Nothing to release: the producer is the driver's, flushed by every send."""
+
+    def as_(self, kind: type[T]) -> T | None:
+        return self._producer if isinstance(self._producer, kind) else None
