@@ -1,0 +1,91 @@
+"""Native resource names: documented and configurable, so plain clients interoperate.
+
+An SNS topic is ``<prefix><topic>``; a group's SQS queue is ``<prefix>`` +
+``queue_format`` (default ``{topic}-{group}``). SQS and SNS names take ASCII letters,
+digits, ``-`` and ``_`` (80 characters for a queue, 256 for a topic) and a final
+``.fifo``; mqkit names may also hold ``.`` and ``:``, which become ``_``. A queue name
+longer than 80 characters is cut and ends in 8 hex digits of its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+__all__ = ["FIFO", "Names"]
+
+FIFO = ".fifo"
+_QUEUE_MAX = 80
+_TOPIC_MAX = 256
+_INTERNAL = "mqkit-"
+
+
+def _clean(name: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)
+
+
+def _fit(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return name[: limit - 9] + "-" + digest
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Topic and queue names for topics and groups."""
+
+    prefix: str = ""
+    queue_format: str = "{topic}-{group}"
+
+    @staticmethod
+    def is_fifo(topic: str) -> bool:
+        return topic.endswith(FIFO)
+
+    def topic(self, topic: str) -> str:
+        """The SNS topic (sns mode) or SQS queue (queue mode) of ``topic``."""
+        base, fifo = _split(topic)
+        limit = (_TOPIC_MAX if not fifo else _TOPIC_MAX) - len(fifo)
+        return _fit(self.prefix + _clean(base), limit) + fifo
+
+    def topic_queue(self, topic: str) -> str:
+        """The SQS queue of ``topic`` in queue mode."""
+        base, fifo = _split(topic)
+        return _fit(self.prefix + _clean(base), _QUEUE_MAX - len(fifo)) + fifo
+
+    def queue(self, topic: str, group: str) -> str:
+        """The SQS queue of ``group`` on ``topic`` (sns mode)."""
+        base, fifo = _split(topic)
+        name = self.queue_format.format(topic=_clean(base), group=_clean(group))
+        return _fit(self.prefix + name, _QUEUE_MAX - len(fifo)) + fifo
+
+    def group_of(self, topic: str, queue: str) -> str | None:
+        """The group whose queue is ``queue`` on ``topic``, or ``None``."""
+        base, fifo = _split(topic)
+        head, _, tail = self.queue_format.partition("{group}")
+        start = self.prefix + head.format(topic=_clean(base))
+        end = tail.format(topic=_clean(base)) + fifo
+        if queue.startswith(start) and queue.endswith(end) and len(queue) > len(start) + len(end):
+            return queue[len(start): len(queue) - len(end)]
+        return None
+
+    def dead_letter(self, topic: str) -> str:
+        """The default dead-letter topic of ``topic``: ``<topic>-dlq`` (FIFO kept)."""
+        base, fifo = _split(topic)
+        return f"{base}-dlq{fifo}"
+
+    def from_native(self, name: str) -> str | None:
+        """The mqkit topic of a native topic or queue name, if it has this prefix."""
+        if not name.startswith(self.prefix):
+            return None
+        return name[len(self.prefix):]
+
+    @staticmethod
+    def internal(name: str) -> bool:
+        return name.startswith(_INTERNAL)
+
+
+def _split(topic: str) -> tuple[str, str]:
+    if topic.endswith(FIFO):
+        return topic[: -len(FIFO)], FIFO
+    return topic, ""

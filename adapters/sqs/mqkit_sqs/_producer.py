@@ -1,0 +1,133 @@
+"""TopicDriver: SNS PublishBatch (sns mode) or SQS SendMessageBatch (queue mode).
+
+One request per batch of up to 10 messages. A delayed message in sns mode is sent
+straight to every SQS queue subscribed to the topic (SNS has no per-message delay; see
+the package docstring). Per-entry failures are reported by index through
+:class:`mqkit.SendBatchError`; a batch whose every entry failed with a retryable error
+raises :class:`mqkit.Unavailable` so that the portable layer retries it whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import mqkit
+from mqkit.driver import Message, TopicDriver
+
+from ._admin import Resources
+from ._errors import map_error, mapped
+from ._wire import Encoded, dedup_id, delay_seconds, encode
+
+__all__ = ["SqsTopic"]
+
+T = TypeVar("T")
+
+# Per-entry error codes that mean "try again": the whole batch is retried when every
+# entry failed with one of these.
+_RETRYABLE = {"InternalError", "InternalFailure", "ServiceUnavailable", "Throttling",
+              "ThrottlingException", "RequestThrottled", "KMSThrottling"}
+# FIFO message group of messages without a key: one group, so they keep their order.
+DEFAULT_GROUP_ID = "mqkit"
+
+
+class SqsTopic(TopicDriver):
+    def __init__(self, resources: Resources, topic: str, max_size: int) -> None:
+        self._res = resources
+        self.topic = topic
+        self._fifo = resources.names.is_fifo(topic)
+        self._max_size = max_size
+        self._arn = resources.topic_arn(topic) if resources.sns_mode else ""
+
+    def send_batch(self, messages: Sequence[Message]) -> None:
+        encoded = [encode(m, limit=self._max_size) for m in messages]
+        for m in messages:
+            if m.delay and self._fifo:
+                raise mqkit.Unsupported("sqs", "delay", "FIFO queues take no per-message "
+                                        "delay (set DelaySeconds on the queue instead)")
+        try:
+            self._send(messages, encoded)
+        except mqkit.NotFound:
+            if self._res.recover(self.topic):
+                raise mqkit.Unavailable(
+                    f"sqs: topic {self.topic!r} vanished (the service lost its state); "
+                    "recreated it with its groups") from None
+            raise
+
+    def _send(self, messages: Sequence[Message], encoded: list[Encoded]) -> None:
+        if not self._res.sns_mode:
+            url = self._res.queue_url(self._res.names.topic_queue(self.topic))
+            self._check(self._send_queue(url, range(len(messages)), messages, encoded),
+                        len(messages))
+            return
+        now = [i for i, m in enumerate(messages) if not delay_seconds(m.delay)]
+        later = [i for i, m in enumerate(messages) if delay_seconds(m.delay)]
+        failures: dict[int, tuple[str, str]] = {}
+        if now:
+            failures.update(self._publish(now, messages, encoded))
+        if later:
+            for queue in self._res.subscribed_queues(self.topic):
+                url = self._res.queue_url(queue)
+                failures.update(self._send_queue(url, later, messages, encoded))
+        self._check(failures, len(messages))
+
+    def _publish(self, indices: Sequence[int], messages: Sequence[Message],
+                 encoded: list[Encoded]) -> dict[int, tuple[str, str]]:
+        entries: list[Any] = []
+        for i in indices:
+            entry: dict[str, Any] = {"Id": str(i), "Message": encoded[i].body,
+                                     "MessageAttributes": encoded[i].attributes}
+            if self._fifo:
+                entry["MessageGroupId"] = messages[i].key or DEFAULT_GROUP_ID
+                entry["MessageDeduplicationId"] = dedup_id(messages[i])
+            entries.append(entry)
+        assert self._res.sns is not None
+        with mapped(f"publish to {self.topic!r}"):
+            reply = self._res.sns.publish_batch(TopicArn=self._arn,
+                                                PublishBatchRequestEntries=entries)
+        return {int(f["Id"]): (f.get("Code", ""), f.get("Message", ""))
+                for f in reply.get("Failed", [])}
+
+    def _send_queue(self, url: str, indices: Sequence[int], messages: Sequence[Message],
+                    encoded: list[Encoded]) -> dict[int, tuple[str, str]]:
+        entries: list[Any] = []
+        for i in indices:
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": encoded[i].body,
+                                     "MessageAttributes": encoded[i].attributes}
+            delay = delay_seconds(messages[i].delay)
+            if delay:
+                entry["DelaySeconds"] = delay
+            if self._fifo:
+                entry["MessageGroupId"] = messages[i].key or DEFAULT_GROUP_ID
+                entry["MessageDeduplicationId"] = dedup_id(messages[i])
+            entries.append(entry)
+        with mapped(f"send to {self.topic!r}"):
+            reply = self._res.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        return {int(f["Id"]): (f.get("Code", ""), f.get("Message", ""))
+                for f in reply.get("Failed", [])}
+
+    def _check(self, failures: Mapping[int, tuple[str, str]], total: int) -> None:
+        if not failures:
+            return
+        if len(failures) == total and all(c in _RETRYABLE for c, _ in failures.values()):
+            code, text = next(iter(failures.values()))
+            raise mqkit.Unavailable(f"sqs: send to {self.topic!r}: {code}: {text}")
+        raise mqkit.SendBatchError(
+            {i: _entry_error(code, text, self.topic) for i, (code, text) in failures.items()},
+            total)
+
+    def close(self) -> None:
+        return None
+
+    def as_(self, kind: type[T]) -> T | None:
+        client = self._res.sns if self._res.sns_mode else self._res.sqs
+        return client if isinstance(client, kind) else None
+
+
+def _entry_error(code: str, text: str, topic: str) -> mqkit.MQError:
+    from botocore.exceptions import ClientError
+
+    native = ClientError({"Error": {"Code": code, "Message": text}}, "SendBatchEntry")
+    err = map_error(native, f"send to {topic!r}")
+    err.__cause__ = native
+    return err
