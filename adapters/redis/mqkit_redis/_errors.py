@@ -31,6 +31,8 @@ _REPLIES: tuple[tuple[str, type[mqkit.MQError]], ...] = (
     ("ASK", mqkit.BackendError),
 )
 
+_PIPELINE_MARK = "of pipeline caused error: "
+
 # Most specific first: the first matching class wins.
 _TABLE: tuple[tuple[type[BaseException], type[mqkit.MQError]], ...] = (
     (re_.AuthenticationError, mqkit.Unavailable),
@@ -55,7 +57,9 @@ def map_error(exc: BaseException, what: str) -> mqkit.MQError:
         return exc
     text = f"redis: {what}: {type(exc).__name__}: {exc}"
     if type(exc) is re_.ResponseError:
-        message = str(exc)
+        # redis-py prefixes errors inside a pipeline: "Command # 2 (...) of pipeline
+        # caused error: NOGROUP ..."
+        message = str(exc).rpartition(_PIPELINE_MARK)[2]
         for prefix, cls in _REPLIES:
             if message.startswith(prefix):
                 return cls(text)
