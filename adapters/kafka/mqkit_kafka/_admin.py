@@ -118,7 +118,7 @@ class Admin:
         doomed = [topic] + [self._names.retry_prefix + g for g in group_ids
                             if self._names.retry_prefix + g in self._topics()]
         if group_ids:
-            self._delete_groups(group_ids)
+            self._delete_groups(group_ids, strict=False)
         try:
             self._call(f"delete topic {topic!r}",
                        lambda: self.native.delete_topics(doomed))
@@ -174,9 +174,11 @@ class Admin:
                 with mapped(f"commit offsets of group {gid!r} on {tp.topic}"):
                     raise native
 
-    def _delete_groups(self, group_ids: list[str]) -> None:
+    def _delete_groups(self, group_ids: list[str], strict: bool = True) -> None:
         result = self._call("delete groups", lambda: self.native.delete_groups(group_ids))
         for gid, status in result.items():
+            if not strict and status == "NonEmptyGroupError":
+                continue  # live members: the broker drops the deleted topic's offsets
             if status not in ("OK", "GroupIdNotFoundError"):
                 raise mqkit.BackendError(f"kafka: delete group {gid!r}: {status} "
                                          "(a member is still connected?)")
