@@ -61,7 +61,7 @@ class KafkaSubscription(SubscriptionDriver):
     """One group member on a topic and its retry topic."""
 
     def __init__(self, consumer: KafkaConsumer, producer: Callable[[], KafkaProducer],
-                 topic: str, retry_topic: str, max_request_size: int,
+                 topic: str, retry_topic: str, *, max_request_size: int,
                  send_timeout: float) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -128,7 +128,7 @@ class KafkaSubscription(SubscriptionDriver):
             for r in records:
                 msg, count, retry_at = split_record(
                     r.key, r.value, r.headers or (), f"{tp.topic}:{tp.partition}:{r.offset}")
-                if retry_at is not None and retry_at > now:
+                if retry_at is not None and retry_at > now and tp.topic == self._retry:
                     # Not due yet: read it again from here once it is.
                     with mapped("pause a retry partition"):
                         self._consumer.seek(tp, r.offset)
@@ -189,7 +189,7 @@ class KafkaSubscription(SubscriptionDriver):
                 log.info("kafka: commit on %s skipped by a rebalance: %s", self._topic, exc)
                 return
             raise
-        self._ledger.committed(offsets)  # type: ignore[arg-type]
+        self._ledger.committed(offsets)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._settle(deliveries)

@@ -184,7 +184,8 @@ class KafkaDriver(Driver):
         try:
             return KafkaSubscription(consumer, self.producer, topic,
                                      self._names.retry_topic(topic, group),
-                                     o.max_request_size, self._send_timeout)
+                                     max_request_size=o.max_request_size,
+                                     send_timeout=self._send_timeout)
         except BaseException:
             consumer.close(autocommit=False)
             raise

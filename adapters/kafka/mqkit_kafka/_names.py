@@ -45,7 +45,7 @@ class Names:
 
     def group_of(self, topic: str, group_id: str) -> str | None:
         """The mqkit group name ``group_id`` stands for on ``topic``, if it matches."""
-        head, sep, tail = self.group_format.partition("{group}")
+        head, _, tail = self.group_format.partition("{group}")
         head = head.format(topic=topic)
         tail = tail.format(topic=topic)
         if group_id.startswith(head) and group_id.endswith(tail) \
