@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mqkit
 
@@ -133,7 +133,7 @@ class Resources:
         assert self.sns is not None
         try:
             self.sns.get_topic_attributes(TopicArn=self.topic_arn(topic))
-        except Exception as exc:  # noqa: BLE001 - mapped below
+        except Exception as exc:
             err = map_error(exc, f"find topic {topic!r}")
             if isinstance(err, mqkit.NotFound) or error_code(exc) == "InvalidParameter":
                 return False
@@ -201,7 +201,9 @@ class Resources:
             for page in self.sns.get_paginator("list_subscriptions_by_topic").paginate(
                     TopicArn=self.topic_arn(topic)):
                 for sub in page.get("Subscriptions", []):
-                    if sub.get("Protocol") == "sqs" and sub.get("SubscriptionArn", "").count(":") >= 6:
+                    # A pending confirmation has no ARN ("PendingConfirmation").
+                    arn = sub.get("SubscriptionArn", "")
+                    if sub.get("Protocol") == "sqs" and arn.startswith("arn:"):
                         out.append((sub["SubscriptionArn"], sub.get("Endpoint", "")))
         return out
 
@@ -307,17 +309,22 @@ class Resources:
 
     def _create_queue(self, queue: str, fifo: bool, attributes: dict[str, str],
                       tags: dict[str, str] | None = None) -> str:
+        self.forget(queue)  # a cached URL may name a queue the service lost
         if self._queue_exists(queue):
             url = self._urls[queue]
-            if attributes:
-                with mapped(f"configure queue {queue!r}"):
-                    self.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-            return url
+            try:
+                if attributes:
+                    with mapped(f"configure queue {queue!r}"):
+                        self.sqs.set_queue_attributes(QueueUrl=url,
+                                                      Attributes=cast(Any, attributes))
+                return url
+            except _NOT_FOUND:
+                self.forget(queue)  # deleted meanwhile: create it below
         attrs = {"MessageRetentionPeriod": str(self.options.retention), **attributes}
         if fifo:
             attrs["FifoQueue"] = "true"
         with mapped(f"create queue {queue!r}"):
-            url = self.sqs.create_queue(QueueName=queue, Attributes=attrs,
+            url = self.sqs.create_queue(QueueName=queue, Attributes=cast(Any, attrs),
                                         tags=tags or {})["QueueUrl"]
         self._urls[queue] = url
         return url

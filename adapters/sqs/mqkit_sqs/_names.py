@@ -17,7 +17,6 @@ __all__ = ["FIFO", "Names"]
 FIFO = ".fifo"
 _QUEUE_MAX = 80
 _TOPIC_MAX = 256
-_INTERNAL = "mqkit-"
 
 
 def _clean(name: str) -> str:
@@ -45,8 +44,7 @@ class Names:
     def topic(self, topic: str) -> str:
         """The SNS topic (sns mode) or SQS queue (queue mode) of ``topic``."""
         base, fifo = _split(topic)
-        limit = (_TOPIC_MAX if not fifo else _TOPIC_MAX) - len(fifo)
-        return _fit(self.prefix + _clean(base), limit) + fifo
+        return _fit(self.prefix + _clean(base), _TOPIC_MAX - len(fifo)) + fifo
 
     def topic_queue(self, topic: str) -> str:
         """The SQS queue of ``topic`` in queue mode."""
@@ -79,10 +77,6 @@ class Names:
         if not name.startswith(self.prefix):
             return None
         return name[len(self.prefix):]
-
-    @staticmethod
-    def internal(name: str) -> bool:
-        return name.startswith(_INTERNAL)
 
 
 def _split(topic: str) -> tuple[str, str]:
