@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kafka.errors as ke
@@ -22,11 +21,11 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.structs import OffsetAndMetadata
 
 import mqkit
-from mqkit.driver import Delivery, SubscriptionDriver
+from mqkit.driver import Delivery, Message, SubscriptionDriver
 
 from ._errors import mapped
 from ._ledger import Ledger, _Partition
-from ._names import COUNT, RETRY_AT, record_headers, split_record
+from ._names import COUNT, MSG_ID, RETRY_AT, record_headers, split_record
 from ._producer import send_records
 
 __all__ = ["KafkaSubscription"]
@@ -37,13 +36,6 @@ T = TypeVar("T")
 # How often an idle receive asks the broker whether the topic still exists: a deleted
 # topic shows up as an error within a second, at one metadata request per second.
 _EXISTS_EVERY = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Handle:
-    tp: TopicPartition
-    offset: int
-    epoch: int
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -124,22 +116,35 @@ class KafkaSubscription(SubscriptionDriver):
     def _deliveries(self, batches: dict[TopicPartition, list[Any]]) -> list[Delivery]:
         out: list[Delivery] = []
         now = time.time()
+        topic = self._topic
         for tp, records in batches.items():
+            retry = tp.topic == self._retry
+            prefix = f"{tp.topic}:{tp.partition}:"
+            epoch = self._ledger.epoch(tp)
+            offsets: list[int] = []
             for r in records:
-                msg, count, retry_at = split_record(
-                    r.key, r.value, r.headers or (), f"{tp.topic}:{tp.partition}:{r.offset}")
-                if retry_at is not None and retry_at > now and tp.topic == self._retry:
-                    # Not due yet: read it again from here once it is.
-                    with mapped("pause a retry partition"):
-                        self._consumer.seek(tp, r.offset)
-                        self._consumer.pause(tp)
-                    self._paused[tp] = retry_at
-                    break
-                epoch = self._ledger.deliver(tp, r.offset)
-                stamp = r.timestamp / 1000.0 if r.timestamp and r.timestamp > 0 else None
-                out.append(Delivery(msg, self._topic, _Handle(tp, r.offset, epoch),
-                                    delivery_count=count, timestamp=stamp,
-                                    broker_id=f"{tp.topic}:{tp.partition}:{r.offset}"))
+                broker_id = prefix + str(r.offset)
+                headers = r.headers
+                body = r.value if r.value is not None else b""
+                key = None if r.key is None else r.key.decode("utf-8", "replace")
+                if len(headers) == 1 and headers[0][0] == MSG_ID and headers[0][1]:
+                    # The common case, a plain mqkit send: only the id.
+                    msg = Message(body, key=key, id=headers[0][1].decode("utf-8", "replace"))
+                    count = 1
+                else:
+                    msg, count, retry_at = split_record(key, body, headers or (), broker_id)
+                    if retry and retry_at is not None and retry_at > now:
+                        # Not due yet: read it again from here once it is.
+                        with mapped("pause a retry partition"):
+                            self._consumer.seek(tp, r.offset)
+                            self._consumer.pause(tp)
+                        self._paused[tp] = retry_at
+                        break
+                offsets.append(r.offset)
+                stamp = r.timestamp / 1000.0 if r.timestamp > 0 else None
+                out.append(Delivery(msg, topic, (tp, r.offset, epoch), delivery_count=count,
+                                    timestamp=stamp, broker_id=broker_id))
+            self._ledger.deliver_many(tp, offsets)
         return out
 
     def _resume_due(self) -> None:
@@ -165,10 +170,10 @@ class KafkaSubscription(SubscriptionDriver):
     # -- settle --------------------------------------------------------------------
 
     def _settle(self, deliveries: Sequence[Delivery]) -> None:
+        settle = self._ledger.settle
         for d in deliveries:
-            h = d.handle
-            assert isinstance(h, _Handle)
-            if not self._ledger.settle(h.tp, h.offset, h.epoch):
+            handle: tuple[TopicPartition, int, int] = d.handle  # type: ignore[assignment]
+            if not settle(*handle):
                 log.debug("kafka: %s settled after its partition was revoked; the new "
                           "owner redelivers it", d.broker_id)
         self._commit(None)

@@ -59,6 +59,17 @@ class Ledger:
         part.position = offset + 1
         return part.epoch
 
+    def deliver_many(self, tp: Hashable, offsets: list[int]) -> None:
+        """Record ``offsets`` (ascending) as handed out in ``tp``'s current epoch."""
+        if not offsets:
+            return
+        part = self._parts.get(tp)
+        if part is None:
+            self.assign(tp)
+            part = self._parts[tp]
+        part.pending.extend(offsets)
+        part.position = offsets[-1] + 1
+
     def settle(self, tp: Hashable, offset: int, epoch: int) -> bool:
         """Mark ``offset`` settled; False (and nothing done) when its epoch is stale."""
         part = self._parts.get(tp)

@@ -75,12 +75,18 @@ def _text(value: bytes | None) -> str:
     return value.decode("utf-8", errors="replace")
 
 
-def split_record(key: bytes | None, value: bytes | None,
+def split_record(text_key: str | None, body: bytes,
                  headers: Sequence[tuple[str, bytes | None]],
                  fallback_id: str) -> tuple[Message, int, float | None]:
-    """The message of a record, its delivery count (1 unless retried) and retry time."""
-    native = {k: _text(v) for k, v in headers}
-    user = {k: v for k, v in native.items() if k not in _RESERVED}
+    """The message of a record (key decoded, value never None), its delivery count (1
+    unless retried) and its retry time."""
+    user: dict[str, str] = {}
+    native: dict[str, str] = {}
+    for name, raw in headers:
+        if name in _RESERVED:
+            native[name] = _text(raw)
+        else:
+            user[name] = _text(raw)
     count = 1
     if COUNT in native:
         try:
@@ -93,9 +99,7 @@ def split_record(key: bytes | None, value: bytes | None,
             retry_at = int(native[RETRY_AT]) / 1000.0
         except ValueError:
             retry_at = None
-    msg = Message(value if value is not None else b"",
-                  key=None if key is None else key.decode("utf-8", errors="replace"),
-                  headers=user, id=native.get(MSG_ID) or fallback_id,
+    msg = Message(body, key=text_key, headers=user, id=native.get(MSG_ID) or fallback_id,
                   content_type=native.get(CONTENT_TYPE),
                   correlation_id=native.get(CORRELATION_ID),
                   reply_to=native.get(REPLY_TO))

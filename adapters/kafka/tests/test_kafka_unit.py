@@ -114,10 +114,10 @@ def test_headers_round_trip_and_internal_headers_removed() -> None:
     msg = Message(b"body", key="k", headers={"a": "1", "who": "zoë"}, id="m1",
                   content_type="text/plain", correlation_id="c1", reply_to="r")
     headers = record_headers(msg, [(COUNT, "3"), (RETRY_AT, "1700000000000")])
-    back, count, retry_at = split_record(b"k", b"body", headers, "fallback")
+    back, count, retry_at = split_record("k", b"body", headers, "fallback")
     assert back == msg
     assert count == 3 and retry_at == 1_700_000_000.0
-    plain, count, retry_at = split_record(None, None, [("x", b"\xff")], "t:0:7")
+    plain, count, retry_at = split_record(None, b"", [("x", b"\xff")], "t:0:7")
     assert (plain.id, plain.body, plain.key, count, retry_at) == ("t:0:7", b"", None, 1, None)
     assert plain.headers == {"x": "\ufffd"}
 
