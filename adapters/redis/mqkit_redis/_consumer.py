@@ -31,7 +31,7 @@ from mqkit.driver import Delivery, SubscriptionDriver, SubscriptionOptions
 
 from ._errors import mapped
 from ._link import Link
-from ._wire import decode, entry_time
+from ._wire import decode
 
 __all__ = ["RELEASED", "RedisSubscription"]
 
@@ -41,8 +41,15 @@ log = logging.getLogger("mqkit.redis")
 # The consumer that holds entries given back by a closed consumer until someone takes
 # them (a consumer deleted from a group would drop its pending entries).
 RELEASED = "mqkit-released"
+# 50 ms: how stale a busy consumer's view of reclaimable and due entries may get; 20
+# extra round trips per second at most, instead of one per batch.
+_CHECK_EVERY = 0.05
 # Entries of this consumer's pending list released per call on close.
 _RELEASE_PAGE = 1000
+
+
+def _handles(deliveries: Sequence[Delivery]) -> list[Any]:
+    return [d.handle for d in deliveries]
 
 
 def _s(value: Any) -> str:
@@ -52,7 +59,7 @@ def _s(value: Any) -> str:
 class RedisSubscription(SubscriptionDriver):
     """One consumer (``options.consumer_name``) of one group of one stream."""
 
-    def __init__(self, link: Link, topic: str, key: str, group: str, retry_key: str,
+    def __init__(self, link: Link, topic: str, key: str, group: str, *, retry_key: str,
                  options: SubscriptionOptions, block_slice: float) -> None:
         self._link = link
         self._r = link.client
@@ -64,6 +71,8 @@ class RedisSubscription(SubscriptionDriver):
         self._lease_ms = max(1, int(options.lease * 1000))
         self._slice = block_slice
         self._what = f"group {group!r} of {topic!r}"
+        self._nacked = False
+        self._next_check = 0.0
 
     # -- receiving -------------------------------------------------------------------
 
@@ -71,15 +80,24 @@ class RedisSubscription(SubscriptionDriver):
         deadline = time.monotonic() + timeout
         with mapped(f"receive from {self._what}"):
             while True:
-                got = self._due_again(max_messages)
-                if got:
-                    return got
+                now = time.monotonic()
+                if self._nacked or now >= self._next_check:
+                    # Reclaim and the retry schedule are looked at before blocking, after
+                    # a nack of ours, and otherwise at most every _CHECK_EVERY seconds:
+                    # a busy consumer does not pay that round trip on every batch.
+                    self._nacked = False
+                    self._next_check = now + _CHECK_EVERY
+                    got = self._due_again(max_messages)
+                    if got:
+                        return got
                 remaining = deadline - time.monotonic()
                 block = int(min(remaining, self._slice) * 1000)
                 reply = self._r.xreadgroup(self._group, self._me, {self._key: ">"},
                                            count=max_messages,
                                            block=block if block >= 1 else None)
                 got = self._deliveries(reply, None)
+                if not got:
+                    self._next_check = 0.0  # idle: look again before the next block
                 if got or block < 1 or time.monotonic() >= deadline:
                     return got
 
@@ -87,15 +105,17 @@ class RedisSubscription(SubscriptionDriver):
         out: list[Delivery] = []
         if not reply:
             return out
+        topic = self._topic
         for _stream, entries in reply:
             for raw_id, fields in entries:
                 if fields is None:  # deleted from the stream meanwhile
                     continue
-                entry_id = _s(raw_id)
+                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                ms = entry_id.partition("-")[0]
                 out.append(Delivery(
-                    message=decode(entry_id, fields), topic=self._topic, handle=entry_id,
-                    delivery_count=1 if counts is None else counts.get(entry_id, 2),
-                    timestamp=entry_time(entry_id), broker_id=entry_id))
+                    decode(entry_id, fields), topic, entry_id,
+                    1 if counts is None else counts.get(entry_id, 2),
+                    int(ms) / 1000 if ms.isdigit() else None, entry_id))
         return out
 
     def _due_again(self, limit: int) -> list[Delivery]:
@@ -115,7 +135,7 @@ class RedisSubscription(SubscriptionDriver):
         if idle:
             pipe.zmscore(self._retry, idle)
         replies = pipe.execute()
-        taken = [e for e, removed in zip(due, replies, strict=False) if removed]
+        taken: list[Any] = [e for e, removed in zip(due, replies, strict=False) if removed]
         if idle:
             scores = replies[len(due)]
             later = {e for e, score in zip(idle, scores, strict=True)
@@ -148,23 +168,24 @@ class RedisSubscription(SubscriptionDriver):
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with mapped(f"ack on {self._what}"):
-            self._r.xack(self._key, self._group, *[d.handle for d in deliveries])
+            self._r.xack(self._key, self._group, *_handles(deliveries))
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         with mapped(f"reject on {self._what}"):
-            self._r.xack(self._key, self._group, *[d.handle for d in deliveries])
+            self._r.xack(self._key, self._group, *_handles(deliveries))
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
         due = int((time.time() + (delay or 0.0)) * 1000)
         with mapped(f"nack on {self._what}"):
             self._r.zadd(self._retry, {str(d.handle): due for d in deliveries})
+        self._nacked = True
 
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         # XCLAIM resets the idle time to 0, which buys one whole lease of this
         # consumer's; ``seconds`` is the portable layer's lease, the same value.
         with mapped(f"extend lease on {self._what}"):
             self._r.xclaim(self._key, self._group, self._me, 0,
-                           [d.handle for d in deliveries], justid=True)
+                           _handles(deliveries), justid=True)
 
     def close(self) -> None:
         """Give this consumer's pending entries back at once, then leave the group."""
@@ -172,13 +193,13 @@ class RedisSubscription(SubscriptionDriver):
             while True:
                 rows = self._r.xpending_range(self._key, self._group, min="-", max="+",
                                               count=_RELEASE_PAGE, consumername=self._me)
-                ids = [_s(row["message_id"]) for row in rows]
+                ids: list[Any] = [_s(row["message_id"]) for row in rows]
                 if not ids:
                     break
                 now = int(time.time() * 1000)
                 pipe = self._r.pipeline(transaction=False)
                 pipe.zadd(self._retry, dict.fromkeys(ids, now))
-                pipe.xclaim(self._key, self._group, RELEASED, 0, ids, justid=True)
+                pipe.xclaim(self._key, self._group, RELEASED, 0, list(ids), justid=True)
                 pipe.execute()
             self._r.xgroup_delconsumer(self._key, self._group, self._me)
         except (re_.RedisError, OSError) as exc:

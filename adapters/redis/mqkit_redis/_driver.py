@@ -115,8 +115,8 @@ class RedisDriver(Driver):
         key = self._names.stream(topic)
         self._link.remember(key, group)
         return RedisSubscription(self._link, topic, key, group,
-                                 self._names.retry(topic, group), options,
-                                 self._options.block_slice)
+                                 retry_key=self._names.retry(topic, group), options=options,
+                                 block_slice=self._options.block_slice)
 
     # -- admin -----------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ class RedisDriver(Driver):
     def _count_after(self, key: str, last_id: str) -> int:
         count, start = 0, f"({last_id}"
         while True:
-            page = self._r.xrange(key, min=start, max="+", count=_COUNT_PAGE)
+            page: Any = self._r.xrange(key, min=start, max="+", count=_COUNT_PAGE)
             count += len(page)
             if len(page) < _COUNT_PAGE:
                 return count
@@ -233,7 +233,8 @@ class RedisDriver(Driver):
             raise mqkit.NotFound(f"redis: topic {topic!r} does not exist")
         with mapped(f"purge {group!r} on {topic!r}"):
             length = int(self._r.xlen(key))
-            self._r.execute_command("XGROUP", "SETID", key, group, "$",
+            run: Any = self._r.execute_command
+            run("XGROUP", "SETID", key, group, "$",
                                     "ENTRIESREAD", length)
             while True:
                 rows = self._r.xpending_range(key, group, min="-", max="+",

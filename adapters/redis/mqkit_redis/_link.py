@@ -22,7 +22,6 @@ from typing import Any
 import redis
 import redis.exceptions as re_
 from redis.backoff import NoBackoff
-from redis.connection import AbstractConnection
 from redis.retry import Retry
 
 from mqkit.driver import ConnectParams
@@ -82,8 +81,8 @@ class Link:
         self._redeclare = options.redeclare
         self._topics: set[str] = set()             # stream keys
         self._groups: set[tuple[str, str]] = set()  # (stream key, group)
-        self.client = redis.Redis(redis_connect_func=self._on_connect,
-                                  **client_kwargs(params, options))
+        hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
+        self.client = redis.Redis(redis_connect_func=hook, **client_kwargs(params, options))
 
     def remember(self, key: str, group: str | None = None) -> None:
         with self._lock:
@@ -99,7 +98,7 @@ class Link:
             else:
                 self._groups.discard((key, group))
 
-    def _on_connect(self, conn: AbstractConnection) -> None:
+    def _on_connect(self, conn: Any) -> None:
         conn.on_connect()
         conn.send_command("INFO", "server")
         info = conn.read_response()
@@ -123,7 +122,7 @@ class Link:
         self.client.connection_pool.disconnect()
 
 
-def _command(conn: AbstractConnection, *args: str) -> None:
+def _command(conn: Any, *args: str) -> None:
     conn.send_command(*args)
     try:
         conn.read_response()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import redis.exceptions as re_
 
 import mqkit
 from mqkit.driver import Message, TopicDriver
@@ -13,6 +15,12 @@ from ._errors import map_error, mapped
 from ._link import Link
 from ._options import RedisOptions
 from ._wire import encode
+
+_hiredis_pack: Any
+try:  # hiredis: the C packer, when installed
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is optional
+    _hiredis_pack = None
 
 __all__ = ["RedisTopic", "trim_args"]
 
@@ -30,6 +38,16 @@ def trim_args(options: RedisOptions, now: float) -> list[bytes | str]:
     return []
 
 
+def pack_batch(conn: Any, head: list[bytes | str], messages: Sequence[Message]) -> bytes:
+    """The RESP bytes of one XADD per message."""
+    if _hiredis_pack is not None:
+        return b"".join([_hiredis_pack((*head, *encode(m))) for m in messages])
+    chunks: list[bytes] = []
+    for m in messages:
+        chunks += conn.pack_command(*head, *encode(m))
+    return b"".join(chunks)
+
+
 class RedisTopic(TopicDriver):
     """A stream key; ``send_batch`` writes the batch in one pipeline (no MULTI/EXEC)."""
 
@@ -43,12 +61,23 @@ class RedisTopic(TopicDriver):
 
     def send_batch(self, messages: Sequence[Message]) -> None:
         head = [*self._head, *trim_args(self._options, time.time()), "*"]
+        pool = self._link.client.connection_pool
         with mapped(f"send to {self._topic!r}"):
-            pipe = self._link.client.pipeline(transaction=False)
-            command = pipe.execute_command
-            for message in messages:
-                command(*head, *encode(message))
-            results = pipe.execute(raise_on_error=False)
+            conn: Any = pool.get_connection()
+            try:
+                # One buffer, one write; the replies are read raw (no response
+                # callbacks): what redis-py's pipeline does, minus its per-command
+                # bookkeeping.
+                conn.send_packed_command([pack_batch(conn, head, messages)])
+                read = conn.read_response
+                results: list[Any] = []
+                for _ in messages:
+                    try:
+                        results.append(read(disable_decoding=True))
+                    except re_.ResponseError as exc:
+                        results.append(exc)
+            finally:
+                pool.release(conn)
         failures: dict[int, mqkit.MQError] = {}
         for i, result in enumerate(results):
             if result is None:

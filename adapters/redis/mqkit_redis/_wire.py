@@ -17,8 +17,6 @@ message id; an entry without ``body`` has an empty body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from mqkit.driver import Message
 
 __all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time"]
@@ -26,8 +24,8 @@ __all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time"]
 BODY = b"body"
 HEADER_PREFIX = "h:"
 _PREFIX_B = HEADER_PREFIX.encode()
+_PREFIX_LEN = len(_PREFIX_B)
 _ID, _KEY, _CT, _CORR, _REPLY = b"id", b"key", b"content-type", b"correlation-id", b"reply-to"
-_RESERVED = frozenset({BODY, _ID, _KEY, _CT, _CORR, _REPLY})
 
 
 def encode(message: Message) -> list[bytes | str]:
@@ -46,30 +44,27 @@ def encode(message: Message) -> list[bytes | str]:
     return out
 
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "replace")
+def decode(entry_id: str, fields: dict[bytes, bytes]) -> Message:
+    """The message stored in an entry (see the module docstring for the layout).
 
-
-def decode(entry_id: str, fields: Mapping[bytes, bytes]) -> Message:
-    """The message stored in an entry (see the module docstring for the layout)."""
+    Consumes ``fields`` (the reply's own dict): known fields are popped from it.
+    """
+    pop = fields.pop
+    body = pop(BODY, b"")
+    mid, key, ct = pop(_ID, None), pop(_KEY, None), pop(_CT, None)
+    corr, reply = pop(_CORR, None), pop(_REPLY, None)
     headers: dict[str, str] = {}
     for name, value in fields.items():
-        if name in _RESERVED:
-            continue
-        if name.startswith(_PREFIX_B):
-            headers[_text(name[len(_PREFIX_B):])] = _text(value)
-        else:
-            headers[_text(name)] = _text(value)
-    get = fields.get
-    key, ct, corr, reply, mid = get(_KEY), get(_CT), get(_CORR), get(_REPLY), get(_ID)
+        plain = name[_PREFIX_LEN:] if name.startswith(_PREFIX_B) else name
+        headers[plain.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return Message(
-        body=get(BODY, b""),
-        key=None if key is None else _text(key),
+        body=body,
+        key=None if key is None else key.decode("utf-8", "replace"),
         headers=headers,
-        id=_text(mid) if mid else entry_id,
-        content_type=None if ct is None else _text(ct),
-        correlation_id=None if corr is None else _text(corr),
-        reply_to=None if reply is None else _text(reply),
+        id=mid.decode("utf-8", "replace") if mid else entry_id,
+        content_type=None if ct is None else ct.decode("utf-8", "replace"),
+        correlation_id=None if corr is None else corr.decode("utf-8", "replace"),
+        reply_to=None if reply is None else reply.decode("utf-8", "replace"),
     )
 
 

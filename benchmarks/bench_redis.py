@@ -1,0 +1,157 @@
+"""Redis: mqkit against raw redis-py doing the same durable work.
+
+    python benchmarks/bench_redis.py --url redis://127.0.0.1:6379/0 --count 50000
+
+Same work on both sides: one stream, one consumer group, 100-byte messages, batches of
+``--batch`` (500). Prints msgs/s and the ratio mqkit/raw:
+
+* send: raw redis-py ``pipeline(transaction=False)`` with one ``xadd`` per message,
+  executed per batch (a batch that returned is in the stream), against mqkit
+  ``send_batch`` on the blocking and the asyncio face;
+* receive + ack: raw ``xreadgroup(count=batch, block=...)`` then one ``xack`` of the
+  batch's ids, against mqkit ``receive(batch)`` + ``ack`` (prefetch = batch) on both
+  faces, and ``run(handler)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+
+import redis
+from _harness import Result, measure, report
+
+import mqkit
+import mqkit.aio
+
+BODY = b"x" * 100
+
+
+def _ensure_plugin() -> None:
+    """Register the adapter in-process when the ``redis`` entry point is not installed."""
+    try:
+        mqkit.connect("redis://127.0.0.1:1?connect_timeout=0.01")
+    except mqkit.AdapterNotInstalled:
+        from mqkit_redis import plugin
+
+        from mqkit._registry import register
+        register(plugin)
+    except mqkit.MQError:
+        pass
+
+
+def raw_send(r: redis.Redis, key: str, count: int, batch: int) -> Result:
+    def work() -> None:
+        for start in range(0, count, batch):
+            pipe = r.pipeline(transaction=False)
+            for _ in range(min(batch, count - start)):
+                pipe.xadd(key, {"body": BODY})
+            pipe.execute()
+    return measure("redis-py", f"raw pipelined xadd ({batch})", count, work)
+
+
+def raw_receive(r: redis.Redis, key: str, count: int, batch: int) -> Result:
+    def work() -> None:
+        got = 0
+        while got < count:
+            reply = r.xreadgroup("g", "raw", {key: ">"}, count=batch, block=5000)
+            if not reply:
+                raise RuntimeError(f"stalled at {got}")
+            ids = [entry_id for entry_id, _ in reply[0][1]]
+            r.xack(key, "g", *ids)
+            got += len(ids)
+    return measure("redis-py", f"raw xreadgroup+xack ({batch})", count, work)
+
+
+def mqkit_send(client: mqkit.Client, topic: str, count: int, batch: int) -> Result:
+    messages = [mqkit.Message(BODY) for _ in range(count)]
+    with client.producer(topic) as producer:
+        def work() -> None:
+            for i in range(0, count, batch):
+                producer.send_batch(messages[i:i + batch])
+        return measure("mqkit", f"send_batch({batch})", count, work)
+
+
+def mqkit_receive(client: mqkit.Client, topic: str, count: int, batch: int) -> Result:
+    with client.consumer(topic, "g", prefetch=batch) as consumer:
+        def work() -> None:
+            got = 0
+            while got < count:
+                msgs = consumer.receive(batch, timeout=5.0)
+                if not msgs:
+                    raise RuntimeError(f"stalled at {got}")
+                consumer.ack(msgs)
+                got += len(msgs)
+        return measure("mqkit", f"receive({batch})+ack", count, work)
+
+
+def mqkit_run(client: mqkit.Client, topic: str, count: int, batch: int) -> Result:
+    with client.consumer(topic, "g", prefetch=batch) as consumer:
+        return measure("mqkit", f"run(handler) (prefetch {batch})", count,
+                       lambda: consumer.run(lambda msg: None, stop_after=count))
+
+
+async def aio_side(url: str, topic: str, count: int, batch: int) -> tuple[Result, Result]:
+    async with mqkit.aio.connect(url) as client:
+        messages = [mqkit.Message(BODY) for _ in range(count)]
+        async with client.producer(topic) as producer:
+            start = time.perf_counter()
+            for i in range(0, count, batch):
+                await producer.send_batch(messages[i:i + batch])
+            sent = Result("mqkit", f"aio send_batch({batch})", count,
+                          time.perf_counter() - start)
+        async with client.consumer(topic, "g", prefetch=batch) as consumer:
+            start = time.perf_counter()
+            got = 0
+            while got < count:
+                msgs = await consumer.receive(batch, timeout=5.0)
+                if not msgs:
+                    raise RuntimeError(f"stalled at {got}")
+                await consumer.ack(msgs)
+                got += len(msgs)
+            received = Result("mqkit", f"aio receive({batch})+ack", count,
+                              time.perf_counter() - start)
+    return sent, received
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=os.environ.get("MQKIT_TEST_REDIS_URL",
+                                                        "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--count", type=int, default=50000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    _ensure_plugin()
+    count, batch = args.count, args.batch
+    raw_key = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    r = redis.Redis.from_url(args.url)
+    with mqkit.connect(args.url) as client:
+        client.admin.create_topic(topic)
+        client.admin.create_group(topic, "g")
+        r.xgroup_create(raw_key, "g", "$", mkstream=True)
+        try:
+            raw_sent = raw_send(r, raw_key, count, batch)
+            report(raw_sent)
+            report(mqkit_send(client, topic, count, batch), raw_sent)
+            raw_got = raw_receive(r, raw_key, count, batch)
+            report(raw_got)
+            report(mqkit_receive(client, topic, count, batch), raw_got)
+            sent, received = asyncio.run(aio_side(args.url, topic, count, batch))
+            report(sent, raw_sent)
+            report(received, raw_got)
+            with client.producer(topic) as producer:  # fresh messages for run()
+                for _ in range(0, count, batch):
+                    producer.send_batch([mqkit.Message(BODY) for _ in range(batch)])
+            report(mqkit_run(client, topic, count, batch), raw_got)
+        finally:
+            client.admin.delete_topic(topic)
+            r.delete(raw_key)
+            r.close()
+
+
+if __name__ == "__main__":
+    main()
