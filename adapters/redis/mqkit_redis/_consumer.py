@@ -29,8 +29,10 @@ import redis.exceptions as re_
 
 from mqkit.driver import Delivery, SubscriptionDriver, SubscriptionOptions
 
+from ._delay import MOVE_DUE
 from ._errors import mapped
 from ._link import Link
+from ._producer import trim_args
 from ._wire import decode
 
 __all__ = ["RELEASED", "RedisSubscription"]
@@ -44,6 +46,8 @@ RELEASED = "mqkit-released"
 # 50 ms: how stale a busy consumer's view of reclaimable and due entries may get; 20
 # extra round trips per second at most, instead of one per batch.
 _CHECK_EVERY = 0.05
+# Delayed messages moved into the stream per look: bounds the script's run time.
+_MOVE_MAX = 1000
 # Entries of this consumer's pending list released per call on close.
 _RELEASE_PAGE = 1000
 
@@ -60,7 +64,7 @@ class RedisSubscription(SubscriptionDriver):
     """One consumer (``options.consumer_name``) of one group of one stream."""
 
     def __init__(self, link: Link, topic: str, key: str, group: str, *, retry_key: str,
-                 options: SubscriptionOptions, block_slice: float) -> None:
+                 delayed_key: str, options: SubscriptionOptions) -> None:
         self._link = link
         self._r = link.client
         self._topic = topic
@@ -69,7 +73,8 @@ class RedisSubscription(SubscriptionDriver):
         self._retry = retry_key
         self._me = options.consumer_name
         self._lease_ms = max(1, int(options.lease * 1000))
-        self._slice = block_slice
+        self._slice = link.options.block_slice
+        self._delayed = delayed_key
         self._what = f"group {group!r} of {topic!r}"
         self._nacked = False
         self._next_check = 0.0
@@ -119,12 +124,23 @@ class RedisSubscription(SubscriptionDriver):
         return out
 
     def _due_again(self, limit: int) -> list[Delivery]:
-        now = int(time.time() * 1000)
+        wall = time.time()
+        now = int(wall * 1000)
         pipe = self._r.pipeline(transaction=False)
+        # EVALSHA, not redis-py's Script in a pipeline (which asks SCRIPT EXISTS on
+        # every execute); a server that lost the script gets it back below.
+        pipe.execute_command("EVALSHA", self._link.move_due.sha, 2, self._key,  # type: ignore[no-untyped-call]
+                             self._delayed, now, _MOVE_MAX,
+                             *trim_args(self._link.options, wall))
         pipe.zrangebyscore(self._retry, "-inf", now, start=0, num=limit)
         pipe.xautoclaim(self._key, self._group, self._me, self._lease_ms, "0-0",
                         count=limit, justid=True)
-        due, idle = pipe.execute()
+        moved, due, idle = pipe.execute(raise_on_error=False)
+        for reply in (moved, due, idle):
+            if isinstance(reply, re_.NoScriptError):
+                self._r.script_load(MOVE_DUE)
+            elif isinstance(reply, Exception):
+                raise reply
         if not due and not idle:
             return []
         due = [_s(i) for i in due]

@@ -44,7 +44,7 @@ def capabilities_for(options: RedisOptions, aof: bool) -> Capabilities:
         backend="redis",
         nack=Support.NATIVE,
         nack_delay=Support.EMULATED,
-        delay=Support.UNSUPPORTED,
+        delay=Support.EMULATED,
         dead_letter=Support.EMULATED,
         ordering=Support.NATIVE,
         groups=Support.NATIVE,
@@ -101,7 +101,7 @@ class RedisDriver(Driver):
                                  f"{self._names.stream(topic)!r}) does not exist")
         key = self._names.stream(topic)
         self._link.remember(key)
-        return RedisTopic(self._link, topic, key, self._options)
+        return RedisTopic(self._link, topic, key, self._names.delayed(topic), self._options)
 
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> RedisSubscription:
@@ -115,8 +115,8 @@ class RedisDriver(Driver):
         key = self._names.stream(topic)
         self._link.remember(key, group)
         return RedisSubscription(self._link, topic, key, group,
-                                 retry_key=self._names.retry(topic, group), options=options,
-                                 block_slice=self._options.block_slice)
+                                 retry_key=self._names.retry(topic, group),
+                                 delayed_key=self._names.delayed(topic), options=options)
 
     # -- admin -----------------------------------------------------------------------
 
@@ -143,7 +143,8 @@ class RedisDriver(Driver):
         key = self._names.stream(topic)
         with mapped(f"delete topic {topic!r}"):
             groups = self._groups(topic) if self.topic_exists(topic) else []
-            self._r.delete(key, *[self._names.retry(topic, g) for g in groups])
+            self._r.delete(key, self._names.delayed(topic),
+                           *[self._names.retry(topic, g) for g in groups])
         self._link.forget(key)
 
     def list_topics(self) -> list[str]:

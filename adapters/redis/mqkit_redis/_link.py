@@ -26,6 +26,7 @@ from redis.retry import Retry
 
 from mqkit.driver import ConnectParams
 
+from ._delay import MOVE_DUE
 from ._options import RedisOptions
 
 __all__ = ["Link", "client_kwargs"]
@@ -83,6 +84,8 @@ class Link:
         self._groups: set[tuple[str, str]] = set()  # (stream key, group)
         hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
         self.client = redis.Redis(redis_connect_func=hook, **client_kwargs(params, options))
+        self.options = options
+        self.move_due = self.client.register_script(MOVE_DUE)
 
     def remember(self, key: str, group: str | None = None) -> None:
         with self._lock:

@@ -8,6 +8,8 @@ dead-letter topic      ``<topic><dlq_suffix>`` (default ``<topic>:dlq``): a stre
 group                  a consumer group of the topic's stream, named as the group
 nack retry schedule    ``<stream key>:mqkit-retry:<group>``: a sorted set, score = due
                        time (ms since the epoch), member = entry id
+delayed sends          ``<stream key>:mqkit-delayed``: a sorted set, score = due time
+                       (ms), member = the entry's fields (``_wire.join_fields``)
 =====================  ===============================================================
 
 Helper keys are not streams, so listing topics (``SCAN ... TYPE stream``) never shows them.
@@ -34,6 +36,9 @@ class Names:
 
     def retry(self, topic: str, group: str) -> str:
         return f"{self.stream(topic)}:mqkit-retry:{group}"
+
+    def delayed(self, topic: str) -> str:
+        return f"{self.stream(topic)}:mqkit-delayed"
 
     def dead_letter(self, topic: str) -> str:
         return topic + self.dlq_suffix

@@ -14,7 +14,7 @@ from mqkit.driver import Message, TopicDriver
 from ._errors import map_error, mapped
 from ._link import Link
 from ._options import RedisOptions
-from ._wire import encode
+from ._wire import encode, join_fields
 
 _hiredis_pack: Any
 try:  # hiredis: the C packer, when installed
@@ -38,29 +38,49 @@ def trim_args(options: RedisOptions, now: float) -> list[bytes | str]:
     return []
 
 
-def pack_batch(conn: Any, head: list[bytes | str], messages: Sequence[Message]) -> bytes:
-    """The RESP bytes of one XADD per message."""
-    if _hiredis_pack is not None:
-        return b"".join([_hiredis_pack((*head, *encode(m))) for m in messages])
-    chunks: list[bytes] = []
+def commands(head: list[bytes | str], delayed_key: str, messages: Sequence[Message],
+             now: float) -> list[tuple[bytes | str, ...]]:
+    """One XADD per message, or a ZADD into the delayed set for a delayed one."""
+    out: list[tuple[bytes | str, ...]] = []
     for m in messages:
-        chunks += conn.pack_command(*head, *encode(m))
+        if m.delay:
+            due = str(int((now + m.delay) * 1000))
+            out.append(("ZADD", delayed_key, due, join_fields(encode(m))))
+        else:
+            out.append((*head, *encode(m)))
+    return out
+
+
+def pack_batch(conn: Any, batch: list[tuple[bytes | str, ...]]) -> bytes:
+    """The RESP bytes of these commands, for one write."""
+    if _hiredis_pack is not None:
+        return b"".join([_hiredis_pack(command) for command in batch])
+    chunks: list[bytes] = []
+    for command in batch:
+        chunks += conn.pack_command(*command)
     return b"".join(chunks)
 
 
 class RedisTopic(TopicDriver):
     """A stream key; ``send_batch`` writes the batch in one pipeline (no MULTI/EXEC)."""
 
-    def __init__(self, link: Link, topic: str, key: str, options: RedisOptions) -> None:
+    def __init__(self, link: Link, topic: str, key: str, delayed_key: str,
+                 options: RedisOptions) -> None:
         self._link = link
         self._topic = topic
         self._key = key
+        self._delayed = delayed_key
         self._options = options
         # NOMKSTREAM: a send never creates a stream (a deleted topic stays deleted).
         self._head: tuple[str, ...] = ("XADD", key, "NOMKSTREAM")
 
     def send_batch(self, messages: Sequence[Message]) -> None:
-        head = [*self._head, *trim_args(self._options, time.time()), "*"]
+        now = time.time()
+        head: list[bytes | str] = [*self._head, *trim_args(self._options, now), "*"]
+        if any(m.delay for m in messages):
+            batch = commands(head, self._delayed, messages, now)
+        else:
+            batch = [(*head, *encode(m)) for m in messages]
         pool = self._link.client.connection_pool
         with mapped(f"send to {self._topic!r}"):
             conn: Any = pool.get_connection()
@@ -68,7 +88,7 @@ class RedisTopic(TopicDriver):
                 # One buffer, one write; the replies are read raw (no response
                 # callbacks): what redis-py's pipeline does, minus its per-command
                 # bookkeeping.
-                conn.send_packed_command([pack_batch(conn, head, messages)])
+                conn.send_packed_command([pack_batch(conn, batch)])
                 read = conn.read_response
                 results: list[Any] = []
                 for _ in messages:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from mqkit.driver import Message
 
-__all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time"]
+__all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time", "join_fields", "split_fields"]
 
 BODY = b"body"
 HEADER_PREFIX = "h:"
@@ -72,3 +72,24 @@ def entry_time(entry_id: str) -> float | None:
     """The broker's acceptance time of an entry, from the milliseconds in its id."""
     ms, _, _ = entry_id.partition("-")
     return int(ms) / 1000 if ms.isdigit() else None
+
+
+def join_fields(fields: list[bytes | str]) -> bytes:
+    """The fields of an entry as one string, ``<len>:<bytes>`` each: how a delayed
+    message waits in its sorted set (binary-safe, and split by a short Lua loop)."""
+    out = []
+    for item in fields:
+        raw = item.encode() if isinstance(item, str) else item
+        out += [str(len(raw)).encode(), b":", raw]
+    return b"".join(out)
+
+
+def split_fields(packed: bytes) -> list[bytes]:
+    """The inverse of :func:`join_fields` (what the mover script does in Lua)."""
+    out, pos = [], 0
+    while pos < len(packed):
+        colon = packed.index(b":", pos)
+        size = int(packed[pos:colon])
+        out.append(packed[colon + 1:colon + 1 + size])
+        pos = colon + 1 + size
+    return out
