@@ -1,0 +1,142 @@
+"""Redis adapter: pure logic, no broker (wire layout, names, options, errors)."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import redis.exceptions as re_
+from mqkit_redis._driver import capabilities_for
+from mqkit_redis._errors import map_error, mapped
+from mqkit_redis._link import client_kwargs
+from mqkit_redis._names import Names
+from mqkit_redis._options import RedisOptions
+from mqkit_redis._producer import commands, trim_args
+from mqkit_redis._wire import decode, encode, entry_time, join_fields, split_fields
+
+import mqkit
+from mqkit.driver import URL, ConnectParams, Message, Support, parse_options
+
+
+def _pairs(flat: list[bytes | str]) -> dict[bytes, bytes]:
+    raw = [x.encode() if isinstance(x, str) else x for x in flat]
+    return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
+def test_entry_layout_round_trips_every_field() -> None:
+    msg = Message(b"\x00\xff body", key="k", headers={"tenant": "a", "body": "h", "id": "x"},
+                  id="m1", content_type="text/plain", correlation_id="c", reply_to="r")
+    flat = encode(msg)
+    fields = _pairs(flat)
+    assert fields[b"body"] == b"\x00\xff body" and fields[b"id"] == b"m1"
+    assert fields[b"h:tenant"] == b"a" and fields[b"h:body"] == b"h"  # no clash
+    got = decode("1700000000000-0", fields)
+    assert got == msg
+
+
+def test_plain_client_entry_is_read_sensibly() -> None:
+    got = decode("1700000000123-4", {b"body": b"hi", b"tenant": b"a"})
+    assert got.body == b"hi" and dict(got.headers) == {"tenant": "a"}
+    assert got.id == "1700000000123-4"  # no id field: the entry id
+    assert decode("1-0", {}).body == b""
+    assert entry_time("1700000000123-4") == 1700000000.123
+
+
+def test_join_and_split_fields_are_binary_safe() -> None:
+    flat: list[bytes | str] = [b"body", bytes(range(256)) + b"1:2:", "h:\u00e9", "", "id", "x"]
+    packed = join_fields(flat)
+    assert split_fields(packed) == [x.encode() if isinstance(x, str) else x for x in flat]
+
+
+def test_delayed_messages_go_to_the_delayed_set() -> None:
+    head: list[bytes | str] = ["XADD", "s", "NOMKSTREAM", "*"]
+    now = 1000.0
+    out = commands(head, "s:mqkit-delayed", [Message(b"a", id="1"),
+                                             Message(b"b", id="2", delay=2.5)], now)
+    assert out[0][:4] == ("XADD", "s", "NOMKSTREAM", "*")
+    assert out[1][:3] == ("ZADD", "s:mqkit-delayed", "1002500")
+    assert split_fields(out[1][3])[:2] == [b"body", b"b"]  # type: ignore[arg-type]
+
+
+def test_names_and_prefix() -> None:
+    names = Names("app:", ":dead")
+    assert names.stream("orders") == "app:orders"
+    assert names.topic("app:orders") == "orders" and names.topic("other") is None
+    assert names.retry("orders", "billing") == "app:orders:mqkit-retry:billing"
+    assert names.delayed("orders") == "app:orders:mqkit-delayed"
+    assert names.dead_letter("orders") == "orders:dead"
+    assert Names().dead_letter("orders") == "orders:dlq"
+
+
+def test_trimming_is_explicit() -> None:
+    assert trim_args(RedisOptions(), 100.0) == []
+    assert trim_args(RedisOptions(maxlen=1000), 100.0) == ["MAXLEN", "~", "1000"]
+    assert trim_args(RedisOptions(max_age=10, trim_exact=True), 100.0) == [
+        "MINID", "=", "90000"]
+    with pytest.raises(mqkit.ConfigurationError, match="not both"):
+        RedisOptions(maxlen=1, max_age=1)
+
+
+def test_options_from_url_strings_and_unknown_names() -> None:
+    opts = parse_options(RedisOptions, {"maxlen": "5", "persistence": "on", "tls": "true",
+                                        "key_password": "pw", "block_slice": "0.5"})
+    assert opts.maxlen == 5 and opts.persistence == "on" and opts.tls is True
+    assert "pw" not in repr(opts)
+    with pytest.raises(mqkit.ConfigurationError, match="bogus"):
+        parse_options(RedisOptions, {"bogus": "1"})
+    with pytest.raises(mqkit.ConfigurationError, match="block_slice"):
+        RedisOptions(block_slice=0)
+
+
+def test_client_kwargs_tls_auth_and_database() -> None:
+    url = URL.parse("rediss://alice:s3cret@cache.example:6380/3")
+    kw = client_kwargs(ConnectParams(url, {}, 5.0), RedisOptions(ca_file="/ca.pem"))
+    assert (kw["host"], kw["port"], kw["db"]) == ("cache.example", 6380, 3)
+    assert (kw["username"], kw["password"]) == ("alice", "s3cret")
+    assert kw["ssl"] is True and kw["ssl_ca_certs"] == "/ca.pem"
+    assert kw["ssl_cert_reqs"] == ssl.CERT_REQUIRED and kw["ssl_check_hostname"] is True
+    plain = client_kwargs(ConnectParams(URL.parse("redis://h"), {}, 5.0),
+                          RedisOptions(verify=False))
+    assert "ssl" not in plain and plain["port"] == 6379 and plain["db"] == 0
+    insecure = client_kwargs(ConnectParams(URL.parse("redis://h"), {}, 5.0),
+                             RedisOptions(tls=True, verify=False))
+    assert insecure["ssl_cert_reqs"] == ssl.CERT_NONE
+    assert insecure["ssl_check_hostname"] is False
+    with pytest.raises(mqkit.ConfigurationError, match="database number"):
+        client_kwargs(ConnectParams(URL.parse("redis://h/x"), {}, 5.0), RedisOptions())
+    assert "s3cret" not in repr(url)
+
+
+@pytest.mark.parametrize(("native", "expected"), [
+    (re_.ResponseError("NOGROUP No such key 's' or consumer group 'g'"), mqkit.NotFound),
+    (re_.ResponseError("Command # 2 (XAUTOCLAIM s g c 1 0-0) of pipeline caused error: "
+                       "NOGROUP No such key"), mqkit.NotFound),
+    (re_.ResponseError("BUSYGROUP Consumer Group name already exists"), mqkit.AlreadyExists),
+    (re_.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+     mqkit.AlreadyExists),
+    (re_.ResponseError("ERR The XGROUP subcommand requires the key to exist."),
+     mqkit.NotFound),
+    (re_.ResponseError("ERR something else"), mqkit.BackendError),
+    (re_.ConnectionError("Error 111 connecting"), mqkit.Unavailable),
+    (re_.TimeoutError("Timeout reading"), mqkit.Unavailable),
+    (re_.AuthenticationError("invalid username-password pair"), mqkit.Unavailable),
+    (re_.ReadOnlyError("READONLY"), mqkit.Unavailable),
+    (re_.BusyLoadingError("LOADING"), mqkit.Unavailable),
+    (re_.NoPermissionError("NOPERM"), mqkit.BackendError),
+    (re_.OutOfMemoryError("OOM"), mqkit.BackendError),
+    (ConnectionResetError(104, "reset"), mqkit.Unavailable),
+])
+def test_error_table(native: BaseException, expected: type[mqkit.MQError]) -> None:
+    assert type(map_error(native, "x")) is expected
+    with pytest.raises(expected) as info, mapped("doing x"):
+        raise native
+    assert info.value.__cause__ is native and "doing x" in str(info.value)
+
+
+def test_persistence_is_declared_from_the_server() -> None:
+    assert capabilities_for(RedisOptions(), aof=True).persistence is Support.NATIVE
+    assert capabilities_for(RedisOptions(), aof=False).persistence is Support.UNSUPPORTED
+    assert capabilities_for(RedisOptions(persistence="on"), aof=False).persistence
+    assert not capabilities_for(RedisOptions(persistence="off"), aof=True).persistence
+    caps = capabilities_for(RedisOptions(), aof=False)
+    assert caps.delivery == "at-least-once" and caps.delay is Support.EMULATED
