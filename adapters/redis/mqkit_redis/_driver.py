@@ -22,6 +22,7 @@ from ._link import Link
 from ._names import Names
 from ._options import RedisOptions
 from ._producer import RedisTopic
+from ._pubsub import PubSubDriver
 
 __all__ = ["RedisDriver", "capabilities_for", "connect"]
 
@@ -67,7 +68,7 @@ def capabilities_for(options: RedisOptions, aof: bool) -> Capabilities:
     )
 
 
-def connect(params: ConnectParams) -> RedisDriver:
+def connect(params: ConnectParams) -> Driver:
     options = parse_options(RedisOptions, params.options)
     link = Link(params, options)
     try:
@@ -76,6 +77,8 @@ def connect(params: ConnectParams) -> RedisDriver:
     except BaseException:
         link.close()
         raise
+    if options.mode == "pubsub":
+        return PubSubDriver(link, Names(options.key_prefix, options.dlq_suffix))
     return RedisDriver(link, options, aof=bool(info.get("aof_enabled")))
 
 

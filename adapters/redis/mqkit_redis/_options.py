@@ -18,6 +18,7 @@ class RedisOptions:
     See the package docstring for what each one does.
     """
 
+    mode: Literal["streams", "pubsub"] = "streams"
     key_prefix: str = ""
     dlq_suffix: str = ":dlq"
     # Retention is never silent: 0 keeps every entry (the stream grows until trimmed).

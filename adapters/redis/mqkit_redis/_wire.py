@@ -61,7 +61,7 @@ def decode(entry_id: str, fields: dict[bytes, bytes]) -> Message:
         body=body,
         key=None if key is None else key.decode("utf-8", "replace"),
         headers=headers,
-        id=mid.decode("utf-8", "replace") if mid else entry_id,
+        id=mid.decode("utf-8", "replace") if mid else (entry_id or None),
         content_type=None if ct is None else ct.decode("utf-8", "replace"),
         correlation_id=None if corr is None else corr.decode("utf-8", "replace"),
         reply_to=None if reply is None else reply.decode("utf-8", "replace"),

@@ -86,10 +86,9 @@ def test_native_names_lists_and_stats(client: mqkit.Client, raw: redis.Redis,
         got = consumer.receive(3, timeout=5)
         consumer.ack(got[:1])
         consumer.nack(got[1:2], delay=30)
-        stats = client.admin.stats(name, "g") if hasattr(client.admin, "stats") else None
-        assert client.admin.depth(name, "g") == 2
+        stats = client.admin.stats(name, "g")
+        assert (stats.depth, stats.in_flight) == (2, 1)  # the delayed nack is not in flight
         assert raw.zcard(f"{name}:mqkit-retry:g") == 1
-    del stats
 
 
 def test_key_prefix_and_wrong_type(url: str, raw: redis.Redis, name: str) -> None:
@@ -336,3 +335,34 @@ def test_restart_with_aof_loses_nothing_and_unacked_come_back(tmp_path: Path,
             holder.close()
     finally:
         server.kill()
+
+
+def test_pubsub_mode_is_at_most_once_and_interoperates(url: str, raw: redis.Redis,
+                                                       name: str) -> None:
+    sep = "&" if "?" in url else "?"
+    with mqkit.connect(f"{url}{sep}mode=pubsub") as c:
+        caps = c.capabilities
+        assert caps.delivery == "at-most-once" and not caps.persistence and not caps.nack
+        c.admin.create_topic(name)
+        try:
+            c.producer(name).send(b"nobody listens")  # gone: nothing is kept
+            consumer = c.consumer(name, "g")
+            start = time.monotonic()
+            assert consumer.receive(5, timeout=0.5) == []
+            assert time.monotonic() - start >= 0.4  # blocked, not a busy loop
+            listener = raw.pubsub(ignore_subscribe_messages=True)
+            listener.subscribe(name)
+            listener.get_message(timeout=1.0)
+            msg_id = c.producer(name).send(b"\x00hi", headers={"k": "v"})
+            raw.publish(name, b"plain")
+            got = consumer.receive(10, timeout=3)
+            assert [(m.id, m.body, dict(m.headers)) for m in got] == [
+                (msg_id, b"\x00hi", {"k": "v"}), (None, b"plain", {})]
+            seen = listener.get_message(timeout=2.0)
+            assert seen is not None and seen["data"].startswith(b"4:body")
+            listener.close()
+            with pytest.raises(mqkit.Unsupported):
+                got[0].nack()
+            consumer.close()
+        finally:
+            c.admin.delete_topic(name)

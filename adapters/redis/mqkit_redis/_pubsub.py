@@ -1,0 +1,198 @@
+"""Pub/sub mode (``mode=pubsub``): channels, at-most-once, nothing persisted.
+
+topic = channel ``<key_prefix><topic>``; send = ``PUBLISH`` (one buffer per batch);
+every open consumer gets every message published while it is subscribed, whatever its
+group (groups and competing consumers are unsupported); ack/reject do nothing, nack is
+unsupported; a message published while nobody listens is gone. The payload is the
+stream entry's fields joined as ``<len>:<bytes>`` (``_wire.join_fields``) so that
+headers survive; a payload that is not in that form (a plain ``PUBLISH ch hello``) is
+received as the body. Topics exist in a registry set ``<key_prefix>mqkit:channels``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import mqkit
+from mqkit.driver import (
+    Capabilities,
+    Delivery,
+    Driver,
+    GroupStats,
+    Message,
+    SubscriptionDriver,
+    SubscriptionOptions,
+    Support,
+    TopicDriver,
+)
+
+from ._errors import mapped
+from ._link import Link
+from ._names import Names
+from ._producer import pack_batch
+from ._wire import decode, encode, join_fields, split_fields
+
+__all__ = ["PubSubDriver", "parse_payload", "pubsub_capabilities"]
+
+T = TypeVar("T")
+# 1 MiB: Redis buffers a slow subscriber's output up to client-output-buffer-limit
+# pubsub (32 MB hard by default) and then drops the subscriber; 1 MiB bodies keep
+# dozens in flight below that.
+MAX_MESSAGE_SIZE = 1024 * 1024
+MAX_BATCH = 1000
+
+
+def pubsub_capabilities() -> Capabilities:
+    no = Support.UNSUPPORTED
+    return Capabilities(
+        backend="redis", nack=no, nack_delay=no, delay=no, dead_letter=no,
+        ordering=Support.NATIVE, groups=no, competing_consumers=no, replay=no,
+        priority=no, ttl=no, dedup=no, request_reply=no, lease_extension=no,
+        persistence=no, redelivery_on_close=no, admin_stats=no, purge=no,
+        max_message_size=MAX_MESSAGE_SIZE, max_headers=None, max_batch=MAX_BATCH,
+        max_delay=None, delivery="at-most-once")
+
+
+def parse_payload(payload: bytes) -> dict[bytes, bytes]:
+    """The fields of a payload, or ``{body: payload}`` when it is not joined fields."""
+    try:
+        parts = split_fields(payload)
+    except ValueError:
+        parts = []
+    if len(parts) % 2 or parts[:1] != [b"body"]:
+        return {b"body": payload}
+    return dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+class PubSubTopic(TopicDriver):
+    def __init__(self, link: Link, topic: str, channel: str) -> None:
+        self._link = link
+        self._topic = topic
+        self._channel = channel
+
+    def send_batch(self, messages: Sequence[Message]) -> None:
+        batch = [("PUBLISH", self._channel, join_fields(encode(m))) for m in messages]
+        pool = self._link.client.connection_pool
+        with mapped(f"publish to {self._topic!r}"):
+            conn: Any = pool.get_connection()
+            try:
+                conn.send_packed_command([pack_batch(conn, list(batch))])
+                for _ in messages:
+                    conn.read_response(disable_decoding=True)
+            finally:
+                pool.release(conn)
+
+    def close(self) -> None:
+        return None
+
+
+class PubSubSubscription(SubscriptionDriver):
+    def __init__(self, link: Link, topic: str, channel: str) -> None:
+        self._topic = topic
+        client: Any = link.client
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        with mapped(f"subscribe to {topic!r}"):
+            self._pubsub.subscribe(channel)
+
+    def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        out: list[Delivery] = []
+        deadline = time.monotonic() + timeout
+        with mapped(f"receive from {self._topic!r}"):
+            while len(out) < max_messages:
+                # Block only for the first message (get_message's own timeout: never
+                # its default of 0 in a loop), then drain what is already there.
+                wait = max(0.0, deadline - time.monotonic()) if not out else 0.0
+                item = self._pubsub.get_message(timeout=wait)
+                if item is None:
+                    if out or time.monotonic() >= deadline:
+                        break
+                    continue
+                if item.get("type") != "message":
+                    continue
+                msg = decode("", parse_payload(item["data"]))
+                out.append(Delivery(msg, self._topic, None, 1, time.time(), None))
+        return out
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        return None
+
+    def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
+        raise mqkit.Unsupported("redis", "nack", "pub/sub delivers at most once")
+
+    def reject(self, deliveries: Sequence[Delivery]) -> None:
+        return None
+
+    def close(self) -> None:
+        try:
+            self._pubsub.close()
+        except Exception:  # closing a dead connection: nothing to do
+            pass
+
+
+class PubSubDriver(Driver):
+    """Channels; topics are remembered in a registry set."""
+
+    def __init__(self, link: Link, names: Names) -> None:
+        self.capabilities = pubsub_capabilities()
+        self._link = link
+        self._r = link.client
+        self._names = names
+        self._registry = names.stream("mqkit:channels")
+
+    def open_topic(self, topic: str) -> PubSubTopic:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        return PubSubTopic(self._link, topic, self._names.stream(topic))
+
+    def open_subscription(self, topic: str, group: str,
+                          options: SubscriptionOptions) -> PubSubSubscription:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        return PubSubSubscription(self._link, topic, self._names.stream(topic))
+
+    def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
+        if options:
+            raise mqkit.ConfigurationError(
+                f"redis: unknown topic option(s) {', '.join(map(repr, options))}")
+        with mapped(f"create topic {topic!r}"):
+            self._r.sadd(self._registry, topic)
+
+    def delete_topic(self, topic: str) -> None:
+        with mapped(f"delete topic {topic!r}"):
+            self._r.srem(self._registry, topic)
+
+    def list_topics(self) -> list[str]:
+        with mapped("list topics"):
+            members: Any = self._r.smembers(self._registry)
+            return sorted(t.decode() for t in members)
+
+    def topic_exists(self, topic: str) -> bool:
+        with mapped(f"find topic {topic!r}"):
+            return bool(self._r.sismember(self._registry, topic))
+
+    def create_group(self, topic: str, group: str, start: str) -> None:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+
+    def delete_group(self, topic: str, group: str) -> None:
+        return None
+
+    def list_groups(self, topic: str) -> list[str]:
+        if not self.topic_exists(topic):
+            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        return []
+
+    def group_stats(self, topic: str, group: str) -> GroupStats:
+        raise mqkit.Unsupported("redis", "admin_stats", "pub/sub keeps no backlog")
+
+    def purge(self, topic: str, group: str) -> None:
+        raise mqkit.Unsupported("redis", "purge", "pub/sub keeps no backlog")
+
+    def close(self) -> None:
+        with mapped("close"):
+            self._link.close()
+
+    def as_(self, kind: type[T]) -> T | None:
+        return self._r if isinstance(self._r, kind) else None
