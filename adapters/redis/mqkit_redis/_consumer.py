@@ -97,27 +97,45 @@ class RedisSubscription(SubscriptionDriver):
                         return got
                 remaining = deadline - time.monotonic()
                 block = int(min(remaining, self._slice) * 1000)
-                reply = self._r.xreadgroup(self._group, self._me, {self._key: ">"},
-                                           count=max_messages,
-                                           block=block if block >= 1 else None)
+                reply = self._read_new(max_messages, block if block >= 1 else None)
                 got = self._deliveries(reply, None)
                 if not got:
                     self._next_check = 0.0  # idle: look again before the next block
                 if got or block < 1 or time.monotonic() >= deadline:
                     return got
 
+    def _read_new(self, count: int, block: int | None) -> Any:
+        """XREADGROUP ... > on a pooled connection, the reply left raw (flat field
+        lists, no per-entry dicts): the hot path of a busy consumer."""
+        args: list[str | int] = ["XREADGROUP", "GROUP", self._group, self._me,
+                                 "COUNT", count]
+        if block is not None:
+            args += ["BLOCK", block]
+        args += ["STREAMS", self._key, ">"]
+        pool = self._r.connection_pool
+        conn: Any = pool.get_connection()
+        try:
+            conn.send_command(*args)
+            return conn.read_response(disable_decoding=True)
+        finally:
+            pool.release(conn)
+
     def _deliveries(self, reply: Any, counts: dict[str, int] | None) -> list[Delivery]:
         out: list[Delivery] = []
         if not reply:
             return out
         topic = self._topic
-        for _stream, entries in reply:
-            for raw_id, fields in entries:
-                if fields is None:  # deleted from the stream meanwhile
+        append = out.append
+        # RESP3 (redis-py's default with Redis 6+) replies a map, RESP2 a list of pairs.
+        for _stream, entries in (reply.items() if isinstance(reply, dict) else reply):
+            for raw_id, raw_fields in entries:
+                if raw_fields is None:  # deleted from the stream meanwhile
                     continue
+                fields = (raw_fields if not isinstance(raw_fields, dict) else
+                          [x for pair in raw_fields.items() for x in pair])
                 entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
                 ms = entry_id.partition("-")[0]
-                out.append(Delivery(
+                append(Delivery(
                     decode(entry_id, fields), topic, entry_id,
                     1 if counts is None else counts.get(entry_id, 2),
                     int(ms) / 1000 if ms.isdigit() else None, entry_id))

@@ -55,15 +55,15 @@ def pubsub_capabilities() -> Capabilities:
         max_delay=None, delivery="at-most-once")
 
 
-def parse_payload(payload: bytes) -> dict[bytes, bytes]:
-    """The fields of a payload, or ``{body: payload}`` when it is not joined fields."""
+def parse_payload(payload: bytes) -> list[bytes]:
+    """The fields of a payload, or ``[body, payload]`` when it is not joined fields."""
     try:
         parts = split_fields(payload)
     except ValueError:
         parts = []
     if len(parts) % 2 or parts[:1] != [b"body"]:
-        return {b"body": payload}
-    return dict(zip(parts[::2], parts[1::2], strict=True))
+        return [b"body", payload]
+    return parts
 
 
 class PubSubTopic(TopicDriver):

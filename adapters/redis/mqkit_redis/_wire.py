@@ -17,6 +17,8 @@ message id; an entry without ``body`` has an empty body.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mqkit.driver import Message
 
 __all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time", "join_fields", "split_fields"]
@@ -44,28 +46,33 @@ def encode(message: Message) -> list[bytes | str]:
     return out
 
 
-def decode(entry_id: str, fields: dict[bytes, bytes]) -> Message:
-    """The message stored in an entry (see the module docstring for the layout).
-
-    Consumes ``fields`` (the reply's own dict): known fields are popped from it.
-    """
-    pop = fields.pop
-    body = pop(BODY, b"")
-    mid, key, ct = pop(_ID, None), pop(_KEY, None), pop(_CT, None)
-    corr, reply = pop(_CORR, None), pop(_REPLY, None)
+def decode(entry_id: str, fields: Sequence[bytes]) -> Message:
+    """The message stored in an entry, from its flat field/value list (the raw reply);
+    see the module docstring for the layout."""
+    body = b""
+    mid = key = ct = corr = reply = None
     headers: dict[str, str] = {}
-    for name, value in fields.items():
-        plain = name[_PREFIX_LEN:] if name.startswith(_PREFIX_B) else name
-        headers[plain.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    return Message(
-        body=body,
-        key=None if key is None else key.decode("utf-8", "replace"),
-        headers=headers,
-        id=mid.decode("utf-8", "replace") if mid else (entry_id or None),
-        content_type=None if ct is None else ct.decode("utf-8", "replace"),
-        correlation_id=None if corr is None else corr.decode("utf-8", "replace"),
-        reply_to=None if reply is None else reply.decode("utf-8", "replace"),
-    )
+    it = iter(fields)
+    for name, value in zip(it, it, strict=True):
+        if name == BODY:
+            body = value
+        elif name == _ID:
+            mid = value
+        elif name.startswith(_PREFIX_B):
+            headers[name[_PREFIX_LEN:].decode("utf-8", "replace")] = value.decode(
+                "utf-8", "replace")
+        elif name == _KEY:
+            key = value.decode("utf-8", "replace")
+        elif name == _CT:
+            ct = value.decode("utf-8", "replace")
+        elif name == _CORR:
+            corr = value.decode("utf-8", "replace")
+        elif name == _REPLY:
+            reply = value.decode("utf-8", "replace")
+        else:
+            headers[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return Message(body, key, headers, mid.decode("utf-8", "replace") if mid else
+                   (entry_id or None), ct, corr, reply)
 
 
 def entry_time(entry_id: str) -> float | None:

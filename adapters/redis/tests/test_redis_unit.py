@@ -18,8 +18,12 @@ import mqkit
 from mqkit.driver import URL, ConnectParams, Message, Support, parse_options
 
 
+def _raw(flat: list[bytes | str]) -> list[bytes]:
+    return [x.encode() if isinstance(x, str) else x for x in flat]
+
+
 def _pairs(flat: list[bytes | str]) -> dict[bytes, bytes]:
-    raw = [x.encode() if isinstance(x, str) else x for x in flat]
+    raw = _raw(flat)
     return dict(zip(raw[::2], raw[1::2], strict=True))
 
 
@@ -30,15 +34,15 @@ def test_entry_layout_round_trips_every_field() -> None:
     fields = _pairs(flat)
     assert fields[b"body"] == b"\x00\xff body" and fields[b"id"] == b"m1"
     assert fields[b"h:tenant"] == b"a" and fields[b"h:body"] == b"h"  # no clash
-    got = decode("1700000000000-0", fields)
+    got = decode("1700000000000-0", _raw(flat))
     assert got == msg
 
 
 def test_plain_client_entry_is_read_sensibly() -> None:
-    got = decode("1700000000123-4", {b"body": b"hi", b"tenant": b"a"})
+    got = decode("1700000000123-4", [b"body", b"hi", b"tenant", b"a"])
     assert got.body == b"hi" and dict(got.headers) == {"tenant": "a"}
     assert got.id == "1700000000123-4"  # no id field: the entry id
-    assert decode("1-0", {}).body == b""
+    assert decode("1-0", []).body == b""
     assert entry_time("1700000000123-4") == 1700000000.123
 
 
