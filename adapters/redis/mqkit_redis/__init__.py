@@ -1,6 +1,79 @@
-"""mqkit's Redis adapter (redis-py), for ``redis://`` and ``rediss://`` URLs: Streams.
+"""mqkit's Redis adapter (redis-py), for ``redis://`` and ``rediss://`` URLs.
 
-(docstring completed below)
+Streams with consumer groups (the default, durable, at-least-once), or pub/sub channels
+with ``mode=pubsub`` (ephemeral, at-most-once).
+
+Words (Streams)
+---------------
+==============  ==============================================================
+mqkit           Redis
+==============  ==============================================================
+topic           stream at key ``<key_prefix><topic>`` (created empty by
+                ``create_topic``; a send never creates one: ``XADD NOMKSTREAM``)
+key             entry field ``key`` (no partitioning: one stream is one order)
+group           consumer group of the stream (``XGROUP CREATE``, from ``$`` for
+                ``latest``, ``0`` for ``earliest``); consumer name = mqkit's
+                per-consumer ``consumer_name`` (unique per consumer instance)
+receive         ``XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS key >``, blocking
+                at most ``block_slice`` at a time (never a busy loop)
+lease           ``XAUTOCLAIM`` by any consumer of entries idle longer than its
+                ``lease`` (their consumer died or is too slow)
+ack             ``XACK`` (the entry stays in the stream for other groups until
+                trimmed)
+nack            emulated: the entry stays pending and its id goes into the group's
+                retry schedule, sorted set ``<stream>:mqkit-retry:<group>``
+                (score = due time in ms); consumers take due ids (``ZREM`` as the
+                lock) and ``XCLAIM`` them, which counts a delivery
+nack(delay)     the same, with the due time ``now + delay``
+reject          ``XACK``: dropped for this group
+delivery count  the pending entries list's delivery counter (``XPENDING``); 1 for
+                an entry read with ``>``
+dead letter     emulated by mqkit above the driver: a copy with the failure reason
+                (header ``mqkit-dead-letter-reason``) is sent to the stream
+                ``<topic>:dlq`` (``dlq_suffix``; group ``dead-letters``), then acked
+delay (send)    emulated: sorted set ``<stream>:mqkit-delayed`` (score = due ms,
+                member = the entry's fields); the topic's consumers move due
+                entries into the stream with one Lua script (``XADD`` + ``ZREM``)
+extend_lease    ``XCLAIM ... JUSTID`` (resets the idle time, counts nothing)
+close           the consumer's pending entries are scheduled at once, handed to
+                consumer ``mqkit-released`` and the consumer deleted from the group
+==============  ==============================================================
+
+Delivery is at-least-once. ``send_batch`` returns once Redis replied to every ``XADD``
+of the batch, written as one pipeline (no MULTI/EXEC: entries of a failed batch may be
+partly written, and named). Durability across a server restart needs AOF
+(``appendonly yes``; ``appendfsync always`` to lose no acknowledged write,
+``everysec`` to lose up to a second); the adapter declares ``persistence`` native
+only when the server reports AOF on (``persistence=auto``). Without persistence a
+restart empties the server: clients re-create the streams and groups they use and go
+on (``redeclare``); what was in the server is lost.
+
+Entry layout (readable and writable by plain clients): ``body`` (bytes), ``id``,
+``key``, ``content-type``, ``correlation-id``, ``reply-to``, and one ``h:<name>`` field
+per header. An entry without ``id`` takes its entry id; any other field a plain client
+writes is a header under its own name.
+
+Pub/sub mode (``mode=pubsub``): topic = channel ``<key_prefix><topic>`` (known topics
+in the set ``<key_prefix>mqkit:channels``), send = ``PUBLISH`` of the fields joined as
+``<len>:<bytes>``; every consumer gets what is published while it listens, whatever its
+group; ack/reject do nothing; nack, groups, replay, persistence are unsupported.
+
+URL
+---
+``redis[s]://[[user]:password@]host[:port][/db][?params]`` (port 6379, db 0; ``rediss``
+turns TLS on). Parameters (also keyword arguments of ``mqkit.connect``):
+
+``mode`` (``streams`` | ``pubsub``), ``key_prefix`` (""), ``dlq_suffix`` (``:dlq``),
+``maxlen`` (0: no trimming; else ``XADD MAXLEN``), ``max_age`` (0; seconds, ``XADD
+MINID``), ``trim_exact`` (false: ``~`` approximate trimming), ``block_slice`` (1 s),
+``persistence`` (``auto`` | ``on`` | ``off``), ``redeclare`` (true), ``client_name``
+(``mqkit``), ``username``, ``password`` (secret; else from the URL), ``tls`` (default:
+true for ``rediss``), ``ca_file``, ``cert_file``, ``key_file``, ``key_password``
+(secret), ``verify`` (true), ``check_hostname`` (true). Portable parameters
+(``connect_timeout``, ``prefetch``, ``lease``...) are mqkit's own.
+
+Native objects through ``as_()``: ``redis.Redis`` (client, producer, consumer).
+Sentinel and Cluster are not supported by this version (one primary per URL).
 """
 
 from __future__ import annotations
