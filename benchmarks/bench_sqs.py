@@ -34,9 +34,9 @@ from _harness import Result, measure, report
 import mqkit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters" / "sqs"))
-from mqkit_sqs import AwsClients, plugin  # noqa: E402
+from mqkit_sqs import AwsClients, plugin
 
-from mqkit._registry import register  # noqa: E402
+from mqkit._registry import register
 
 register(plugin)  # until the sqs entry point is installed
 
@@ -74,6 +74,11 @@ def raw_clients(url: mqkit.URL) -> tuple[Any, Any]:
             session.client("sns", endpoint_url=endpoint))
 
 
+def _id_attribute() -> dict[str, Any]:
+    """What mqkit sends with every message: its id (in one JSON attribute)."""
+    return {"id": {"DataType": "String", "StringValue": uuid.uuid4().hex}}
+
+
 def line(result: Result, baseline: Result | None, counter: Counter, before: int) -> None:
     report(result, baseline)
     print(f"{'':9} {'':34} {counter.per_message(before, result.count)}", flush=True)
@@ -105,9 +110,10 @@ def main() -> None:
             before = raw.requests
 
             def raw_send() -> None:
-                for start in range(0, count, 10):
+                for _ in range(0, count, 10):
                     reply = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
-                        {"Id": str(i), "Message": BODY.decode()} for i in range(10)])
+                        {"Id": str(i), "Message": BODY.decode(),
+                         "MessageAttributes": _id_attribute()} for i in range(10)])
                     assert not reply.get("Failed"), reply["Failed"]
 
             raw_batch = measure("boto3", "raw publish_batch(10)", count, raw_send)
@@ -135,26 +141,31 @@ def main() -> None:
 
             def raw_send_each() -> None:
                 for _ in range(single):
-                    sns.publish(TopicArn=arn, Message=BODY.decode())
+                    sns.publish(TopicArn=arn, Message=BODY.decode(),
+                                MessageAttributes=_id_attribute())
 
             line(measure("boto3", "raw publish (naive, one each)", single, raw_send_each),
                  None, raw, before)
             # The queue now holds 3 * count + single messages.
-            bench_receive(client, sqs, queue_url, topic, count, single, raw, mine)
+            bench_receive(client, sqs, queue_url, topic, count=count, single=single, raw=raw,
+                          mine=mine)
         finally:
             client.admin.delete_topic(topic)
 
 
-def bench_receive(client: mqkit.Client, sqs: Any, queue_url: str, topic: str, count: int,
-                  single: int, raw: Counter, mine: Counter) -> None:
+def bench_receive(client: mqkit.Client, sqs: Any, queue_url: str, topic: str, *,
+                  count: int, single: int, raw: Counter, mine: Counter) -> None:
     before = raw.requests
 
     def raw_consume() -> None:
         got = 0
         while got < count:
             msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=5, VisibilityTimeout=30,
-                                       MessageAttributeNames=["All"]).get("Messages", [])
+                                       WaitTimeSeconds=20, VisibilityTimeout=60,
+                                       MessageAttributeNames=["All"],
+                                       MessageSystemAttributeNames=[
+                                           "ApproximateReceiveCount", "SentTimestamp"],
+                                       ).get("Messages", [])
             if not msgs:
                 raise RuntimeError(f"raw consumer stalled at {got}")
             reply = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
@@ -170,7 +181,7 @@ def bench_receive(client: mqkit.Client, sqs: Any, queue_url: str, topic: str, co
         def consume() -> None:
             got = 0
             while got < count:
-                msgs = consumer.receive(10, timeout=5.0)
+                msgs = consumer.receive(10, timeout=20.0)
                 if not msgs:
                     raise RuntimeError(f"stalled at {got}")
                 consumer.ack(msgs)
@@ -192,7 +203,7 @@ def bench_receive(client: mqkit.Client, sqs: Any, queue_url: str, topic: str, co
     def raw_naive() -> None:
         for _ in range(single):
             [m] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1,
-                                      WaitTimeSeconds=5)["Messages"]
+                                      WaitTimeSeconds=20)["Messages"]
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     line(measure("boto3", "raw receive(1)+delete (naive)", single, raw_naive), None, raw,
