@@ -58,9 +58,6 @@ class Counter:
     def _count(self, **_: Any) -> None:
         self.requests += 1
 
-    def per_message(self, before: int, count: int) -> str:
-        return f"{(self.requests - before) / count:.3f} requests/msg"
-
 
 def raw_clients(url: mqkit.URL) -> tuple[Any, Any]:
     host, port = url.hosts[0] if url.hosts else (None, None)
@@ -79,17 +76,12 @@ def _id_attribute() -> dict[str, Any]:
     return {"id": {"DataType": "String", "StringValue": uuid.uuid4().hex}}
 
 
-def line(result: Result, baseline: Result | None, counter: Counter, before: int) -> None:
-    report(result, baseline)
-    print(f"{'':9} {'':34} {counter.per_message(before, result.count)}", flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default=os.environ.get(
         "MQKIT_TEST_SQS_URL", "sqs://testing:testing@127.0.0.1:5000?region=us-east-1&tls=false"))
-    parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--single", type=int, default=200,
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--single", type=int, default=100,
                         help="messages for the one-call-per-action baselines")
     args = parser.parse_args()
     count, single = args.count - args.count % 10, args.single
@@ -105,109 +97,135 @@ def main() -> None:
         client.admin.create_group(topic, "g")
         arn = sns.create_topic(Name=topic)["TopicArn"]  # idempotent: the same topic
         queue_url = sqs.get_queue_url(QueueName=f"{topic}-g")["QueueUrl"]
+        bench = Bench(client, topic, sqs=sqs, sns=sns, arn=arn, queue_url=queue_url,
+                      raw=raw, mine=mine)
         try:
-            # -- send ----------------------------------------------------------------
-            before = raw.requests
-
-            def raw_send() -> None:
-                for _ in range(0, count, 10):
-                    reply = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
-                        {"Id": str(i), "Message": BODY.decode(),
-                         "MessageAttributes": _id_attribute()} for i in range(10)])
-                    assert not reply.get("Failed"), reply["Failed"]
-
-            raw_batch = measure("boto3", "raw publish_batch(10)", count, raw_send)
-            line(raw_batch, None, raw, before)
-            with client.producer(topic) as producer:
-                messages = [mqkit.Message(BODY) for _ in range(count)]
-                before = mine.requests
-
-                def send_batches() -> None:
-                    for i in range(0, count, 10):
-                        producer.send_batch(messages[i:i + 10])
-
-                line(measure("mqkit", "send_batch(10)", count, send_batches), raw_batch,
-                     mine, before)
-                before = mine.requests
-
-                def send_nowait() -> None:
-                    for _ in range(count):
-                        producer.send(BODY, wait=False)
-                    producer.flush()
-
-                line(measure("mqkit", "send(wait=False)+flush", count, send_nowait),
-                     raw_batch, mine, before)
-            before = raw.requests
-
-            def raw_send_each() -> None:
-                for _ in range(single):
-                    sns.publish(TopicArn=arn, Message=BODY.decode(),
-                                MessageAttributes=_id_attribute())
-
-            line(measure("boto3", "raw publish (naive, one each)", single, raw_send_each),
-                 None, raw, before)
-            # The queue now holds 3 * count + single messages.
-            bench_receive(client, sqs, queue_url, topic, count=count, single=single, raw=raw,
-                          mine=mine)
+            # Each side sends, then drains the queue: moto's receive slows down with the
+            # queue's depth, so both sides read the same depth.
+            raw_send, raw_recv = bench.raw_batched(count)
+            mine_send, mine_recv = bench.mqkit_batched(count)
+            total = mine_send[2] + mine_recv[2]
+            print("-- mqkit/raw ratios and requests per message")
+            line(mine_send[0], raw_send[0], mine, mine_send[1], mine_send[2])
+            line(mine_recv[0], raw_recv[0], mine, mine_recv[1], mine_recv[2])
+            print(f"{'mqkit':9} {'send + receive + ack':34} "
+                  f"{total / count:.3f} requests/msg (floor 0.300, naive 3)", flush=True)
+            bench.mqkit_buffered(count, raw_send[0], raw_recv[0])
+            bench.raw_naive(single)
         finally:
             client.admin.delete_topic(topic)
 
 
-def bench_receive(client: mqkit.Client, sqs: Any, queue_url: str, topic: str, *,
-                  count: int, single: int, raw: Counter, mine: Counter) -> None:
-    before = raw.requests
+Measured = tuple[Result, int, int]  # result, counter before, requests made
 
-    def raw_consume() -> None:
-        got = 0
-        while got < count:
-            msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=20, VisibilityTimeout=60,
-                                       MessageAttributeNames=["All"],
-                                       MessageSystemAttributeNames=[
-                                           "ApproximateReceiveCount", "SentTimestamp"],
-                                       ).get("Messages", [])
-            if not msgs:
-                raise RuntimeError(f"raw consumer stalled at {got}")
-            reply = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-            assert not reply.get("Failed"), reply["Failed"]
-            got += len(msgs)
 
-    raw_recv = measure("boto3", "raw receive(10)+delete_batch", count, raw_consume)
-    line(raw_recv, None, raw, before)
-    with client.consumer(topic, "g", prefetch=10) as consumer:
-        before = mine.requests
+def line(result: Result, baseline: Result | None, counter: Counter, before: int,
+         made: int | None = None) -> None:
+    report(result, baseline)
+    used = made if made is not None else counter.requests - before
+    print(f"{'':9} {'':34} {used / result.count:.3f} requests/msg", flush=True)
+
+
+class Bench:
+    def __init__(self, client: mqkit.Client, topic: str, *, sqs: Any, sns: Any, arn: str,
+                 queue_url: str, raw: Counter, mine: Counter) -> None:
+        self.client, self.topic, self.sqs, self.sns = client, topic, sqs, sns
+        self.arn, self.queue_url, self.raw, self.mine = arn, queue_url, raw, mine
+
+    def _measure(self, counter: Counter, backend: str, label: str, count: int,
+                 work: Any) -> Measured:
+        before = counter.requests
+        result = measure(backend, label, count, work)
+        made = counter.requests - before
+        line(result, None, counter, before, made)
+        return result, before, made
+
+    def raw_batched(self, count: int) -> tuple[Measured, Measured]:
+        def send() -> None:
+            for _ in range(0, count, 10):
+                reply = self.sns.publish_batch(TopicArn=self.arn, PublishBatchRequestEntries=[
+                    {"Id": str(i), "Message": BODY.decode(),
+                     "MessageAttributes": _id_attribute()} for i in range(10)])
+                assert not reply.get("Failed"), reply["Failed"]
 
         def consume() -> None:
             got = 0
             while got < count:
-                msgs = consumer.receive(10, timeout=20.0)
+                msgs = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20,
+                    VisibilityTimeout=30, MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                ).get("Messages", [])
                 if not msgs:
-                    raise RuntimeError(f"stalled at {got}")
-                consumer.ack(msgs)
+                    raise RuntimeError(f"raw consumer stalled at {got}")
+                reply = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(msgs)])
+                assert not reply.get("Failed"), reply["Failed"]
                 got += len(msgs)
 
-        line(measure("mqkit", "receive(10)+ack", count, consume), raw_recv, mine, before)
-        before = mine.requests
+        return (self._measure(self.raw, "boto3", "raw publish_batch(10)", count, send),
+                self._measure(self.raw, "boto3", "raw receive(10)+delete_batch", count,
+                              consume))
 
-        def handle(msg: mqkit.ReceivedMessage) -> None:
-            return None
+    def mqkit_batched(self, count: int) -> tuple[Measured, Measured]:
+        messages = [mqkit.Message(BODY) for _ in range(count)]
+        with self.client.producer(self.topic) as producer, \
+                self.client.consumer(self.topic, "g", prefetch=10) as consumer:
+            def send() -> None:
+                for i in range(0, count, 10):
+                    producer.send_batch(messages[i:i + 10])
 
-        def run() -> None:
-            consumer.run(handle, stop_after=count)
+            def consume() -> None:
+                got = 0
+                while got < count:
+                    msgs = consumer.receive(10, timeout=20.0)
+                    if not msgs:
+                        raise RuntimeError(f"stalled at {got}")
+                    consumer.ack(msgs)
+                    got += len(msgs)
 
-        line(measure("mqkit", "run(handler) (prefetch 10)", count, run), raw_recv, mine,
-             before)
-    before = raw.requests
+            return (self._measure(self.mine, "mqkit", "send_batch(10)", count, send),
+                    self._measure(self.mine, "mqkit", "receive(10)+ack", count, consume))
 
-    def raw_naive() -> None:
-        for _ in range(single):
-            [m] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1,
-                                      WaitTimeSeconds=20)["Messages"]
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    def mqkit_buffered(self, count: int, raw_send: Result, raw_recv: Result) -> None:
+        with self.client.producer(self.topic) as producer, \
+                self.client.consumer(self.topic, "g", prefetch=10) as consumer:
+            before = self.mine.requests
 
-    line(measure("boto3", "raw receive(1)+delete (naive)", single, raw_naive), None, raw,
-         before)
+            def send() -> None:
+                for _ in range(count):
+                    producer.send(BODY, wait=False)
+                producer.flush()
+
+            line(measure("mqkit", "send(wait=False)+flush", count, send), raw_send,
+                 self.mine, before)
+            before = self.mine.requests
+
+            def handle(msg: mqkit.ReceivedMessage) -> None:
+                return None
+
+            def run() -> None:
+                consumer.run(handle, stop_after=count)
+
+            line(measure("mqkit", "run(handler) (prefetch 10)", count, run), raw_recv,
+                 self.mine, before)
+
+    def raw_naive(self, single: int) -> None:
+        def send() -> None:
+            for _ in range(single):
+                self.sns.publish(TopicArn=self.arn, Message=BODY.decode(),
+                                 MessageAttributes=_id_attribute())
+
+        def consume() -> None:
+            for _ in range(single):
+                [m] = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1,
+                                               WaitTimeSeconds=20)["Messages"]
+                self.sqs.delete_message(QueueUrl=self.queue_url,
+                                        ReceiptHandle=m["ReceiptHandle"])
+
+        self._measure(self.raw, "boto3", "raw publish (naive, one each)", single, send)
+        self._measure(self.raw, "boto3", "raw receive(1)+delete (naive)", single, consume)
 
 
 if __name__ == "__main__":
