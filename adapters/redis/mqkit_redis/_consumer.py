@@ -78,6 +78,7 @@ class RedisSubscription(SubscriptionDriver):
         self._what = f"group {group!r} of {topic!r}"
         self._nacked = False
         self._next_check = 0.0
+        self._cursor = "0-0"
 
     # -- receiving -------------------------------------------------------------------
 
@@ -120,6 +121,23 @@ class RedisSubscription(SubscriptionDriver):
         finally:
             pool.release(conn)
 
+    def _raw(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one write and read their raw replies (an error reply
+        is returned in its place, not raised)."""
+        pool = self._r.connection_pool
+        conn: Any = pool.get_connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            out: list[Any] = []
+            for _ in commands:
+                try:
+                    out.append(conn.read_response(disable_decoding=True))
+                except re_.ResponseError as exc:
+                    out.append(exc)
+            return out
+        finally:
+            pool.release(conn)
+
     def _deliveries(self, reply: Any, counts: dict[str, int] | None) -> list[Delivery]:
         out: list[Delivery] = []
         if not reply:
@@ -144,25 +162,26 @@ class RedisSubscription(SubscriptionDriver):
     def _due_again(self, limit: int) -> list[Delivery]:
         wall = time.time()
         now = int(wall * 1000)
-        pipe = self._r.pipeline(transaction=False)
-        # EVALSHA, not redis-py's Script in a pipeline (which asks SCRIPT EXISTS on
-        # every execute); a server that lost the script gets it back below.
-        pipe.execute_command("EVALSHA", self._link.move_due.sha, 2, self._key,  # type: ignore[no-untyped-call]
-                             self._delayed, now, _MOVE_MAX,
-                             *trim_args(self._link.options, wall))
-        pipe.zrangebyscore(self._retry, "-inf", now, start=0, num=limit)
-        pipe.xautoclaim(self._key, self._group, self._me, self._lease_ms, "0-0",
-                        count=limit, justid=True)
-        moved, due, idle = pipe.execute(raise_on_error=False)
-        for reply in (moved, due, idle):
+        # Raw replies on one connection: EVALSHA, not redis-py's Script in a pipeline
+        # (which asks SCRIPT EXISTS on every execute; a server that lost the script
+        # gets it back below), and XAUTOCLAIM's cursor kept (redis-py's parser drops
+        # it with JUSTID), so a long pending list is walked, not its head rescanned.
+        moved, due, claimed = self._raw(
+            ("EVALSHA", self._link.move_due.sha, 2, self._key, self._delayed, now,
+             _MOVE_MAX, *trim_args(self._link.options, wall)),
+            ("ZRANGE", self._retry, "-inf", now, "BYSCORE", "LIMIT", 0, limit),
+            ("XAUTOCLAIM", self._key, self._group, self._me, self._lease_ms,
+             self._cursor, "COUNT", limit, "JUSTID"))
+        for reply in (moved, due, claimed):
             if isinstance(reply, re_.NoScriptError):
                 self._r.script_load(MOVE_DUE)
             elif isinstance(reply, Exception):
                 raise reply
-        if not due and not idle:
+        self._cursor = _s(claimed[0])
+        if not due and not claimed[1]:
             return []
         due = [_s(i) for i in due]
-        idle = [_s(i) for i in idle or ()]
+        idle = [_s(i) for i in claimed[1]]
         pipe = self._r.pipeline(transaction=False)
         for entry_id in due:
             pipe.zrem(self._retry, entry_id)
