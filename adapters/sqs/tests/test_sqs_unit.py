@@ -197,3 +197,18 @@ def test_capabilities_follow_mode_endpoint_and_options() -> None:
     queue = capabilities_for(SqsOptions(mode="queue"), custom_endpoint=True)
     assert queue.groups is Support.UNSUPPORTED and queue.delay is Support.NATIVE
     assert capabilities_for(SqsOptions(persistent=True), custom_endpoint=True).persistence
+
+
+# -- users' unit tests: moto's in-process mock, as documented ----------------------------
+
+def test_moto_in_process_mock_works_as_documented() -> None:
+    from moto import mock_aws
+
+    with mock_aws(), mqkit.connect("sqs://?region=us-east-1") as client:
+        client.admin.create_topic("orders")
+        client.admin.create_group("orders", "billing")
+        client.producer("orders").send(b"hi", headers={"a": "b"})
+        with client.consumer("orders", "billing") as consumer:
+            got = consumer.receive(10, timeout=2)
+            consumer.ack(got)
+        assert [(m.body, dict(m.headers)) for m in got] == [(b"hi", {"a": "b"})]
