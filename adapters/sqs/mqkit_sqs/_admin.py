@@ -161,7 +161,11 @@ class Resources:
             return
         assert self.sns is not None
         arn = self.topic_arn(topic)
-        for sub_arn, endpoint in self._subscriptions(topic):
+        try:
+            subscriptions = self._subscriptions(topic)
+        except _NOT_FOUND:
+            return  # no topic, so no subscriptions: nothing of it is left
+        for sub_arn, endpoint in subscriptions:
             queue = endpoint.rsplit(":", 1)[-1]
             if self.names.group_of(topic, queue) is not None:
                 self._delete_queue(queue)

@@ -388,3 +388,16 @@ def test_restart_producer_and_consumer_recover(client: mqkit.Client, name: str) 
         producer.close()
     finally:
         _cleanup(client, name)
+
+
+@pytest.mark.parametrize("mode", ["sns", "queue"])
+def test_admin_on_missing_resources(url: str, name: str, mode: str) -> None:
+    with mqkit.connect(url, mode=mode) as client:
+        client.admin.delete_topic(name)  # nothing to do, no error
+        client.admin.delete_group(name, "g")
+        with pytest.raises(mqkit.NotFound):
+            client.admin.list_groups(name)
+        with pytest.raises(mqkit.NotFound) as info:
+            client.admin.purge(name, "g")
+        assert info.value.__cause__ is not None  # the botocore error stays reachable
+        assert not client.admin.topic_exists(name)
