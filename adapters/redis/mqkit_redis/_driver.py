@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import redis.exceptions as re_
+
 import mqkit
 from mqkit.driver import (
     Capabilities,
@@ -73,7 +75,14 @@ def connect(params: ConnectParams) -> Driver:
     link = Link(params, options)
     try:
         with mapped("connect"):
-            info = link.client.info("persistence")
+            try:
+                info = link.client.info("persistence")
+            except re_.TimeoutError as exc:
+                raise mqkit.ConnectTimeout(
+                    f"redis: connect: no answer within {params.connect_timeout} s "
+                    f"from {params.url}") from exc
+            except re_.NoPermissionError:
+                info = {}  # an ACL user without INFO: persistence unknown, not declared
     except BaseException:
         link.close()
         raise

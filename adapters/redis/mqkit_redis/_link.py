@@ -104,7 +104,11 @@ class Link:
     def _on_connect(self, conn: Any) -> None:
         conn.on_connect()
         conn.send_command("INFO", "server")
-        info = conn.read_response()
+        try:
+            info = conn.read_response()
+        except re_.ResponseError as exc:  # an ACL user without INFO: no restart check
+            log.debug("mqkit: INFO server refused (%s); restarts go unnoticed", exc)
+            return
         run_id = _field(info, b"run_id")
         with self._lock:
             previous, self._run_id = self._run_id, run_id

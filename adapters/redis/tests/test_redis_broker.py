@@ -365,3 +365,32 @@ def test_pubsub_mode_is_at_most_once_and_interoperates(url: str, raw: redis.Redi
             consumer.close()
         finally:
             c.admin.delete_topic(name)
+
+
+def test_acl_user_with_password_and_without_info(url: str, raw: redis.Redis,
+                                                 name: str) -> None:
+    """Authentication with an ACL user and password; a user denied INFO still works
+    (persistence is then not declared, restarts go unnoticed)."""
+    user, password = f"mqkit-{name}", "pw-Very-s3cret"
+    raw.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"],
+                    channels=["*"], commands=["+@all", "-info"])
+    try:
+        u = mqkit.URL.parse(url)
+        authed = f"redis://{user}:{password}@{u.host}:{u.port}/0"
+        with mqkit.connect(authed) as c:
+            assert password not in repr(c)
+            assert not c.capabilities.persistence
+            c.admin.create_topic(name)
+            c.admin.create_group(name, "g")
+            msg_id = c.producer(name).send(b"authed")
+            with c.consumer(name, "g") as consumer:
+                got = consumer.receive(1, timeout=5)
+                assert [m.id for m in got] == [msg_id]
+                consumer.ack(got)
+            c.admin.delete_topic(name)
+        wrong = f"redis://{user}:nope@{u.host}:{u.port}/0"
+        with pytest.raises(mqkit.Unavailable) as info:
+            mqkit.connect(wrong).admin.list_topics()
+        assert "nope" not in str(info.value)
+    finally:
+        raw.acl_deluser(user)

@@ -144,3 +144,18 @@ def test_persistence_is_declared_from_the_server() -> None:
     assert not capabilities_for(RedisOptions(persistence="off"), aof=True).persistence
     caps = capabilities_for(RedisOptions(), aof=False)
     assert caps.delivery == "at-least-once" and caps.delay is Support.EMULATED
+
+
+def test_batch_packing_is_the_same_with_and_without_hiredis(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis
+    from mqkit_redis import _producer
+
+    conn = redis.Connection()  # packs commands; never connected
+    head: list[bytes | str] = ["XADD", "s", "NOMKSTREAM", "*"]
+    batch = commands(head, "d", [Message(b"\x00\xff", id="1", headers={"h": "\u00e9"}),
+                                 Message(b"", id="2", delay=1.0)], 10.0)
+    fast = _producer.pack_batch(conn, batch)
+    monkeypatch.setattr(_producer, "_hiredis_pack", None)
+    assert _producer.pack_batch(conn, batch) == fast
+    assert fast.startswith(b"*10\r\n$4\r\nXADD\r\n")
