@@ -35,7 +35,8 @@ delay (send)    emulated: sorted set ``<stream>:mqkit-delayed`` (score = due ms,
                 member = the entry's fields); the topic's consumers move due
                 entries into the stream with one Lua script (``XADD`` + ``ZREM``)
 extend_lease    ``XCLAIM ... JUSTID`` (resets the idle time, counts nothing)
-close           the consumer's pending entries are scheduled at once, handed to
+close           the consumer's pending entries are scheduled at once (``ZADD NX``:
+                one waiting for a delayed nack keeps its time), handed to
                 consumer ``mqkit-released`` and the consumer deleted from the group
 ==============  ==============================================================
 

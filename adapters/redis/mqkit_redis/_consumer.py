@@ -251,7 +251,9 @@ class RedisSubscription(SubscriptionDriver):
                     break
                 now = int(time.time() * 1000)
                 pipe = self._r.pipeline(transaction=False)
-                pipe.zadd(self._retry, dict.fromkeys(ids, now))
+                # NX: an entry it holds only because it reclaimed it while it waits
+                # for a delayed nack keeps its due time.
+                pipe.zadd(self._retry, dict.fromkeys(ids, now), nx=True)
                 pipe.xclaim(self._key, self._group, RELEASED, 0, list(ids), justid=True)
                 pipe.execute()
             self._r.xgroup_delconsumer(self._key, self._group, self._me)

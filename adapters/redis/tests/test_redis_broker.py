@@ -394,3 +394,23 @@ def test_acl_user_with_password_and_without_info(url: str, raw: redis.Redis,
         assert "nope" not in str(info.value)
     finally:
         raw.acl_deluser(user)
+
+
+def test_closing_a_consumer_keeps_delayed_nacks_delayed(client: mqkit.Client,
+                                                        raw: redis.Redis,
+                                                        name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    client.producer(name).send(b"wait")
+    schedule = f"{name}:mqkit-retry:g"
+    with client.consumer(name, "g", lease=30) as first:
+        [msg] = first.receive(1, timeout=5)
+        msg.nack(delay=30)
+    due = raw.zscore(schedule, msg.delivery.handle)  # type: ignore[attr-defined]
+    time.sleep(1.2)
+    with client.consumer(name, "g", lease=1) as other:
+        assert other.receive(1, timeout=0.5) == []  # it reclaims the idle entry, parked
+        owners = {r["consumer"] for r in raw.xpending_range(name, "g", "-", "+", 10)}
+        assert len(owners) == 1
+    assert raw.zscore(schedule, msg.delivery.handle) == due  # type: ignore[attr-defined]
+    assert raw.xpending(name, "g")["pending"] == 1
