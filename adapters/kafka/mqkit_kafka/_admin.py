@@ -28,9 +28,10 @@ from ._options import KafkaOptions
 __all__ = ["Admin"]
 
 T = TypeVar("T")
-# Coordinator errors right after a broker (re)start or a first group: the offsets topic
-# is being created or loaded. Retried for at most this long, every _PAUSE seconds.
-_COORDINATOR_WAIT = 15.0
+# Transient errors right after a broker (re)start or a first group (no connection yet,
+# the offsets topic being created or loaded, no leader yet). Retried for at most this
+# long, every _PAUSE seconds: a single-node restart takes about 10 s.
+_TRANSIENT_WAIT = 20.0
 _PAUSE = 0.2
 _TOPIC_OPTIONS = ("partitions", "replication", "configs")
 
@@ -47,16 +48,13 @@ class Admin:
         self._lock = threading.Lock()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        deadline = time.monotonic() + _COORDINATOR_WAIT
+        deadline = time.monotonic() + _TRANSIENT_WAIT
         while True:
             try:
                 with self._lock, mapped(what):
                     return fn()
             except mqkit.Unavailable as exc:
-                retriable = isinstance(exc.__cause__, (
-                    ke.CoordinatorNotAvailableError, ke.CoordinatorLoadInProgressError,
-                    ke.NotCoordinatorError, ke.LeaderNotAvailableError,
-                    ke.NotControllerError))
+                retriable = isinstance(exc.__cause__, (ke.RetriableError, OSError))
                 if not retriable or time.monotonic() > deadline:
                     raise
                 time.sleep(_PAUSE)
@@ -217,6 +215,13 @@ class Admin:
             raise mqkit.NotFound(f"kafka: group {group!r} ({gid!r}) of topic {topic!r} "
                                  "does not exist")
         return {tp: (committed.get(tp, 0), o.offset) for tp, o in ends.items()}
+
+    def backlog(self, group_id: str, tps: list[TopicPartition],
+                ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """End offsets of ``tps`` and the group's committed offsets."""
+        ends = self._call("end offsets", lambda: self.native.list_partition_offsets(
+            {tp: OffsetSpec.LATEST for tp in tps}))
+        return {tp: o.offset for tp, o in ends.items()}, self._offsets(group_id)
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
         lag = self._lag(topic, group)

@@ -36,6 +36,9 @@ T = TypeVar("T")
 # How often an idle receive asks the broker whether the topic still exists: a deleted
 # topic shows up as an error within a second, at one metadata request per second.
 _EXISTS_EVERY = 1.0
+# Seconds between seeing a stalled member's backlog and acting on it: a record that
+# just arrived is fetched well within this.
+_RECHECK = 3.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -52,10 +55,17 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaSubscription(SubscriptionDriver):
     """One group member on a topic and its retry topic."""
 
-    def __init__(self, consumer: KafkaConsumer, producer: Callable[[], KafkaProducer],
-                 topic: str, retry_topic: str, *, max_request_size: int,
-                 send_timeout: float) -> None:
-        self._consumer = consumer
+    def __init__(self, make_consumer: Callable[[], KafkaConsumer],
+                 producer: Callable[[], KafkaProducer], topic: str, retry_topic: str, *,
+                 max_request_size: int, send_timeout: float, stuck_after: float,
+                 backlog: Callable[[list[TopicPartition]],
+                                   tuple[dict[TopicPartition, int], dict[TopicPartition, int]]],
+                 ) -> None:
+        self._make_consumer = make_consumer
+        self._stuck_after = stuck_after
+        self._backlog = backlog
+        self._progress = time.monotonic()
+        self._suspect = False
         self._producer = producer
         self._topic = topic
         self._retry = retry_topic
@@ -65,8 +75,75 @@ class KafkaSubscription(SubscriptionDriver):
         self._revoked: dict[TopicPartition, _Partition] = {}
         self._paused: dict[TopicPartition, float] = {}
         self._last_exists = time.monotonic()
-        with mapped(f"subscribe to {topic!r}"):
-            consumer.subscribe([topic, retry_topic], listener=_Listener(self))
+        self._consumer = self._subscribe()
+
+    def _subscribe(self) -> KafkaConsumer:
+        with mapped(f"open consumer of {self._topic!r}"):
+            consumer = self._make_consumer()
+        try:
+            with mapped(f"subscribe to {self._topic!r}"):
+                consumer.subscribe([self._topic, self._retry], listener=_Listener(self))
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
+        return consumer
+
+    def _watch_membership(self) -> None:
+        """Replace a member that stopped making progress with a fresh one.
+
+        kafka-python can lose a group join or its fetches when the broker restarts at
+        the wrong moment: the member then never becomes stable again, or stays
+        "assigned" while fetching nothing. After ``stuck_after`` seconds without a
+        record, a member that is not stable with no partitions, or whose partitions
+        have records past what it delivered (asked through the admin client, not
+        through the member's own connection), is closed and a new one joins. Its
+        settled prefix is committed first; its unsettled deliveries come back
+        (at-least-once).
+        """
+        now = time.monotonic()
+        if now - self._progress < self._stuck_after:
+            return
+        self._progress = now  # look again after another stuck_after at the earliest
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        state = getattr(getattr(coordinator, "state", None), "name", "STABLE")
+        assigned = [tp for tp in self._consumer.assignment() if tp not in self._paused]
+        if not assigned:
+            if state == "STABLE":
+                return  # an idle member (more members than partitions)
+            reason = f"not in a stable group ({state})"
+        else:
+            try:
+                ends, committed = self._backlog(assigned)
+            except mqkit.MQError as exc:
+                log.info("kafka: progress check of %s failed: %s", self._topic, exc)
+                return
+            behind = [tp for tp in assigned if ends.get(tp, 0) >
+                      (self._ledger.position(tp) or committed.get(tp, 0))]
+            if not behind:
+                self._suspect = False
+                return
+            if not self._suspect:
+                # Records may have just arrived: look again in _RECHECK seconds.
+                self._suspect = True
+                self._progress = now - self._stuck_after + _RECHECK
+                return
+            reason = f"{len(behind)} partition(s) have records it does not fetch"
+        self._suspect = False
+        log.warning("kafka: member of %s idle for %.0fs and %s; joining again with a new "
+                    "consumer", self._topic, self._stuck_after, reason)
+        try:
+            self._commit(None)
+        except mqkit.MQError as exc:
+            log.info("kafka: commit before replacing the member failed: %s", exc)
+        old, self._consumer = self._consumer, self._subscribe()
+        for tp in self._ledger.partitions():
+            self._ledger.detach(tp)
+        self._revoked.clear()
+        self._paused.clear()
+        try:
+            old.close(autocommit=False)
+        except Exception as exc:  # the old member is gone either way
+            log.info("kafka: closing the stuck consumer failed: %s", exc)
 
     # -- rebalance -----------------------------------------------------------------
 
@@ -108,7 +185,10 @@ class KafkaSubscription(SubscriptionDriver):
                                               max_records=max_messages)
             out = self._deliveries(batches)
             if out:
+                self._progress = time.monotonic()
+                self._suspect = False
                 return out
+            self._watch_membership()
             if time.monotonic() >= deadline:
                 self._check_exists()
                 return []

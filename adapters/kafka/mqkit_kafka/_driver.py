@@ -167,10 +167,13 @@ class KafkaDriver(Driver):
                     "does not exist")
             self._admin.create_group(topic, group, options.start)
         o = self._options
-        with mapped(f"open group {group!r} on {topic!r}"):
-            consumer = KafkaConsumer(
-                **self._config,
-                group_id=self._names.group_id(topic, group),
+        config = dict(self._config)
+        group_id = self._names.group_id(topic, group)
+
+        def make_consumer() -> KafkaConsumer:
+            return KafkaConsumer(
+                **config,
+                group_id=group_id,
                 enable_auto_commit=False,
                 # Partitions with no commit (added after the group was created, or the
                 # retry topic) start at their beginning: nothing is skipped.
@@ -181,14 +184,15 @@ class KafkaDriver(Driver):
                 # A receive's records come from one fetch; prefetch caps what mqkit
                 # hands out, the rest waits in kafka-python's buffer, uncommitted.
                 max_poll_records=max(1, options.prefetch))
-        try:
-            return KafkaSubscription(consumer, self.producer, topic,
-                                     self._names.retry_topic(topic, group),
-                                     max_request_size=o.max_request_size,
-                                     send_timeout=self._send_timeout)
-        except BaseException:
-            consumer.close(autocommit=False)
-            raise
+
+        return KafkaSubscription(make_consumer, self.producer, topic,
+                                 self._names.retry_topic(topic, group),
+                                 max_request_size=o.max_request_size,
+                                 send_timeout=self._send_timeout,
+                                 # A join or a fetch takes well under a session;
+                                 # a session plus 5 s without either is stuck.
+                                 stuck_after=o.session_timeout_ms / 1000 + 5,
+                                 backlog=lambda tps: self._admin.backlog(group_id, tps))
 
     # -- admin -----------------------------------------------------------------------
 

@@ -265,3 +265,30 @@ def test_recovers_after_broker_restart(url: str, name: str) -> None:
     assert set(sent) <= received, len(set(sent) - received)
     assert held_ids <= received
     assert all(isinstance(e, mqkit.Unavailable | mqkit.SendBatchError) for e in errors), errors
+
+
+def test_stalled_member_is_replaced(url: str, name: str) -> None:
+    # 6 s is the broker's smallest session: the watchdog acts after 6 + 5 s idle.
+    with mqkit.connect(url, session_timeout_ms=6000) as client:
+        client.admin.create_topic(name)
+        try:
+            client.admin.create_group(name, "g")
+            consumer = client.consumer(name, "g")
+            deadline = time.monotonic() + 20
+            native = None
+            while time.monotonic() < deadline:
+                assert consumer.receive(1, 0.5) == []
+                native = consumer._driver._consumer  # type: ignore[union-attr]
+                if native.assignment():
+                    break
+            assert native is not None and native.assignment()
+            native.pause(*native.assignment())  # fetches nothing from now on
+            msg_id = client.producer(name).send(b"stalled")
+            start = time.monotonic()
+            got = _collect(consumer, 1, timeout=40)
+            assert [m.id for m in got] == [msg_id]
+            assert time.monotonic() - start >= 5
+            assert consumer._driver._consumer is not native  # type: ignore[union-attr]
+            consumer.close()
+        finally:
+            client.admin.delete_topic(name)
