@@ -29,9 +29,10 @@ from mqkit.driver import (
 )
 
 from ._errors import mapped
+from ._flows import check as flows_check
+from ._flows import exchange
 from ._link import Link
 from ._names import Names
-from ._producer import pack_batch
 from ._wire import decode, encode, join_fields, split_fields
 
 __all__ = ["PubSubDriver", "parse_payload", "pubsub_capabilities"]
@@ -73,16 +74,10 @@ class PubSubTopic(TopicDriver):
         self._channel = channel
 
     def send_batch(self, messages: Sequence[Message]) -> None:
-        batch = [("PUBLISH", self._channel, join_fields(encode(m))) for m in messages]
-        pool = self._link.client.connection_pool
+        batch: list[tuple[Any, ...]] = [("PUBLISH", self._channel, join_fields(encode(m)))
+                                        for m in messages]
         with mapped(f"publish to {self._topic!r}"):
-            conn: Any = pool.get_connection()
-            try:
-                conn.send_packed_command([pack_batch(conn, list(batch))])
-                for _ in messages:
-                    conn.read_response(disable_decoding=True)
-            finally:
-                pool.release(conn)
+            flows_check(self._link.run(exchange(batch)))
 
     def close(self) -> None:
         return None

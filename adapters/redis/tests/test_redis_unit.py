@@ -8,10 +8,10 @@ import pytest
 import redis.exceptions as re_
 from mqkit_redis._driver import capabilities_for
 from mqkit_redis._errors import map_error, mapped
+from mqkit_redis._flows import send_commands, trim_args
 from mqkit_redis._link import client_kwargs
 from mqkit_redis._names import Names
 from mqkit_redis._options import RedisOptions
-from mqkit_redis._producer import commands, trim_args
 from mqkit_redis._wire import decode, encode, entry_time, join_fields, split_fields
 
 import mqkit
@@ -53,10 +53,9 @@ def test_join_and_split_fields_are_binary_safe() -> None:
 
 
 def test_delayed_messages_go_to_the_delayed_set() -> None:
-    head: list[bytes | str] = ["XADD", "s", "NOMKSTREAM", "*"]
     now = 1000.0
-    out = commands(head, "s:mqkit-delayed", [Message(b"a", id="1"),
-                                             Message(b"b", id="2", delay=2.5)], now)
+    out = send_commands("s", "s:mqkit-delayed", RedisOptions(),
+                        [Message(b"a", id="1"), Message(b"b", id="2", delay=2.5)], now)
     assert out[0][:4] == ("XADD", "s", "NOMKSTREAM", "*")
     assert out[1][:3] == ("ZADD", "s:mqkit-delayed", "1002500")
     assert split_fields(out[1][3])[:2] == [b"body", b"b"]  # type: ignore[arg-type]
@@ -149,13 +148,13 @@ def test_persistence_is_declared_from_the_server() -> None:
 def test_batch_packing_is_the_same_with_and_without_hiredis(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import redis
-    from mqkit_redis import _producer
+    from mqkit_redis import _link
 
     conn = redis.Connection()  # packs commands; never connected
-    head: list[bytes | str] = ["XADD", "s", "NOMKSTREAM", "*"]
-    batch = commands(head, "d", [Message(b"\x00\xff", id="1", headers={"h": "\u00e9"}),
-                                 Message(b"", id="2", delay=1.0)], 10.0)
-    fast = _producer.pack_batch(conn, batch)
-    monkeypatch.setattr(_producer, "_hiredis_pack", None)
-    assert _producer.pack_batch(conn, batch) == fast
+    batch = send_commands("s", "d", RedisOptions(),
+                          [Message(b"\x00\xff", id="1", headers={"h": "\u00e9"}),
+                           Message(b"", id="2", delay=1.0)], 10.0)
+    fast = _link.pack(conn, batch)
+    monkeypatch.setattr(_link, "_hiredis_pack", None)
+    assert _link.pack(conn, batch) == fast
     assert fast.startswith(b"*10\r\n$4\r\nXADD\r\n")
