@@ -14,9 +14,12 @@ group           ``mode=sns``: SQS queue ``<prefix>`` + ``queue_format`` (default
                 compete. ``mode=queue``: the topic's queue is its one implicit group
                 (named in the queue tag ``mqkit-group``); a second group raises
                 :class:`mqkit.Unsupported`
-FIFO            a topic name ending in ``.fifo`` makes a FIFO topic and FIFO queues;
-                the message key is the MessageGroupId (``mqkit`` without a key), the
-                message id the MessageDeduplicationId (its SHA-256 when SQS refuses it)
+FIFO            a topic name ending in ``.fifo`` (or every topic, with ``fifo=true``)
+                makes a FIFO topic and FIFO queues (native names end in ``.fifo``);
+                the message key is the MessageGroupId (``mqkit`` without a key: keyless
+                messages keep one order), the message id the MessageDeduplicationId
+                (its SHA-256 when SQS refuses it). ``fifo=true`` declares ``ordering``
+                and ``dedup`` native and ``delay`` unsupported
 ack             DeleteMessageBatch
 nack            ChangeMessageVisibilityBatch to 0 s, or to the delay asked (rounded
                 up to whole seconds, at most 12 h)
@@ -71,16 +74,17 @@ arguments of ``mqkit.connect``):
 ``mode`` (``sns`` | ``queue``), ``region`` (else boto3's configured region),
 ``profile``, ``session_token`` (secret), ``tls`` (true), ``verify`` (true: check the
 endpoint's certificate), ``ca_file``, ``prefix`` ("": before every topic and queue
-name), ``queue_format`` (``{topic}-{group}``), ``wait_time`` (20: longest long poll,
-seconds), ``max_receive_count`` (0: no redrive policy), ``retention`` (345600 s: the
-queues' MessageRetentionPeriod), ``persistent`` (default: true on AWS's endpoints,
-false with an endpoint override, which may be an emulator that forgets), ``recreate``
-(default: true with an endpoint override unless ``persistent=true``: a topic or group
-this client created or used that vanished without this client deleting it - an
-emulator restarted - is created again and the call raises :class:`mqkit.Unavailable`),
-``account_id`` (else STS GetCallerIdentity, once, to build topic ARNs),
-``max_connections`` (64: the HTTP pool of the one SQS and one SNS client).
-Portable parameters (``connect_timeout``, ``prefetch``, ``lease``...) are mqkit's own.
+name), ``queue_format`` (``{topic}-{group}``), ``fifo`` (false: every topic FIFO),
+``wait_time`` (20: longest long poll, seconds), ``max_receive_count`` (0: no redrive
+policy), ``retention`` (345600 s: the queues' MessageRetentionPeriod),
+``persistent`` (default: true on AWS's endpoints, false with an endpoint override,
+which may be an emulator that forgets), ``recreate`` (default: true with an endpoint
+override unless ``persistent=true``: a topic or group this client created or used
+that vanished without this client deleting it - an emulator restarted - is created
+again and the call raises :class:`mqkit.Unavailable`), ``account_id`` (else STS
+GetCallerIdentity, once, to build topic ARNs), ``max_connections`` (64: the HTTP pool
+of the one SQS and one SNS client). Portable parameters (``connect_timeout``,
+``prefetch``, ``lease``...) are mqkit's own.
 
 Names take ASCII letters, digits, ``-`` and ``_``; other characters of mqkit names
 (``.``, ``:``) become ``_``, and queue names over 80 characters are cut and end in a
@@ -88,8 +92,7 @@ hash. The dead-letter topic of ``orders`` is ``orders-dlq``.
 
 Native objects through ``as_()``: :class:`AwsClients` (session, SQS client, SNS
 client), ``boto3.session.Session`` and ``botocore.client.BaseClient`` (the SQS client)
-on the client; the SNS client (sns mode) or SQS client on a producer, the SQS client
-on a consumer.
+on the client; the topic and subscription drivers give their SNS or SQS client.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class Resources:
         self.sns = sns
         self._sts = sts
         self.options = options
-        self.names = Names(options.prefix, options.queue_format)
+        self.names = Names(options.prefix, options.queue_format, options.fifo)
         self.region = region
         self.custom_endpoint = custom_endpoint
         self.sns_mode = options.mode == "sns"

@@ -58,20 +58,23 @@ class AwsClients:
 
 def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilities:
     sns = options.mode == "sns"
+    fifo = options.fifo
     persistent = options.persistent if options.persistent is not None else not custom_endpoint
     return Capabilities(
         backend="sqs",
         nack=Support.NATIVE,
         nack_delay=Support.NATIVE,
-        delay=Support.NATIVE if not sns else Support.EMULATED,
+        # FIFO queues take no per-message delay.
+        delay=(Support.UNSUPPORTED if fifo else
+               Support.NATIVE if not sns else Support.EMULATED),
         dead_letter=Support.NATIVE if options.max_receive_count else Support.EMULATED,
-        ordering=Support.UNSUPPORTED,
+        ordering=Support.NATIVE if fifo else Support.UNSUPPORTED,
         groups=Support.NATIVE if sns else Support.UNSUPPORTED,
         competing_consumers=Support.NATIVE,
         replay=Support.UNSUPPORTED,
         priority=Support.UNSUPPORTED,
         ttl=Support.UNSUPPORTED,
-        dedup=Support.UNSUPPORTED,
+        dedup=Support.NATIVE if fifo else Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
         lease_extension=Support.NATIVE,
         persistence=Support.NATIVE if persistent else Support.UNSUPPORTED,

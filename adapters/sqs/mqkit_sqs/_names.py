@@ -36,30 +36,35 @@ class Names:
 
     prefix: str = ""
     queue_format: str = "{topic}-{group}"
+    fifo: bool = False  # every topic FIFO (``fifo=true``), not only ``*.fifo`` names
 
-    @staticmethod
-    def is_fifo(topic: str) -> bool:
-        return topic.endswith(FIFO)
+    def is_fifo(self, topic: str) -> bool:
+        return self.fifo or topic.endswith(FIFO)
+
+    def _split(self, topic: str) -> tuple[str, str]:
+        if topic.endswith(FIFO):
+            return topic[: -len(FIFO)], FIFO
+        return topic, FIFO if self.fifo else ""
 
     def topic(self, topic: str) -> str:
         """The SNS topic (sns mode) or SQS queue (queue mode) of ``topic``."""
-        base, fifo = _split(topic)
+        base, fifo = self._split(topic)
         return _fit(self.prefix + _clean(base), _TOPIC_MAX - len(fifo)) + fifo
 
     def topic_queue(self, topic: str) -> str:
         """The SQS queue of ``topic`` in queue mode."""
-        base, fifo = _split(topic)
+        base, fifo = self._split(topic)
         return _fit(self.prefix + _clean(base), _QUEUE_MAX - len(fifo)) + fifo
 
     def queue(self, topic: str, group: str) -> str:
         """The SQS queue of ``group`` on ``topic`` (sns mode)."""
-        base, fifo = _split(topic)
+        base, fifo = self._split(topic)
         name = self.queue_format.format(topic=_clean(base), group=_clean(group))
         return _fit(self.prefix + name, _QUEUE_MAX - len(fifo)) + fifo
 
     def group_of(self, topic: str, queue: str) -> str | None:
         """The group whose queue is ``queue`` on ``topic``, or ``None``."""
-        base, fifo = _split(topic)
+        base, fifo = self._split(topic)
         head, _, tail = self.queue_format.partition("{group}")
         start = self.prefix + head.format(topic=_clean(base))
         end = tail.format(topic=_clean(base)) + fifo
@@ -69,17 +74,17 @@ class Names:
 
     def dead_letter(self, topic: str) -> str:
         """The default dead-letter topic of ``topic``: ``<topic>-dlq`` (FIFO kept)."""
-        base, fifo = _split(topic)
-        return f"{base}-dlq{fifo}"
+        if topic.endswith(FIFO):
+            return f"{topic[: -len(FIFO)]}-dlq{FIFO}"
+        return f"{topic}-dlq"
 
     def from_native(self, name: str) -> str | None:
         """The mqkit topic of a native topic or queue name, if it has this prefix."""
         if not name.startswith(self.prefix):
             return None
+        if self.fifo:
+            if not name.endswith(FIFO):
+                return None  # a standard topic is none of a fifo=true client's
+            name = name[: -len(FIFO)]
         return name[len(self.prefix):]
 
-
-def _split(topic: str) -> tuple[str, str]:
-    if topic.endswith(FIFO):
-        return topic[: -len(FIFO)], FIFO
-    return topic, ""

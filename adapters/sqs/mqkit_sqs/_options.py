@@ -32,6 +32,7 @@ class SqsOptions:
     ca_file: str | None = None
     prefix: str = ""
     queue_format: str = "{topic}-{group}"
+    fifo: bool = False
     # 20 s: SQS's longest long poll; fewer empty receives means fewer billed requests.
     wait_time: int = MAX_WAIT
     # 0: no native redrive policy; the portable layer dead-letters with the reason.

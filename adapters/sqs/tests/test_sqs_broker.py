@@ -233,10 +233,11 @@ def test_queue_mode_one_group_native_delay(queue_client: mqkit.Client, name: str
 
 # -- FIFO --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["sns", "queue"])
-def test_fifo_keeps_per_key_order_and_dedups_by_id(url: str, name: str, mode: str) -> None:
-    topic = f"{name}.fifo"
-    with mqkit.connect(url, mode=mode) as client:
+@pytest.mark.parametrize(("mode", "every"), [("sns", False), ("queue", False), ("sns", True)])
+def test_fifo_keeps_per_key_order_and_dedups_by_id(url: str, name: str, mode: str,
+                                                   every: bool) -> None:
+    topic = name if every else f"{name}.fifo"
+    with mqkit.connect(url, mode=mode, fifo=every) as client:
         client.admin.create_topic(topic)
         client.admin.create_group(topic, "g")
         try:
@@ -253,7 +254,7 @@ def test_fifo_keeps_per_key_order_and_dedups_by_id(url: str, name: str, mode: st
             for key in ("a", "b"):
                 assert [m.id for m in got if m.key == key] == [f"{key}-{i}" for i in range(5)]
         finally:
-            _cleanup(client, topic, f"{name}-dlq.fifo")
+            _cleanup(client, topic, client.dead_letter_topic(topic))
 
 
 # -- dead letters, nack, lease -----------------------------------------------------------

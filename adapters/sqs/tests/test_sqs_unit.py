@@ -102,6 +102,10 @@ def test_names_default_and_configured() -> None:
     assert names.dead_letter("jobs.fifo") == "jobs-dlq.fifo"
     long = names.queue("t" * 100, "g")
     assert len(long) == 80 and long != names.queue("t" * 101, "g")
+    every = Names(fifo=True)
+    assert (every.topic("jobs"), every.queue("jobs", "w")) == ("jobs.fifo", "jobs-w.fifo")
+    assert every.is_fifo("jobs") and every.from_native("jobs.fifo") == "jobs"
+    assert every.from_native("standard") is None and every.dead_letter("jobs") == "jobs-dlq"
     custom = Names(prefix="app_", queue_format="{group}-of-{topic}")
     assert custom.topic("x") == "app_x" and custom.queue("x", "g") == "app_g-of-x"
     assert custom.from_native("app_x") == "x" and custom.from_native("x") is None
@@ -197,6 +201,9 @@ def test_capabilities_follow_mode_endpoint_and_options() -> None:
     queue = capabilities_for(SqsOptions(mode="queue"), custom_endpoint=True)
     assert queue.groups is Support.UNSUPPORTED and queue.delay is Support.NATIVE
     assert capabilities_for(SqsOptions(persistent=True), custom_endpoint=True).persistence
+    fifo = capabilities_for(SqsOptions(fifo=True), custom_endpoint=True)
+    assert (fifo.ordering, fifo.dedup, fifo.delay) == (
+        Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED)
 
 
 # -- users' unit tests: moto's in-process mock, as documented ----------------------------
