@@ -73,7 +73,11 @@ true for ``rediss``), ``ca_file``, ``cert_file``, ``key_file``, ``key_password``
 (secret), ``verify`` (true), ``check_hostname`` (true). Portable parameters
 (``connect_timeout``, ``prefetch``, ``lease``...) are mqkit's own.
 
-Native objects through ``as_()``: ``redis.Redis`` (client, producer, consumer).
+Drivers: blocking (``redis.Redis``) and asyncio-native (``redis.asyncio.Redis``), one
+logic for both: the sans-I/O flows of ``_flows`` run by ``_link`` or ``_aio``.
+
+Native objects through ``as_()``: ``redis.Redis`` (blocking face) or
+``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer.
 Sentinel and Cluster are not supported by this version (one primary per URL).
 """
 
@@ -84,7 +88,7 @@ from typing import TYPE_CHECKING
 from mqkit.driver import AdapterPlugin, ConnectParams
 
 if TYPE_CHECKING:
-    from mqkit.driver import Driver
+    from mqkit.driver import AsyncDriver, Driver
 
 __all__ = ["plugin"]
 
@@ -95,5 +99,11 @@ def _connect(params: ConnectParams) -> Driver:
     return connect(params)
 
 
+async def _connect_async(params: ConnectParams) -> AsyncDriver:
+    from ._aio import connect_async
+
+    return await connect_async(params)
+
+
 plugin = AdapterPlugin(name="redis", schemes=("redis", "rediss"), extra="redis",
-                       connect=_connect)
+                       connect=_connect, connect_async=_connect_async)

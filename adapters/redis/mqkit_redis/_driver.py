@@ -152,10 +152,7 @@ class RedisDriver(Driver):
         self._link.known.forget(self._names.stream(topic), group)
 
     def list_groups(self, topic: str) -> list[str]:
-        def flow() -> flows.Flow[list[str]]:
-            yield from flows.require_topic(self._names, topic)
-            return sorted((yield from flows.group_names(self._names, topic)))
-        return self._run(f"list groups of {topic!r}", flow())
+        return self._run(f"list groups of {topic!r}", flows.list_groups(self._names, topic))
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
         return self._run(f"stats of {group!r} on {topic!r}",

@@ -444,3 +444,30 @@ def options_check(options: Mapping[str, object]) -> None:
         raise mqkit.ConfigurationError(
             f"redis: unknown topic option(s) {', '.join(map(repr, options))} "
             "(retention is set on the client: maxlen, max_age)")
+
+
+def list_groups(names: Names, topic: str) -> Flow[list[str]]:
+    yield from require_topic(names, topic)
+    return sorted((yield from group_names(names, topic)))
+
+
+# -- pub/sub mode's registry of channels -----------------------------------------------
+
+def channels_key(names: Names) -> str:
+    """The set of known channel topics: ``<key_prefix>mqkit:channels``."""
+    return names.stream("mqkit:channels")
+
+
+def is_channel(names: Names, topic: str) -> Flow[bool]:
+    [found] = yield from call(("SISMEMBER", channels_key(names), topic))
+    return bool(found)
+
+
+def require_channel(names: Names, topic: str) -> Flow[None]:
+    if not (yield from is_channel(names, topic)):
+        raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+
+
+def list_channels(names: Names) -> Flow[list[str]]:
+    [members] = yield from call(("SMEMBERS", channels_key(names)))
+    return sorted(_s(m) for m in members)

@@ -28,9 +28,8 @@ from mqkit.driver import (
     TopicDriver,
 )
 
+from . import _flows as flows
 from ._errors import mapped
-from ._flows import check as flows_check
-from ._flows import exchange
 from ._link import Link
 from ._names import Names
 from ._wire import decode, encode, join_fields, split_fields
@@ -77,7 +76,7 @@ class PubSubTopic(TopicDriver):
         batch: list[tuple[Any, ...]] = [("PUBLISH", self._channel, join_fields(encode(m)))
                                         for m in messages]
         with mapped(f"publish to {self._topic!r}"):
-            flows_check(self._link.run(exchange(batch)))
+            flows.check(self._link.run(flows.exchange(batch)))
 
     def close(self) -> None:
         return None
@@ -127,56 +126,49 @@ class PubSubSubscription(SubscriptionDriver):
 
 
 class PubSubDriver(Driver):
-    """Channels; topics are remembered in a registry set."""
+    """Channels; topics are remembered in a registry set (flows shared with asyncio)."""
 
     def __init__(self, link: Link, names: Names) -> None:
         self.capabilities = pubsub_capabilities()
         self._link = link
-        self._r = link.client
         self._names = names
-        self._registry = names.stream("mqkit:channels")
+
+    def _run(self, what: str, flow: flows.Flow[T]) -> T:
+        with mapped(what):
+            return self._link.run(flow)
 
     def open_topic(self, topic: str) -> PubSubTopic:
-        if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
         return PubSubTopic(self._link, topic, self._names.stream(topic))
 
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> PubSubSubscription:
-        if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
         return PubSubSubscription(self._link, topic, self._names.stream(topic))
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
-        if options:
-            raise mqkit.ConfigurationError(
-                f"redis: unknown topic option(s) {', '.join(map(repr, options))}")
-        with mapped(f"create topic {topic!r}"):
-            self._r.sadd(self._registry, topic)
+        flows.options_check(options)
+        self._run(f"create topic {topic!r}",
+                  flows.call(("SADD", flows.channels_key(self._names), topic)))
 
     def delete_topic(self, topic: str) -> None:
-        with mapped(f"delete topic {topic!r}"):
-            self._r.srem(self._registry, topic)
+        self._run(f"delete topic {topic!r}",
+                  flows.call(("SREM", flows.channels_key(self._names), topic)))
 
     def list_topics(self) -> list[str]:
-        with mapped("list topics"):
-            members: Any = self._r.smembers(self._registry)
-            return sorted(t.decode() for t in members)
+        return self._run("list topics", flows.list_channels(self._names))
 
     def topic_exists(self, topic: str) -> bool:
-        with mapped(f"find topic {topic!r}"):
-            return bool(self._r.sismember(self._registry, topic))
+        return self._run(f"find topic {topic!r}", flows.is_channel(self._names, topic))
 
     def create_group(self, topic: str, group: str, start: str) -> None:
-        if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
 
     def delete_group(self, topic: str, group: str) -> None:
         return None
 
     def list_groups(self, topic: str) -> list[str]:
-        if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
         return []
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
@@ -190,4 +182,5 @@ class PubSubDriver(Driver):
             self._link.close()
 
     def as_(self, kind: type[T]) -> T | None:
-        return self._r if isinstance(self._r, kind) else None
+        client = self._link.client
+        return client if isinstance(client, kind) else None

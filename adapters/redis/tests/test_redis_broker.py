@@ -414,3 +414,46 @@ def test_closing_a_consumer_keeps_delayed_nacks_delayed(client: mqkit.Client,
         assert len(owners) == 1
     assert raw.zscore(schedule, msg.delivery.handle) == due  # type: ignore[attr-defined]
     assert raw.xpending(name, "g")["pending"] == 1
+
+
+async def test_asyncio_native_driver_same_layout(url: str, raw: redis.Redis,
+                                                 name: str) -> None:
+    import redis.asyncio
+
+    import mqkit.aio
+
+    async with mqkit.aio.connect(url) as c:
+        assert isinstance(c.as_(redis.asyncio.Redis), redis.asyncio.Redis)
+        await c.admin.create_topic(name)
+        try:
+            await c.admin.create_group(name, "g")
+            raw.xadd(name, {"body": b"\x00from plain", "h:x": "1"})
+            msg_id = await c.producer(name).send(b"from aio", headers={"y": "2"},
+                                                 delay=0.5)
+            async with c.consumer(name, "g", lease=30) as consumer:
+                got: list[object] = []
+                start = time.monotonic()
+                while len(got) < 2 and time.monotonic() - start < 10:
+                    got += await consumer.receive(10, timeout=1)
+                by_body = {m.body: m for m in got}  # type: ignore[attr-defined]
+                assert dict(by_body[b"\x00from plain"].headers) == {"x": "1"}
+                assert by_body[b"from aio"].id == msg_id
+                await by_body[b"from aio"].nack()
+                again = await consumer.receive(1, timeout=5)
+                assert [m.id for m in again] == [msg_id] and again[0].delivery_count == 2
+                await consumer.ack([by_body[b"\x00from plain"], again[0]])
+            assert (await c.admin.stats(name, "g")).depth == 0
+        finally:
+            await c.admin.delete_topic(name)
+    sep = "&" if "?" in url else "?"
+    async with mqkit.aio.connect(f"{url}{sep}mode=pubsub") as ps:
+        await ps.admin.create_topic(name)
+        try:
+            consumer = ps.consumer(name, "any")
+            assert await consumer.receive(1, timeout=0.3) == []
+            sent = await ps.producer(name).send(b"ping")
+            got = await consumer.receive(1, timeout=3)
+            assert [m.id for m in got] == [sent]
+            await consumer.close()
+        finally:
+            await ps.admin.delete_topic(name)
