@@ -2,14 +2,17 @@
 
 One request per batch of up to 10 messages. A delayed message in sns mode is sent
 straight to every SQS queue subscribed to the topic (SNS has no per-message delay; see
-the package docstring). Per-entry failures are reported by index through
-:class:`mqkit.SendBatchError`; a batch whose every entry failed with a retryable error
-raises :class:`mqkit.Unavailable` so that the portable layer retries it whole.
+the package docstring). A batch whose messages total more than 256 KiB (a request's
+limit) goes in several requests. Per-entry failures are reported by index through
+:class:`mqkit.SendBatchError`; a batch of which nothing was accepted and every entry
+may be retried raises :class:`mqkit.Unavailable`, so that the portable layer retries
+it whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import mqkit
@@ -17,16 +20,12 @@ from mqkit.driver import Message, TopicDriver
 
 from ._admin import Resources
 from ._errors import map_error, mapped
-from ._wire import Encoded, dedup_id, delay_seconds, encode
+from ._wire import MAX_SIZE, Encoded, dedup_id, delay_seconds, encode
 
-__all__ = ["SqsTopic"]
+__all__ = ["SqsTopic", "by_size"]
 
 T = TypeVar("T")
-
-# Per-entry error codes that mean "try again": the whole batch is retried when every
-# entry failed with one of these.
-_RETRYABLE = {"InternalError", "InternalFailure", "ServiceUnavailable", "Throttling",
-              "ThrottlingException", "RequestThrottled", "KMSThrottling"}
+_Failed = dict[int, tuple[str, str]]  # index -> (AWS error code, message)
 # FIFO message group of messages without a key: one group, so they keep their order.
 DEFAULT_GROUP_ID = "mqkit"
 
@@ -55,24 +54,45 @@ class SqsTopic(TopicDriver):
             raise
 
     def _send(self, messages: Sequence[Message], encoded: list[Encoded]) -> None:
+        total = len(messages)
+        plan: list[tuple[Callable[[Sequence[int]], _Failed], list[int]]] = []
         if not self._res.sns_mode:
             url = self._res.queue_url(self._res.names.topic_queue(self.topic))
-            self._check(self._send_queue(url, range(len(messages)), messages, encoded),
-                        len(messages))
+            plan.append((partial(self._send_queue, url, messages=messages, encoded=encoded),
+                         list(range(total))))
+        else:
+            now = [i for i, m in enumerate(messages) if not delay_seconds(m.delay)]
+            later = [i for i, m in enumerate(messages) if delay_seconds(m.delay)]
+            if now:
+                plan.append((partial(self._publish, messages=messages, encoded=encoded), now))
+            if later:
+                for queue in self._res.subscribed_queues(self.topic):
+                    url = self._res.queue_url(queue)
+                    plan.append((partial(self._send_queue, url, messages=messages,
+                                         encoded=encoded), later))
+        failures: dict[int, mqkit.MQError] = {}
+        accepted = False
+        for call, indices in plan:
+            for chunk in by_size(indices, encoded):
+                try:
+                    failed = call(chunk)
+                except mqkit.MQError as exc:
+                    if not accepted:
+                        raise  # nothing is known to be sent: the caller may retry it all
+                    failures.update(dict.fromkeys(chunk, exc))
+                    continue
+                accepted = accepted or len(failed) < len(chunk)
+                failures.update({i: _entry_error(code, text, self.topic)
+                                 for i, (code, text) in failed.items()})
+        if not failures:
             return
-        now = [i for i, m in enumerate(messages) if not delay_seconds(m.delay)]
-        later = [i for i, m in enumerate(messages) if delay_seconds(m.delay)]
-        failures: dict[int, tuple[str, str]] = {}
-        if now:
-            failures.update(self._publish(now, messages, encoded))
-        if later:
-            for queue in self._res.subscribed_queues(self.topic):
-                url = self._res.queue_url(queue)
-                failures.update(self._send_queue(url, later, messages, encoded))
-        self._check(failures, len(messages))
+        if len(failures) == total and not accepted and all(
+                isinstance(e, mqkit.Unavailable) for e in failures.values()):
+            raise next(iter(failures.values()))  # every entry may be retried
+        raise mqkit.SendBatchError(failures, total)
 
-    def _publish(self, indices: Sequence[int], messages: Sequence[Message],
-                 encoded: list[Encoded]) -> dict[int, tuple[str, str]]:
+    def _publish(self, indices: Sequence[int], *, messages: Sequence[Message],
+                 encoded: list[Encoded]) -> _Failed:
         entries: list[Any] = []
         for i in indices:
             entry: dict[str, Any] = {"Id": str(i), "Message": encoded[i].body,
@@ -88,8 +108,8 @@ class SqsTopic(TopicDriver):
         return {int(f["Id"]): (f.get("Code", ""), f.get("Message", ""))
                 for f in reply.get("Failed", [])}
 
-    def _send_queue(self, url: str, indices: Sequence[int], messages: Sequence[Message],
-                    encoded: list[Encoded]) -> dict[int, tuple[str, str]]:
+    def _send_queue(self, url: str, indices: Sequence[int], *, messages: Sequence[Message],
+                    encoded: list[Encoded]) -> _Failed:
         entries: list[Any] = []
         for i in indices:
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": encoded[i].body,
@@ -106,22 +126,28 @@ class SqsTopic(TopicDriver):
         return {int(f["Id"]): (f.get("Code", ""), f.get("Message", ""))
                 for f in reply.get("Failed", [])}
 
-    def _check(self, failures: Mapping[int, tuple[str, str]], total: int) -> None:
-        if not failures:
-            return
-        if len(failures) == total and all(c in _RETRYABLE for c, _ in failures.values()):
-            code, text = next(iter(failures.values()))
-            raise mqkit.Unavailable(f"sqs: send to {self.topic!r}: {code}: {text}")
-        raise mqkit.SendBatchError(
-            {i: _entry_error(code, text, self.topic) for i, (code, text) in failures.items()},
-            total)
-
     def close(self) -> None:
         return None
 
     def as_(self, kind: type[T]) -> T | None:
         client = self._res.sns if self._res.sns_mode else self._res.sqs
         return client if isinstance(client, kind) else None
+
+
+def by_size(indices: Sequence[int], encoded: Sequence[Encoded],
+            limit: int = MAX_SIZE) -> Iterator[list[int]]:
+    """Split ``indices`` into requests whose messages total at most ``limit`` bytes:
+    SNS PublishBatch and SQS SendMessageBatch cap a request's payload at 256 KiB."""
+    chunk: list[int] = []
+    size = 0
+    for i in indices:
+        if chunk and size + encoded[i].size > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(i)
+        size += encoded[i].size
+    if chunk:
+        yield chunk
 
 
 def _entry_error(code: str, text: str, topic: str) -> mqkit.MQError:

@@ -177,6 +177,29 @@ def test_requests_per_message_at_steady_load(client: mqkit.Client, name: str) ->
         _cleanup(client, name)
 
 
+def test_large_batch_goes_in_requests_under_256_kib(client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    native = _native(client)
+    sizes: list[int] = []
+
+    def measure(request: Any, **_: Any) -> None:
+        sizes.append(len(request.body or b""))
+
+    try:
+        with client.producer(name) as producer:
+            producer.send(b"warm")  # opened before counting
+            native.sns.meta.events.register("before-send.sns.PublishBatch", measure)
+            ids = producer.send_batch([bytes([65 + i]) * 100_000 for i in range(10)])
+        assert len(sizes) == 5  # two 100 kB messages per request
+        with client.consumer(name, "g") as consumer:
+            got = _collect(consumer, 11)
+        assert set(ids) <= {m.id for m in got} and len(got) == 11
+    finally:
+        native.sns.meta.events.unregister("before-send.sns.PublishBatch", measure)
+        _cleanup(client, name)
+
+
 # -- limits ------------------------------------------------------------------------------
 
 def test_attribute_limit_and_size_are_typed_errors(client: mqkit.Client, name: str) -> None:

@@ -88,6 +88,16 @@ def test_delay_rounds_up_and_dedup_ids_are_legal() -> None:
     assert len(dedup_id(Message(b"", id="é" * 200))) == 64
 
 
+def test_batches_split_at_256_kib_per_request() -> None:
+    from mqkit_sqs._producer import by_size
+
+    encoded = [encode(Message(b"x" * n, id="i")) for n in (100_000, 100_000, 100_000, 10)]
+    assert list(by_size(range(4), encoded)) == [[0, 1], [2, 3]]
+    assert list(by_size([3, 2], encoded)) == [[3, 2]]
+    small = [encode(Message(b"x", id="i"))] * 10
+    assert list(by_size(range(10), small)) == [list(range(10))]
+
+
 # -- names ---------------------------------------------------------------------------
 
 def test_names_default_and_configured() -> None:
