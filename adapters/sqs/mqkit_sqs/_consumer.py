@@ -144,6 +144,8 @@ class SqsSubscription(SubscriptionDriver):
                 failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
                            for f in reply.get("Failed", [])]
         except mqkit.NotFound as exc:
+            if not strict:
+                raise  # closing: never recreate anything
             raise self._lost(exc) from exc.__cause__
         if failed and strict:
             raise mqkit.BackendError(f"sqs: {what}: {len(failed)} of {len(handles)} "
