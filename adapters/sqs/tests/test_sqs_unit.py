@@ -229,3 +229,27 @@ def test_moto_in_process_mock_works_as_documented() -> None:
             got = consumer.receive(10, timeout=2)
             consumer.ack(got)
         assert [(m.body, dict(m.headers)) for m in got] == [(b"hi", {"a": "b"})]
+
+
+def test_tls_and_credentials_reach_the_one_boto3_client() -> None:
+    from mqkit_sqs._driver import SqsDriver
+
+    def driver(text: str, **options: object) -> SqsDriver:
+        url = mqkit.URL.parse(text)
+        opts = parse_options(SqsOptions, {**url.query, **options})
+        return SqsDriver(ConnectParams(url, connect_timeout=3), opts)
+
+    secure = driver("sqs://AKID:s3cr3t@sqs.example.com?region=eu-west-1",
+                    ca_file="/etc/ssl/ca.pem", session_token="t0k")
+    assert secure._sqs.meta.endpoint_url == "https://sqs.example.com"
+    assert secure._sqs._endpoint.http_session._verify == "/etc/ssl/ca.pem"
+    creds = secure._session.get_credentials()
+    assert creds is not None and (creds.access_key, creds.secret_key, creds.token) == (
+        "AKID", "s3cr3t", "t0k")
+    assert secure._sqs.meta.region_name == "eu-west-1"
+    plain = driver("sqs://k:s@127.0.0.1:5000?region=us-east-1&tls=false", verify=False)
+    assert plain._sqs.meta.endpoint_url == "http://127.0.0.1:5000"
+    assert plain._sqs._endpoint.http_session._verify is False
+    aws = driver("sqs://?region=eu-west-1&mode=queue")
+    assert aws._sns is None and "amazonaws.com" in aws._sqs.meta.endpoint_url
+    assert aws.capabilities.persistence is Support.NATIVE
