@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -61,6 +62,7 @@ class AsyncLink:
                                    retry=Retry(NoBackoff(), 0),
                                    **client_kwargs(params, options))
         self.script_sha = self.client.register_script(MOVE_DUE).sha
+        self._read_timeout = params.connect_timeout + options.block_slice
 
     async def _on_connect(self, conn: Any) -> None:
         await conn.on_connect()
@@ -86,12 +88,14 @@ class AsyncLink:
             commands = next(flow)
             while True:
                 await conn.send_packed_command([pack(conn, commands)])
-                replies: list[Any] = []
-                for _ in commands:
-                    try:
-                        replies.append(await conn.read_response(disable_decoding=True))
-                    except re_.ResponseError as exc:
-                        replies.append(exc)
+                # One deadline for the whole step, not one timer per reply (redis-py
+                # arms one per read_response unless told math.inf): a silent server
+                # still times out, and a batch of 1,000 replies costs 1,000 plain reads.
+                try:
+                    replies = await asyncio.wait_for(
+                        _read_replies(conn, len(commands)), self._read_timeout)
+                except asyncio.TimeoutError as exc:  # not builtins.TimeoutError on 3.10
+                    raise re_.TimeoutError("no reply within the socket timeout") from exc
                 commands = flow.send(replies)
         except StopIteration as stop:
             result: T = stop.value
@@ -102,6 +106,17 @@ class AsyncLink:
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
+
+
+async def _read_replies(conn: Any, count: int) -> list[Any]:
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(await conn.read_response(disable_decoding=True,
+                                                    timeout=math.inf))
+        except re_.ResponseError as exc:
+            replies.append(exc)
+    return replies
 
 
 async def connect_async(params: ConnectParams) -> AsyncDriver:
