@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ssl
+import time
+from typing import Any
 
 import pytest
 import redis.exceptions as re_
+from mqkit_redis._delay import MOVE_DUE
 from mqkit_redis._driver import capabilities_for
 from mqkit_redis._errors import map_error, mapped
-from mqkit_redis._flows import send_commands, trim_args
+from mqkit_redis._flows import Reader, make_reader, send_commands, trim_args
 from mqkit_redis._link import client_kwargs
 from mqkit_redis._names import Names
 from mqkit_redis._options import RedisOptions
@@ -158,3 +161,78 @@ def test_batch_packing_is_the_same_with_and_without_hiredis(
     monkeypatch.setattr(_link, "_hiredis_pack", None)
     assert _link.pack(conn, batch) == fast
     assert fast.startswith(b"*10\r\n$4\r\nXADD\r\n")
+
+
+# -- the sans-I/O flows, driven with scripted replies (no broker) ----------------------
+
+def _reader() -> Reader:
+    from mqkit.driver import SubscriptionOptions
+
+    return make_reader(Names(), "t", "g", options=RedisOptions(),
+                       sub=SubscriptionOptions(lease=2.0, consumer_name="me"),
+                       script_sha="sha")
+
+
+def _drive(flow: Any, replies: list[list[Any]]) -> tuple[list[list[Any]], Any]:
+    """Run ``flow`` feeding ``replies`` step by step; the commands it sent and its result."""
+    sent = [next(flow)]
+    try:
+        for step in replies:
+            sent.append(flow.send(step))
+    except StopIteration as stop:
+        return sent, stop.value
+    raise AssertionError(f"flow wants more steps after {sent}")
+
+
+def test_receive_takes_due_and_reclaimed_entries_but_not_parked_ones() -> None:
+    reader = _reader()
+    far = str(int(time.time() * 1000) + 60_000).encode()
+    sent, got = _drive(reader.receive(10, 0.0), [
+        # look: mover moved 0; schedule has 1-0 due; XAUTOCLAIM took 2-0 and 3-0
+        [0, [b"1-0"], [b"5-0", [b"2-0", b"3-0"], []]],
+        # ZREM 1-0 won; ZMSCORE: 2-0 not scheduled, 3-0 scheduled for later
+        [1, [None, far]],
+        # XCLAIM 1-0 2-0; XPENDING counts
+        [[[b"1-0", [b"body", b"a", b"id", b"m1"]], [b"2-0", [b"body", b"b"]]],
+         [[b"1-0", b"me", 0, 3]], [[b"2-0", b"me", 0, 2]]],
+    ])
+    look, step2, step3 = sent
+    assert [c[0] for c in look] == ["EVALSHA", "ZRANGE", "XAUTOCLAIM"]
+    assert look[2][5] == "0-0" and reader.cursor == "5-0"  # the cursor is kept
+    assert step2 == [("ZREM", "t:mqkit-retry:g", "1-0"),
+                     ("ZMSCORE", "t:mqkit-retry:g", "2-0", "3-0")]
+    assert step3[0] == ("XCLAIM", "t", "g", "me", 0, "1-0", "2-0")  # 3-0 stays parked
+    assert [(d.message.id, d.delivery_count, d.message.body) for d in got] == [
+        ("m1", 3, b"a"), ("2-0", 2, b"b")]
+
+
+def test_receive_reads_new_entries_when_nothing_is_due() -> None:
+    reader = _reader()
+    sent, got = _drive(reader.receive(5, 0.0), [
+        [0, [], [b"0-0", [], []]],
+        [[[b"t", [[b"7-0", [b"body", b"x", b"h:k", b"v"]]]]]],
+    ])
+    assert sent[1] == [("XREADGROUP", "GROUP", "g", "me", "COUNT", 5, "STREAMS", "t", ">")]
+    assert [(d.handle, d.delivery_count, dict(d.message.headers)) for d in got] == [
+        ("7-0", 1, {"k": "v"})]
+
+
+def test_a_lost_mover_script_is_loaded_again() -> None:
+    reader = _reader()
+    sent, got = _drive(reader.receive(5, 0.0), [
+        [re_.NoScriptError("NOSCRIPT"), [], [b"0-0", [], []]],
+        [b"sha"],
+        [None],
+    ])
+    assert sent[1] == [("SCRIPT", "LOAD", MOVE_DUE)] and got == []
+
+
+def test_nack_and_release_commands() -> None:
+    reader = _reader()
+    sent, _ = _drive(reader.nack(["1-0", "2-0"], 5.0), [[2]])
+    assert sent[0][0][:2] == ("ZADD", "t:mqkit-retry:g") and reader.nacked
+    sent, _ = _drive(reader.release(), [
+        [[[b"1-0", b"me", 10, 1]]], [1, [b"1-0"]], [[]], [1]])
+    assert sent[1][0][:3] == ("ZADD", "t:mqkit-retry:g", "NX")
+    assert sent[1][1] == ("XCLAIM", "t", "g", "mqkit-released", 0, "1-0", "JUSTID")
+    assert sent[3] == [("XGROUP", "DELCONSUMER", "t", "g", "me")]
