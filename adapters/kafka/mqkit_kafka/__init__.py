@@ -25,7 +25,8 @@ nack(delay)    emulated: the copy also carries ``mqkit-retry-at`` (epoch ms); th
                longer one waits for it (never early)
 reject         the offset is settled (committed with the prefix): dropped
 dead letter    emulated by mqkit above the driver: a copy with the failure reason is
-               produced to topic ``<topic>.dlq`` (group ``dead-letters``), then acked
+               produced to topic ``dead_letter_format`` (default ``<topic>.dlq``;
+               group ``dead-letters``), then acked
 delay (send)   unsupported: it would stall a partition for every group
 delivery count ``mqkit-delivery-count`` of a retried copy, else 1 (a redelivery
                after a crash or rebalance is not counted: Kafka does not know it)
@@ -55,7 +56,8 @@ User and password mean SASL (``PLAIN`` unless ``sasl_mechanism`` says otherwise)
 Parameters (also keyword arguments of ``mqkit.connect``):
 
 ``partitions`` (3), ``replication`` (broker default), ``group_format``
-(``{topic}.{group}``), ``retry_prefix`` (``mqkit.retry.``), ``acks`` (``all``|``1``|
+(``{topic}.{group}``), ``retry_prefix`` (``mqkit.retry.``), ``dead_letter_format``
+(``{topic}.dlq``), ``acks`` (``all``|``1``|
 ``0``), ``idempotence`` (true; needs acks=all), ``linger_ms`` (5), ``batch_size``
 (262144), ``compression`` (``none``|``gzip``|``snappy``|``lz4``|``zstd``),
 ``max_message_size`` (1000000, body), ``max_request_size`` (1048576, whole record),

@@ -216,12 +216,24 @@ class Admin:
                                  "does not exist")
         return {tp: (committed.get(tp, 0), o.offset) for tp, o in ends.items()}
 
-    def backlog(self, group_id: str, tps: list[TopicPartition],
-                ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """End offsets of ``tps`` and the group's committed offsets."""
+    def unowned(self, group_id: str, topic: str) -> int:
+        """Partitions of ``topic`` no member of ``group_id`` holds, as the broker sees it."""
+        parts = self._partitions(topic) or []
+        described = self._call(f"describe group {group_id!r}",
+                               lambda: self.native.describe_groups([group_id]))
+        owned: set[int] = set()
+        for member in described.get(group_id, {}).get("members", []):
+            assignment = member.get("member_assignment") or {}
+            for entry in assignment.get("assigned_partitions", []):
+                if entry.get("topic") == topic:
+                    owned.update(entry.get("partitions", []))
+        return sum(1 for tp in parts if tp.partition not in owned)
+
+    def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset after the last record of each of ``tps``."""
         ends = self._call("end offsets", lambda: self.native.list_partition_offsets(
             {tp: OffsetSpec.LATEST for tp in tps}))
-        return {tp: o.offset for tp, o in ends.items()}, self._offsets(group_id)
+        return {tp: o.offset for tp, o in ends.items()}
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
         lag = self._lag(topic, group)

@@ -58,12 +58,12 @@ class KafkaSubscription(SubscriptionDriver):
     def __init__(self, make_consumer: Callable[[], KafkaConsumer],
                  producer: Callable[[], KafkaProducer], topic: str, retry_topic: str, *,
                  max_request_size: int, send_timeout: float, stuck_after: float,
-                 backlog: Callable[[list[TopicPartition]],
-                                   tuple[dict[TopicPartition, int], dict[TopicPartition, int]]],
-                 ) -> None:
+                 end_offsets: Callable[[list[TopicPartition]], dict[TopicPartition, int]],
+                 unowned: Callable[[], int]) -> None:
         self._make_consumer = make_consumer
         self._stuck_after = stuck_after
-        self._backlog = backlog
+        self._end_offsets = end_offsets
+        self._unowned = unowned
         self._progress = time.monotonic()
         self._suspect = False
         self._producer = producer
@@ -92,42 +92,42 @@ class KafkaSubscription(SubscriptionDriver):
         """Replace a member that stopped making progress with a fresh one.
 
         kafka-python can lose a group join or its fetches when the broker restarts at
-        the wrong moment: the member then never becomes stable again, or stays
-        "assigned" while fetching nothing. After ``stuck_after`` seconds without a
-        record, a member that is not stable with no partitions, or whose partitions
-        have records past what it delivered (asked through the admin client, not
-        through the member's own connection), is closed and a new one joins. Its
-        settled prefix is committed first; its unsettled deliveries come back
-        (at-least-once).
+        the wrong moment: the member then never gets partitions again, or keeps them
+        while fetching nothing. After ``stuck_after`` seconds without a record, a
+        member with no partitions while some partition of the topic has no owner in
+        the group, or whose partitions have records past its fetch position (asked
+        through the admin client, not through the member's own connection; seen
+        twice, ``_RECHECK`` seconds apart), is closed and a new one joins. Its settled
+        prefix is committed first; its unsettled deliveries come back (at-least-once).
         """
         now = time.monotonic()
         if now - self._progress < self._stuck_after:
             return
         self._progress = now  # look again after another stuck_after at the earliest
         coordinator = getattr(self._consumer, "_coordinator", None)
-        state = getattr(getattr(coordinator, "state", None), "name", "STABLE")
+        state = str(getattr(coordinator, "state", "?"))  # for the log line only
         assigned = [tp for tp in self._consumer.assignment() if tp not in self._paused]
-        if not assigned:
-            if state == "STABLE":
-                return  # an idle member (more members than partitions)
-            reason = f"not in a stable group ({state})"
-        else:
-            try:
-                ends, committed = self._backlog(assigned)
-            except mqkit.MQError as exc:
-                log.info("kafka: progress check of %s failed: %s", self._topic, exc)
-                return
-            behind = [tp for tp in assigned if ends.get(tp, 0) >
-                      (self._ledger.position(tp) or committed.get(tp, 0))]
-            if not behind:
-                self._suspect = False
-                return
-            if not self._suspect:
-                # Records may have just arrived: look again in _RECHECK seconds.
-                self._suspect = True
-                self._progress = now - self._stuck_after + _RECHECK
-                return
-            reason = f"{len(behind)} partition(s) have records it does not fetch"
+        try:
+            if assigned:
+                ends = self._end_offsets(assigned)
+                behind = sum(1 for tp in assigned if ends.get(tp, 0) > self._position(tp))
+                reason = f"{behind} partition(s) have records it does not fetch"
+            else:
+                # No partitions: fine when other members hold them all (more members
+                # than partitions); stuck when some partition has no owner.
+                behind = self._unowned()
+                reason = f"no partitions while {behind} have no owner ({state})"
+        except mqkit.MQError as exc:
+            log.info("kafka: progress check of %s failed: %s", self._topic, exc)
+            return
+        if not behind:
+            self._suspect = False
+            return
+        if not self._suspect:
+            # Records or members may be just arriving: look again in _RECHECK seconds.
+            self._suspect = True
+            self._progress = now - self._stuck_after + _RECHECK
+            return
         self._suspect = False
         log.warning("kafka: member of %s idle for %.0fs and %s; joining again with a new "
                     "consumer", self._topic, self._stuck_after, reason)
@@ -144,6 +144,15 @@ class KafkaSubscription(SubscriptionDriver):
             old.close(autocommit=False)
         except Exception as exc:  # the old member is gone either way
             log.info("kafka: closing the stuck consumer failed: %s", exc)
+
+    def _position(self, tp: TopicPartition) -> int:
+        """The member's fetch position in ``tp`` (past transaction markers); -1 when it
+        cannot tell within a second (a stuck member)."""
+        try:
+            position = self._consumer.position(tp, timeout_ms=1000)
+        except Exception:  # the member's own connection is what is being checked
+            return -1
+        return -1 if position is None else int(position)
 
     # -- rebalance -----------------------------------------------------------------
 

@@ -68,7 +68,7 @@ def client_config(params: ConnectParams, options: KafkaOptions) -> dict[str, Any
     """Settings every kafka-python client of this driver shares (servers, TLS, SASL)."""
     url = params.url
     servers = [f"{host}:{port or 9092}" for host, port in (url.hosts or (("localhost", None),))]
-    use_tls = options.tls if options.tls is not None else url.scheme == "kafkas"
+    use_tls = bool(options.tls)
     mechanism = options.sasl_mechanism
     if mechanism is None and url.username:
         mechanism = "PLAIN"
@@ -192,7 +192,8 @@ class KafkaDriver(Driver):
                                  # A join or a fetch takes well under a session;
                                  # a session plus 5 s without either is stuck.
                                  stuck_after=o.session_timeout_ms / 1000 + 5,
-                                 backlog=lambda tps: self._admin.backlog(group_id, tps))
+                                 end_offsets=self._admin.end_offsets,
+                                 unowned=lambda: self._admin.unowned(group_id, topic))
 
     # -- admin -----------------------------------------------------------------------
 
@@ -222,6 +223,9 @@ class KafkaDriver(Driver):
 
     def purge(self, topic: str, group: str) -> None:
         self._admin.purge(topic, group)
+
+    def dead_letter_topic(self, topic: str) -> str:
+        return self._options.dead_letter_format.format(topic=topic)
 
     def close(self) -> None:
         try:

@@ -26,6 +26,7 @@ class KafkaOptions:
     replication: int | None = None
     group_format: str = "{topic}.{group}"
     retry_prefix: str = "mqkit.retry."
+    dead_letter_format: str = "{topic}.dlq"
     # Producer guarantees, set explicitly (kafka-python 3 changed its defaults): every
     # in-sync replica acknowledges, and the idempotent producer never duplicates its
     # own retries.
@@ -54,7 +55,7 @@ class KafkaOptions:
     # default): handlers longer than this lose their partitions.
     max_poll_interval_ms: int = 300_000
     client_id: str = "mqkit"
-    tls: bool | None = None
+    tls: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -69,6 +70,8 @@ class KafkaOptions:
             raise ConfigurationError("replication must be at least 1")
         if "{group}" not in self.group_format:
             raise ConfigurationError("group_format must contain {group}")
+        if "{topic}" not in self.dead_letter_format:
+            raise ConfigurationError("dead_letter_format must contain {topic}")
         if not self.retry_prefix:
             raise ConfigurationError("retry_prefix must not be empty")
         if self.idempotence and self.acks != "all":

@@ -292,3 +292,30 @@ def test_stalled_member_is_replaced(url: str, name: str) -> None:
             consumer.close()
         finally:
             client.admin.delete_topic(name)
+
+
+def test_idle_member_with_every_partition_owned_is_left_alone(url: str, name: str) -> None:
+    with mqkit.connect(url, session_timeout_ms=6000) as client:
+        client.admin.create_topic(name, partitions=1)
+        try:
+            client.admin.create_group(name, "g")
+            a = client.consumer(name, "g")
+            b = client.consumer(name, "g")
+            deadline = time.monotonic() + 30
+            natives = []
+            while time.monotonic() < deadline:  # both members joined, one owns it all
+                a.receive(1, 0.3)
+                b.receive(1, 0.3)
+                natives = [a._driver._consumer, b._driver._consumer]  # type: ignore[union-attr]
+                owners = [bool(n.assignment()) for n in natives]
+                if sorted(owners) == [False, True] and all(
+                        n._coordinator.state == "<stable>" for n in natives):
+                    break
+            end = time.monotonic() + 6 + 5 + 3 + 4  # past the watchdog's two looks
+            while time.monotonic() < end:
+                assert a.receive(1, 0.3) == [] and b.receive(1, 0.3) == []
+            assert [a._driver._consumer, b._driver._consumer] == natives  # type: ignore[union-attr]
+            a.close()
+            b.close()
+        finally:
+            client.admin.delete_topic(name)

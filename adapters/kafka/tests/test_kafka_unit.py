@@ -194,3 +194,11 @@ def test_unreachable_broker_is_unavailable_quickly() -> None:
         client.admin.list_topics()
     assert time.monotonic() - start < 15
     assert info.value.__cause__ is not None
+
+
+def test_dead_letter_topic_is_configurable() -> None:
+    assert parse_options(KafkaOptions, {}).dead_letter_format == "{topic}.dlq"
+    o = parse_options(KafkaOptions, {"dead_letter_format": "dlq.{topic}"})
+    assert o.dead_letter_format.format(topic="orders") == "dlq.orders"
+    with pytest.raises(mqkit.ConfigurationError, match="dead_letter_format"):
+        parse_options(KafkaOptions, {"dead_letter_format": "dlq"})
