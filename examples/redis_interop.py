@@ -20,7 +20,9 @@ import mqkit
 def main() -> None:
     url = os.environ.get("MQKIT_URL", "redis://127.0.0.1:6379/0")
     if not url.startswith(("redis://", "rediss://")):
-        raise SystemExit("set MQKIT_URL to a redis:// URL")
+        # CI runs every example on every backend's URL.
+        print(f"skipped: {url.split('://', 1)[0]}:// is not a redis:// URL")
+        return
     topic = f"example-interop-{uuid.uuid4().hex[:6]}"
     plain = redis.Redis.from_url(url.split("?", 1)[0])
     with mqkit.connect(url) as client:

@@ -74,3 +74,18 @@ def test_build_message_overrides() -> None:
     base = Message(b"a", key="k")
     assert build_message(base, key="z").key == "z"
     assert build_message(base) is base
+
+
+def test_with_id_keeps_every_field_and_only_adds_an_id() -> None:
+    from dataclasses import fields
+
+    from mqkit.driver import Message
+
+    original = Message(b"b", key="k", headers={"h": "v"}, content_type="text/plain",
+                       correlation_id="c", reply_to="r", priority=3, ttl=1.5, delay=2.0)
+    stamped = original.with_id()
+    assert stamped.id is not None and len(stamped.id) == 32
+    for f in fields(Message):
+        if f.name != "id":
+            assert getattr(stamped, f.name) == getattr(original, f.name), f.name
+    assert stamped.with_id() is stamped
