@@ -69,7 +69,8 @@ Parameters (also keyword arguments of ``mqkit.connect``):
 ``prefetch``, ``start``...) are mqkit's own.
 
 Native objects through ``as_()``: ``kafka.KafkaAdminClient`` and ``kafka.KafkaProducer``
-(client, producer), ``kafka.KafkaConsumer`` (the subscription driver).
+(client), ``kafka.KafkaConsumer`` (the subscription driver; not reachable through the
+portable ``Consumer`` yet).
 """
 
 from __future__ import annotations
