@@ -8,10 +8,11 @@ mqkit envelope, and the other fields map to each broker's native properties or h
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Delivery", "Message", "new_message_id"]
+__all__ = ["Delivery", "Message", "new_message_id", "received"]
 
 _EMPTY: Mapping[str, str] = {}
 
@@ -51,6 +52,25 @@ class Message:
     ttl: float | None = None
     delay: float | None = None
 
+    # Written by hand, same signature and effect as the generated one: the generated
+    # __init__ of a frozen dataclass pays ``object.__setattr__`` per field (1.5 us per
+    # message), the slot descriptors' own setters half that.
+    def __init__(self, body: bytes = b"", key: str | None = None,  # noqa: PLR0917 - as generated
+                 headers: Mapping[str, str] = _EMPTY, id: str | None = None,
+                 content_type: str | None = None, correlation_id: str | None = None,
+                 reply_to: str | None = None, priority: int | None = None,
+                 ttl: float | None = None, delay: float | None = None) -> None:
+        _m_body(self, body)
+        _m_key(self, key)
+        _m_headers(self, headers)
+        _m_id(self, id)
+        _m_content_type(self, content_type)
+        _m_correlation_id(self, correlation_id)
+        _m_reply_to(self, reply_to)
+        _m_priority(self, priority)
+        _m_ttl(self, ttl)
+        _m_delay(self, delay)
+
     def with_id(self) -> Message:
         """This message, with a fresh id if it had none."""
         if self.id is not None:
@@ -78,3 +98,72 @@ class Delivery:
     delivery_count: int = 1
     timestamp: float | None = None
     broker_id: str | None = None
+
+    def __init__(self, message: Message, topic: str, handle: object,  # noqa: PLR0917 - as generated
+                 delivery_count: int = 1, timestamp: float | None = None,
+                 broker_id: str | None = None) -> None:
+        _d_message(self, message)
+        _d_topic(self, topic)
+        _d_handle(self, handle)
+        _d_delivery_count(self, delivery_count)
+        _d_timestamp(self, timestamp)
+        _d_broker_id(self, broker_id)
+
+
+_Setter = Callable[[Any, Any], None]
+
+
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
+    """The ``__set__`` of each slot: writes the slot, bypassing the frozen __setattr__."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+(_m_body, _m_key, _m_headers, _m_id, _m_content_type, _m_correlation_id, _m_reply_to,
+ _m_priority, _m_ttl, _m_delay) = _setters(Message, Message.__slots__)
+(_d_message, _d_topic, _d_handle, _d_delivery_count, _d_timestamp,
+ _d_broker_id) = _setters(Delivery, Delivery.__slots__)
+
+
+# Plain slot objects laid out like Message and Delivery. A received message is built
+# as one of these (plain attribute stores) and then given its real class: what
+# ``received`` returns is an ordinary frozen Message in an ordinary frozen Delivery,
+# built in a fifth of the time of Delivery(Message(...)). The class assignment is
+# allowed because the layouts are identical (same slots, no __dict__ or __weakref__).
+class _MessageSlots:
+    __slots__ = Message.__slots__
+
+
+class _DeliverySlots:
+    __slots__ = Delivery.__slots__
+
+
+_set_class = object.__setattr__
+
+
+def received(  # noqa: PLR0917 - the fields in order
+        body: bytes, key: str | None, headers: Mapping[str, str], id: str | None,
+             content_type: str | None, correlation_id: str | None, reply_to: str | None,
+             topic: str, handle: object, delivery_count: int, timestamp: float | None,
+             broker_id: str | None) -> Delivery:
+    """``Delivery(Message(body, key, headers, id, content_type, correlation_id,
+    reply_to), topic, handle, delivery_count, timestamp, broker_id)``, built faster:
+    for drivers that build thousands of deliveries per batch."""
+    m: Any = _MessageSlots()
+    m.body = body
+    m.key = key
+    m.headers = headers
+    m.id = id
+    m.content_type = content_type
+    m.correlation_id = correlation_id
+    m.reply_to = reply_to
+    m.priority = m.ttl = m.delay = None
+    _set_class(m, "__class__", Message)
+    d: Any = _DeliverySlots()
+    d.message = m
+    d.topic = topic
+    d.handle = handle
+    d.delivery_count = delivery_count
+    d.timestamp = timestamp
+    d.broker_id = broker_id
+    _set_class(d, "__class__", Delivery)
+    return d  # type: ignore[no-any-return]  # a Delivery now (cast() is a call)
