@@ -157,10 +157,10 @@ class Consumer:
             with self._client._errors():
                 deliveries = driver.receive_batch(
                     min(max_messages, room), max(0.0, deadline - monotonic()))
-        received = [ReceivedMessage(d, self, self.group) for d in deliveries]
+        group = self.group
+        received = [ReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
-            for msg in received:
-                self._unsettled[id(msg)] = msg
+            self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
 
     def __iter__(self) -> Consumer:
@@ -217,7 +217,8 @@ class Consumer:
             for msg in messages:
                 if msg._consumer is not self:
                     raise ConfigurationError("message was received by another consumer")
-                msg._claim(decision)
+                if msg.decision is not None:
+                    msg._claim(decision)  # raises: first decision wins
             for msg in messages:
                 msg.decision = decision
         try:
@@ -249,8 +250,9 @@ class Consumer:
                     msg.decision = None
             raise
         with self._state:
+            forget = self._unsettled.pop
             for msg in messages:
-                self._unsettled.pop(id(msg), None)
+                forget(id(msg), None)
         self._slot_freed.set()
 
     # -- handler loop ----------------------------------------------------------------

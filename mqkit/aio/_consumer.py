@@ -156,10 +156,10 @@ class AsyncConsumer:
             with self._client._errors():
                 deliveries = await driver.receive_batch(
                     min(max_messages, room), max(0.0, deadline - monotonic()))
-        received = [AsyncReceivedMessage(d, self, self.group) for d in deliveries]
+        group = self.group
+        received = [AsyncReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
-            for msg in received:
-                self._unsettled[id(msg)] = msg
+            self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
 
     def __aiter__(self) -> AsyncConsumer:
@@ -216,7 +216,8 @@ class AsyncConsumer:
             for msg in messages:
                 if msg._consumer is not self:
                     raise ConfigurationError("message was received by another consumer")
-                msg._claim(decision)
+                if msg.decision is not None:
+                    msg._claim(decision)  # raises: first decision wins
             for msg in messages:
                 msg.decision = decision
         try:
@@ -248,8 +249,9 @@ class AsyncConsumer:
                     msg.decision = None
             raise
         with self._state:
+            forget = self._unsettled.pop
             for msg in messages:
-                self._unsettled.pop(id(msg), None)
+                forget(id(msg), None)
         self._slot_freed.set()
 
     # -- handler loop ----------------------------------------------------------------
