@@ -22,7 +22,7 @@ from mqkit.driver import Delivery, GroupStats, Message, SubscriptionOptions
 from ._delay import MOVE_DUE
 from ._names import Names
 from ._options import RedisOptions
-from ._wire import decode, encode, join_fields
+from ._wire import deliveries, encode, join_fields
 
 __all__ = ["RELEASED", "Command", "Flow", "Reader", "call"]
 
@@ -181,21 +181,8 @@ class Reader:
             return out
         if counts is not None:  # XCLAIM: a list of entries
             reply = [(self.key, reply)]
-        topic = self.topic
-        append = out.append
         for _stream, entries in (reply.items() if isinstance(reply, dict) else reply):
-            for entry in entries:
-                if entry is None or entry[1] is None:  # deleted from the stream meanwhile
-                    continue
-                raw_id, raw_fields = entry
-                fields = (raw_fields if not isinstance(raw_fields, dict) else
-                          [x for pair in raw_fields.items() for x in pair])
-                entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                ms = entry_id.partition("-")[0]
-                append(Delivery(
-                    decode(entry_id, fields), topic, entry_id,
-                    1 if counts is None else counts.get(entry_id, 2),
-                    int(ms) / 1000 if ms.isdigit() else None, entry_id))
+            deliveries(self.topic, entries, counts, out)
         return out
 
     def _due_again(self, limit: int) -> Flow[list[Delivery]]:

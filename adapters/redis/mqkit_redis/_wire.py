@@ -17,11 +17,14 @@ message id; an entry without ``body`` has an empty body.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from mqkit.driver import Message
+from mqkit._message import received
+from mqkit.driver import Delivery, Message
 
-__all__ = ["HEADER_PREFIX", "decode", "encode", "entry_time", "join_fields", "split_fields"]
+__all__ = ["HEADER_PREFIX", "decode", "deliveries", "encode", "entry_time", "join_fields",
+           "split_fields", "unpack"]
 
 BODY = b"body"
 HEADER_PREFIX = "h:"
@@ -46,9 +49,13 @@ def encode(message: Message) -> list[bytes | str]:
     return out
 
 
-def decode(entry_id: str, fields: Sequence[bytes]) -> Message:
-    """The message stored in an entry, from its flat field/value list (the raw reply);
-    see the module docstring for the layout."""
+Fields = tuple[bytes, "str | None", "dict[str, str]", "str | None", "str | None",
+               "str | None", "str | None"]
+
+
+def unpack(entry_id: str, fields: Sequence[bytes]) -> Fields:
+    """``(body, key, headers, id, content_type, correlation_id, reply_to)`` of an
+    entry, from its flat field/value list (the raw reply); see the module docstring."""
     body = b""
     mid = key = ct = corr = reply = None
     headers: dict[str, str] = {}
@@ -71,8 +78,46 @@ def decode(entry_id: str, fields: Sequence[bytes]) -> Message:
             reply = value.decode("utf-8", "replace")
         else:
             headers[name.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    return Message(body, key, headers, mid.decode("utf-8", "replace") if mid else
-                   (entry_id or None), ct, corr, reply)
+    return (body, key, headers, mid.decode("utf-8", "replace") if mid else (entry_id or None),
+            ct, corr, reply)
+
+
+def decode(entry_id: str, fields: Sequence[bytes]) -> Message:
+    """The message stored in an entry, from its flat field/value list."""
+    return Message(*unpack(entry_id, fields))
+
+
+def deliveries(topic: str, entries: Iterable[Any], counts: dict[str, int] | None,
+               out: list[Delivery]) -> None:
+    """Append to ``out`` the delivery of each entry of an XREADGROUP or XCLAIM reply
+    (``[id, fields]`` pairs; ``None`` or ``[id, None]`` for an entry deleted
+    meanwhile, skipped). The entry id is the handle and the broker id, its
+    milliseconds the timestamp; the delivery count is 1, or ``counts[id]`` (2 when
+    missing) for claimed entries. The hot path of receiving: one call per message, to
+    the SPI's fast builder, for what mqkit itself writes (a body and an id)."""
+    append = out.append
+    last_ms = ""
+    timestamp: float | None = None
+    count = 1
+    for entry in entries:
+        if entry is None or entry[1] is None:
+            continue
+        raw_id, fields = entry
+        if type(fields) is dict:  # RESP3
+            fields = [x for pair in fields.items() for x in pair]
+        entry_id = raw_id.decode() if type(raw_id) is bytes else str(raw_id)
+        ms = entry_id.partition("-")[0]
+        if ms != last_ms:  # entries of one batch mostly share their millisecond
+            last_ms = ms
+            timestamp = int(ms) / 1000 if ms.isdigit() else None
+        if counts is not None:
+            count = counts.get(entry_id, 2)
+        if len(fields) == 4 and fields[0] == BODY and fields[2] == _ID and fields[3]:
+            append(received(fields[1], None, {}, fields[3].decode("utf-8", "replace"),
+                            None, None, None, topic, entry_id, count, timestamp, entry_id))
+        else:
+            append(received(*unpack(entry_id, fields), topic, entry_id, count, timestamp,
+                            entry_id))
 
 
 def entry_time(entry_id: str) -> float | None:
