@@ -22,10 +22,11 @@ DISTRIBUTION = "mqkit-sdk"
 GROUP = "mqkit.adapters"
 # Schemes of the adapters this distribution ships, and the extra each needs, so that a
 # scheme whose client library is absent gets a precise hint.
-KNOWN_SCHEMES = {"amqp": "rabbitmq", "amqps": "rabbitmq", "nats": "nats", "sqs": "sqs",
-                 "sns+sqs": "sqs", "redis": "redis", "rediss": "redis"}
-# Backends announced but not shipped yet: a clear answer instead of "unknown scheme".
-PLANNED_SCHEMES = {"kafka": "Kafka"}
+KNOWN_SCHEMES = {"amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka", "nats": "nats",
+                 "sqs": "sqs", "sns+sqs": "sqs", "redis": "redis", "rediss": "redis"}
+# Backends announced but not shipped yet (none today): a clear answer instead of
+# "unknown scheme".
+PLANNED_SCHEMES: dict[str, str] = {}
 
 _lock = threading.Lock()
 _extra: dict[str, AdapterPlugin] = {}
