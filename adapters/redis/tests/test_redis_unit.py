@@ -15,10 +15,17 @@ from mqkit_redis._flows import Reader, make_reader, send_commands, trim_args
 from mqkit_redis._link import client_kwargs
 from mqkit_redis._names import Names
 from mqkit_redis._options import RedisOptions
-from mqkit_redis._wire import decode, encode, entry_time, join_fields, split_fields
+from mqkit_redis._wire import (
+    decode,
+    deliveries,
+    encode,
+    entry_time,
+    join_fields,
+    split_fields,
+)
 
 import mqkit
-from mqkit.driver import URL, ConnectParams, Message, Support, parse_options
+from mqkit.driver import URL, ConnectParams, Delivery, Message, Support, parse_options
 
 
 def _raw(flat: list[bytes | str]) -> list[bytes]:
@@ -47,6 +54,39 @@ def test_plain_client_entry_is_read_sensibly() -> None:
     assert got.id == "1700000000123-4"  # no id field: the entry id
     assert decode("1-0", []).body == b""
     assert entry_time("1700000000123-4") == 1700000000.123
+
+
+def test_deliveries_are_plain_frozen_deliveries_on_both_paths() -> None:
+    full = Message(b"b", key="k", headers={"t": "a"}, id="m1", content_type="text/plain",
+                   correlation_id="c", reply_to="r")
+    entries = [
+        [b"1700000000000-0", _raw(encode(Message(b"x", id="m0")))],  # the fast path
+        [b"1700000000000-1", _raw(encode(full))],
+        None,                                                         # deleted meanwhile
+        [b"1700000000001-0", None],
+        [b"1700000000002-0", [b"body", b"y", b"id", b""]],             # empty id
+        [b"1700000000003-0", {b"body": b"z", b"tenant": b"a"}],       # RESP3 map
+    ]
+    out: list[Delivery] = []
+    deliveries("t", entries, None, out)
+    assert out == [
+        Delivery(Message(b"x", id="m0"), "t", "1700000000000-0", 1, 1700000000.0,
+                 "1700000000000-0"),
+        Delivery(full, "t", "1700000000000-1", 1, 1700000000.0, "1700000000000-1"),
+        Delivery(Message(b"y", id="1700000000002-0"), "t", "1700000000002-0", 1,
+                 1700000000.002, "1700000000002-0"),
+        Delivery(Message(b"z", headers={"tenant": "a"}, id="1700000000003-0"), "t",
+                 "1700000000003-0", 1, 1700000000.003, "1700000000003-0"),
+    ]
+    for d in out:
+        assert type(d) is Delivery and type(d.message) is Message
+        with pytest.raises(AttributeError):
+            d.message.body = b"changed"  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            d.topic = "other"  # type: ignore[misc]
+    claimed: list[Delivery] = []
+    deliveries("t", entries[:2], {"1700000000000-0": 3}, claimed)
+    assert [d.delivery_count for d in claimed] == [3, 2]
 
 
 def test_join_and_split_fields_are_binary_safe() -> None:
