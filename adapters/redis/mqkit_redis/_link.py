@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.exceptions as re_
@@ -38,11 +39,16 @@ __all__ = ["Known", "Link", "client_kwargs", "pack"]
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
 
-_hiredis_pack: Any
-try:  # hiredis: the C packer, when installed
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is optional
-    _hiredis_pack = None
+def _load_hiredis_pack() -> Callable[..., bytes] | None:
+    """hiredis's C command packer, when the optional ``hiredis`` package is installed."""
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - hiredis is optional
+        return None
+    return cast("Callable[..., bytes]", hiredis.pack_command)
+
+
+_hiredis_pack = _load_hiredis_pack()
 
 
 def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any]:
