@@ -203,6 +203,24 @@ def required_backends(environ: Mapping[str, str] | None = None) -> frozenset[str
     return frozenset(names)
 
 
+def env_url(backend: str, environ: Mapping[str, str] | None = None) -> str:
+    """``MQKIT_TEST_<BACKEND>_URL``, for an adapter's own broker tests.
+
+    When it is unset the calling test fails if ``MQKIT_REQUIRE_BACKENDS`` names the backend
+    (CI), and is skipped with the reason otherwise.
+    """
+    import pytest
+
+    _check_backend(backend)
+    var = f"MQKIT_TEST_{backend.upper()}_URL"
+    url = _environ(environ).get(var)
+    if url:
+        return url
+    if backend in required_backends(environ):
+        pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {backend} but {var} is not set")
+    pytest.skip(f"no {backend} broker: set {var} (eval \"$(scripts/brokers env)\")")
+
+
 def testcontainers_installed() -> bool:
     """Whether the optional ``testcontainers`` package can be imported."""
     try:

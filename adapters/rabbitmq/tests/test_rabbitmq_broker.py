@@ -19,19 +19,13 @@ import pika
 import pytest
 
 import mqkit
+from contract_tests.brokers import env_url
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _url() -> str:
-    url = os.environ.get("MQKIT_TEST_RABBITMQ_URL")
-    required = {b.strip() for b in os.environ.get("MQKIT_REQUIRE_BACKENDS", "").split(",")}
-    if not url:
-        if "rabbitmq" in required or "all" in required:
-            pytest.fail("MQKIT_REQUIRE_BACKENDS names rabbitmq but MQKIT_TEST_RABBITMQ_URL "
-                        "is not set")
-        pytest.skip("no RabbitMQ: set MQKIT_TEST_RABBITMQ_URL (scripts/brokers env)")
-    return url
+    return env_url("rabbitmq")
 
 
 def _with(url: str, **query: str) -> str:

@@ -1,36 +1,21 @@
-"""Fixtures for the SQS adapter's tests.
+"""Fixtures for the SQS adapter's tests: the broker URL and unique names.
 
-Registers the adapter in-process (so the tests run before the ``sqs`` entry point is
-installed) and gives the broker URL: skipped without ``MQKIT_TEST_SQS_URL``, except
-when ``MQKIT_REQUIRE_BACKENDS`` names sqs, where a missing URL fails.
+The URL is ``MQKIT_TEST_SQS_URL`` (``eval "$(scripts/brokers env)"``); without it the
+broker tests are skipped, except when ``MQKIT_REQUIRE_BACKENDS`` names sqs: then they fail.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
-from mqkit_sqs import plugin
 
-from mqkit._registry import register
-
-register(plugin)
-
-
-def sqs_url() -> str:
-    url = os.environ.get("MQKIT_TEST_SQS_URL")
-    required = {b.strip() for b in os.environ.get("MQKIT_REQUIRE_BACKENDS", "").split(",")}
-    if not url:
-        if "sqs" in required or "all" in required:
-            pytest.fail("MQKIT_REQUIRE_BACKENDS names sqs but MQKIT_TEST_SQS_URL is not set")
-        pytest.skip("no SQS: set MQKIT_TEST_SQS_URL (scripts/brokers env)")
-    return url
+from contract_tests.brokers import env_url
 
 
 @pytest.fixture
 def url() -> str:
-    return sqs_url()
+    return env_url("sqs")
 
 
 @pytest.fixture
