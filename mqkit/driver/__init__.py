@@ -7,7 +7,7 @@ group. It imports only this module, :mod:`mqkit` (errors, ``Message``, ``Capabil
 """
 
 from .._capabilities import Capabilities, Feature, Support
-from .._message import Delivery, Message
+from .._message import Delivery, Message, received
 from .._url import URL, Secret, parse_options
 from ._async import AsyncDriver, AsyncSubscriptionDriver, AsyncTopicDriver
 from ._plugin import AdapterPlugin, ConnectParams
@@ -34,4 +34,5 @@ __all__ = [
     "Support",
     "TopicDriver",
     "parse_options",
+    "received",
 ]

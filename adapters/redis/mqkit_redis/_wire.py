@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mqkit._message import received
-from mqkit.driver import Delivery, Message
+from mqkit.driver import Delivery, Message, received
 
 __all__ = ["HEADER_PREFIX", "decode", "deliveries", "encode", "entry_time", "join_fields",
            "split_fields", "unpack"]
