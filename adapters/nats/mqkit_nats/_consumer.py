@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -46,18 +46,34 @@ _GONE = frozenset({"404", "408", "409", "503"})
 # A no_wait pull is answered in one round trip; one unanswered this long means the
 # consumer is gone (the server ignores pulls on a missing consumer), which is checked.
 _NO_WAIT_ANSWER = 1.0
+# Stream sequences whose delivery count a consumer instance remembers (about 40 bytes
+# each): enough for every message a busy handler loop sees come back.
+_SEEN_LIMIT = 10_000
 # How long past a pull request's expiry close waits for the server's 408.
 _LINGER_GRACE = 0.5
 log = logging.getLogger("mqkit.nats")
 
 
-def to_delivery(topic: str, msg: Msg) -> Delivery:
-    """The :class:`Delivery` for a JetStream message."""
+def to_delivery(topic: str, msg: Msg, seen: OrderedDict[int, int] | None = None) -> Delivery:
+    """The :class:`Delivery` for a JetStream message.
+
+    ``seen`` maps stream sequences this consumer instance handed out to the delivery
+    count they had: a message coming back to the same instance counts at least one
+    more, whatever the server says (nats-server 2.9 was seen, rarely and under load,
+    to report ``num_delivered`` 1 for a message redelivered after ``-NAK`` with a delay,
+    and the retry policy's dead-lettering counts on this number).
+    """
     meta = msg.metadata
     seq = meta.sequence.stream
+    count = meta.num_delivered
+    if seen is not None:
+        before = seen.pop(seq, 0)
+        count = max(count, before + 1)
+        seen[seq] = count
+        if len(seen) > _SEEN_LIMIT:
+            seen.popitem(last=False)
     message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}")
-    return Delivery(message=message, topic=topic, handle=msg,
-                    delivery_count=meta.num_delivered,
+    return Delivery(message=message, topic=topic, handle=msg, delivery_count=count,
                     timestamp=meta.timestamp.timestamp(), broker_id=str(seq))
 
 
@@ -76,6 +92,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._buffer: deque[Msg] = deque()
         self._arrived = asyncio.Event()
         self._held: dict[int, Msg] = {}  # handed out, not settled
+        self._seen: OrderedDict[int, int] = OrderedDict()  # stream seq -> delivery count
         # The one outstanding pull request: messages still due and when it expires.
         self._due = 0
         self._expires = 0.0
@@ -128,7 +145,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         while self._buffer and len(out) < max_messages:
             msg = self._buffer.popleft()
             self._held[id(msg)] = msg
-            out.append(to_delivery(self._topic, msg))
+            out.append(to_delivery(self._topic, msg, self._seen))
         return out
 
     async def _check(self, what: str) -> None:
