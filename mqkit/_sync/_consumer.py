@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._capabilities import Feature
 from .._errors import Closed, ConfigurationError, MQError, Unavailable
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = ["Consumer", "RunStats"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("mqkit")
 
@@ -411,6 +413,12 @@ class Consumer:
             except MQError as exc:
                 log.warning("mqkit: lease extension on %s/%s failed: %s",
                             self.topic, self.group, exc)
+
+    def as_(self, kind: type[T]) -> T | None:
+        """The native object of type ``kind`` behind this consumer (escape hatch), or ``None``
+        (before its first receive opens the subscription, after close,
+        or when the backend has none of that type)."""
+        return None if self._driver is None else self._driver.as_(kind)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._codecs import RAW, Codec
 from .._errors import Closed, MQError, SendBatchError, Unavailable
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = ["Producer"]
+
+T = TypeVar("T")
 
 # Backoff between send attempts while the broker is unavailable: starts short so a blip
 # costs little, capped so a restart is noticed within ~2 s of the broker coming back.
@@ -159,6 +161,12 @@ class Producer:
                     raise
                 sleep(wait)
                 wait = min(_RETRY_CAP, wait * 2)
+
+    def as_(self, kind: type[T]) -> T | None:
+        """The native object of type ``kind`` behind this producer (escape hatch), or ``None``
+        (before its first send opens the topic, after close,
+        or when the backend has none of that type)."""
+        return None if self._driver is None else self._driver.as_(kind)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

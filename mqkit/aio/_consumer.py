@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._capabilities import Feature
 from .._errors import Closed, ConfigurationError, MQError, Unavailable
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ._client import AsyncClient
 
 __all__ = ["AsyncConsumer", "RunStats"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("mqkit")
 
@@ -410,6 +412,12 @@ class AsyncConsumer:
             except MQError as exc:
                 log.warning("mqkit: lease extension on %s/%s failed: %s",
                             self.topic, self.group, exc)
+
+    def as_(self, kind: type[T]) -> T | None:
+        """The native object of type ``kind`` behind this consumer (escape hatch), or ``None``
+        (before its first receive opens the subscription, after close,
+        or when the backend has none of that type)."""
+        return None if self._driver is None else self._driver.as_(kind)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

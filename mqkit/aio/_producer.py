@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._codecs import RAW, Codec
 from .._errors import Closed, MQError, SendBatchError, Unavailable
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ._client import AsyncClient
 
 __all__ = ["AsyncProducer"]
+
+T = TypeVar("T")
 
 # Backoff between send attempts while the broker is unavailable: starts short so a blip
 # costs little, capped so a restart is noticed within ~2 s of the broker coming back.
@@ -158,6 +160,12 @@ class AsyncProducer:
                     raise
                 await sleep(wait)
                 wait = min(_RETRY_CAP, wait * 2)
+
+    def as_(self, kind: type[T]) -> T | None:
+        """The native object of type ``kind`` behind this producer (escape hatch), or ``None``
+        (before its first send opens the topic, after close,
+        or when the backend has none of that type)."""
+        return None if self._driver is None else self._driver.as_(kind)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -18,7 +18,8 @@ import nats
 import nats.errors as ne
 import pytest
 from mqkit_nats._consumer import PullSubscription
-from nats.js import api
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext, api
 
 import mqkit
 import mqkit.aio
@@ -223,8 +224,31 @@ async def test_partial_batch_failure_names_entries(client: mqkit.aio.AsyncClient
     assert all(isinstance(e.__cause__, Exception) for e in info.value.failures.values())
 
 
-async def test_as_gives_native_objects(client: mqkit.aio.AsyncClient) -> None:
+async def test_as_gives_native_objects(client: mqkit.aio.AsyncClient, name: str) -> None:
     assert isinstance(client.as_(nats.NATS), nats.NATS)
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    producer, consumer = client.producer(name), client.consumer(name, "g")
+    assert producer.as_(JetStreamContext) is None and consumer.as_(Subscription) is None
+    await producer.send(b"x")
+    assert await consumer.receive(1, 5.0)
+    assert isinstance(producer.as_(JetStreamContext), JetStreamContext)
+    assert isinstance(consumer.as_(Subscription), Subscription)
+    await consumer.close()
+    await producer.close()
+    assert producer.as_(JetStreamContext) is None and consumer.as_(Subscription) is None
+
+
+def test_as_on_the_blocking_face(url: str, name: str) -> None:
+    with mqkit.connect(url) as c:
+        c.admin.create_topic(name)
+        c.admin.create_group(name, "g")
+        with c.producer(name) as producer, c.consumer(name, "g") as consumer:
+            producer.send(b"x")
+            assert consumer.receive(1, 5.0)
+            assert isinstance(consumer.as_(Subscription), Subscription)
+            assert isinstance(producer.as_(nats.NATS), nats.NATS)
+        c.admin.delete_topic(name)
 
 
 # -- core NATS -------------------------------------------------------------------------
