@@ -65,8 +65,15 @@ class Env:
         """A topic or group name unique to this case."""
         return f"ct-{prefix}-{uuid.uuid4().hex[:10]}"
 
-    async def topic(self, *groups: str, **options: Any) -> str:
-        """A fresh topic with ``groups`` created on it (deleted after the case)."""
+    async def topic(self, *groups: str, live: bool = False, **options: Any) -> str:
+        """A fresh topic with ``groups`` created on it (deleted after the case).
+
+        A case that sends while no consumer of a group is receiving needs retention: on a
+        backend without it the case is recorded as unsupported. A case that subscribes
+        before every send says ``live=True``.
+        """
+        if not live:
+            self.require(Feature.RETENTION)
         topic = self.name()
         await self.client.admin.create_topic(topic, **options)
         self._topics.append(topic)

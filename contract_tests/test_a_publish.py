@@ -44,7 +44,7 @@ async def test_c02_group_retains_before_any_consumer(env: Env) -> None:
 
 @pytest.mark.contract(3)
 async def test_c03_live_delivery(env: Env) -> None:
-    topic = await env.topic("live")
+    topic = await env.topic("live", live=True)
     async with env.client.consumer(topic, "live") as consumer:
         await consumer.receive(1, timeout=0.2)  # running first
         async with env.client.producer(topic) as producer:
@@ -76,7 +76,7 @@ async def test_c05_one_client_many_topics(env: Env) -> None:
 
 @pytest.mark.contract(6)
 async def test_c06_empty_receive_is_bounded(env: Env) -> None:
-    topic = await env.topic("g")
+    topic = await env.topic("g", live=True)
     async with env.client.consumer(topic, "g") as consumer:
         start = time.monotonic()
         assert await consumer.receive(5, timeout=0.5) == []

@@ -98,9 +98,9 @@ async def test_c37_broker_restart_loses_nothing(env: Env) -> None:
 async def test_c38_connection_lost_then_recovered(env: Env) -> None:
     if env.backend == "memory":
         pytest.skip("unsupported: memory:// is in-process and has no connection to lose")
+    topic = await env.topic("g")
     if env.handle is None or not env.handle.can_inject_faults:
         pytest.fail(f"cannot restart the {env.backend} broker from here")
-    topic = await env.topic("g")
     consumer = env.client.consumer(topic, "g")
     await consumer.receive(1, timeout=0.2)
     await asyncio.to_thread(env.handle.restart)  # every connection of the client drops

@@ -74,7 +74,7 @@ async def test_c48_secrets_never_shown(env: Env, caplog: pytest.LogCaptureFixtur
 
 @pytest.mark.contract(49)
 async def test_c49_use_after_close_and_double_close(env: Env) -> None:
-    topic = await env.topic("g")
+    topic = await env.topic("g", live=True)
     producer = env.client.producer(topic)
     await producer.send(b"x")
     await producer.close()
@@ -190,7 +190,7 @@ async def test_c54_cancelled_receive_and_timeouts(env: Env) -> None:
     if env.face == "sync":
         pytest.skip("unsupported: a blocking call cannot be cancelled; timeouts bound it "
                     "(behaviour 6)")
-    topic = await env.topic("g")
+    topic = await env.topic("g", live=True)
     consumer = env.client.consumer(topic, "g", lease=2.0)
     await consumer.receive(1, timeout=0.1)
     task = asyncio.create_task(consumer.receive(1, timeout=5))

@@ -60,6 +60,10 @@ class Feature(str, enum.Enum):
     """A slow handler can extend its lease (visibility timeout, ack wait)."""
     PERSISTENCE = "persistence"
     """Accepted messages survive a broker restart."""
+    RETENTION = "retention"
+    """A group keeps what is sent while none of its consumers is receiving (without it,
+    only consumers subscribed at the time of sending get a message: core NATS, Redis
+    pub/sub)."""
     REDELIVERY_ON_CLOSE = "redelivery_on_close"
     """Unacked messages of a closed or dead consumer go to another consumer."""
     ADMIN_STATS = "admin_stats"
@@ -95,6 +99,7 @@ class Capabilities:
     request_reply: Support = Support.EMULATED
     lease_extension: Support = Support.UNSUPPORTED
     persistence: Support = Support.NATIVE
+    retention: Support = Support.NATIVE
     redelivery_on_close: Support = Support.NATIVE
     admin_stats: Support = Support.NATIVE
     purge: Support = Support.NATIVE

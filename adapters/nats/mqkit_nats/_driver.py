@@ -55,6 +55,7 @@ def capabilities(o: NatsOptions, max_payload: int) -> Capabilities:
             backend="nats", nack=_NO, nack_delay=_NO, delay=_NO, dead_letter=_NO,
             ordering=_NO, groups=_NATIVE, competing_consumers=_NATIVE, replay=_NO,
             dedup=_NO, request_reply=_EMULATED, lease_extension=_NO, persistence=_NO,
+            retention=_NO,
             redelivery_on_close=_NO, admin_stats=_NO, purge=_NO, max_message_size=size,
             max_batch=o.max_batch, delivery="at-most-once")
     return Capabilities(

@@ -50,7 +50,7 @@ def pubsub_capabilities() -> Capabilities:
         backend="redis", nack=no, nack_delay=no, delay=no, dead_letter=no,
         ordering=Support.NATIVE, groups=no, competing_consumers=no, replay=no,
         priority=no, ttl=no, dedup=no, request_reply=no, lease_extension=no,
-        persistence=no, redelivery_on_close=no, admin_stats=no, purge=no,
+        persistence=no, retention=no, redelivery_on_close=no, admin_stats=no, purge=no,
         max_message_size=MAX_MESSAGE_SIZE, max_headers=None, max_batch=MAX_BATCH,
         max_delay=None, delivery="at-most-once")
 
