@@ -59,6 +59,8 @@ def map_error(exc: BaseException, what: str) -> mqkit.MQError:
         return exc
     if isinstance(exc, pe.ChannelClosedByBroker | pe.ConnectionClosedByBroker):
         cls = _REPLY_CODES.get(exc.reply_code)
+        if exc.reply_code == 404 and "down or inaccessible" in str(exc.reply_text):
+            cls = mqkit.Unavailable  # the queue exists; its leader is not up (yet)
         if cls is None:
             cls = (mqkit.Unavailable if isinstance(exc, pe.ConnectionClosedByBroker)
                    else mqkit.BackendError)

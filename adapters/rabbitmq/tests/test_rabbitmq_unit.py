@@ -64,6 +64,10 @@ def test_key_password_is_secret() -> None:
 def test_error_table() -> None:
     assert isinstance(map_error(pe.ChannelClosedByBroker(404, "NOT_FOUND"), "x"),
                       mqkit.NotFound)
+    recovering = pe.ChannelClosedByBroker(
+        404, "NOT_FOUND - home node 'rabbit@localhost' of durable queue 'q' in vhost '/' is "
+             "down or inaccessible")
+    assert isinstance(map_error(recovering, "x"), mqkit.Unavailable)  # exists, not up yet
     assert isinstance(map_error(pe.ChannelClosedByBroker(406, "PRECONDITION"), "x"),
                       mqkit.AlreadyExists)
     assert isinstance(map_error(pe.StreamLostError("gone"), "x"), mqkit.Unavailable)
