@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import mqkit
@@ -36,6 +36,13 @@ _SHORT_POLL_PAUSE = 0.1
 
 def _visibility(seconds: float) -> int:
     return max(0, min(MAX_VISIBILITY, math.ceil(seconds - 1e-9)))
+
+
+def _raise_failed(what: str, failed: list[str], total: int) -> None:
+    """BackendError naming how many entries of a batch request SQS refused, and why."""
+    if failed:
+        raise mqkit.BackendError(f"sqs: {what}: {len(failed)} of {total} entries failed: "
+                                 f"{failed[0]}")
 
 
 class SqsSubscription(SubscriptionDriver):
@@ -104,23 +111,12 @@ class SqsSubscription(SubscriptionDriver):
         self._delete(deliveries, "reject")
 
     def _delete(self, deliveries: Sequence[Delivery], what: str) -> None:
-        handles = [str(d.handle) for d in deliveries]
-        failed: list[str] = []
-        try:
-            for start in range(0, len(handles), _BATCH):
-                chunk = handles[start:start + _BATCH]
-                with mapped(f"{what} on {self.queue!r}"):
-                    reply = self._res.sqs.delete_message_batch(
-                        QueueUrl=self._url(),
-                        Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)])
-                failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
-                           for f in reply.get("Failed", [])]
-        except mqkit.NotFound as exc:
-            raise self._lost(exc) from exc.__cause__
+        sqs, url = self._res.sqs, self._url()
+        failed = self._per_entry(
+            deliveries, what, lambda entries: sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h} for i, h in entries]))
         self._release(deliveries)
-        if failed:
-            raise mqkit.BackendError(f"sqs: {what}: {len(failed)} of {len(handles)} "
-                                     f"entries failed: {failed[0]}")
+        _raise_failed(what, failed, len(deliveries))
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
         self._change(deliveries, _visibility(delay or 0), "nack")
@@ -131,25 +127,34 @@ class SqsSubscription(SubscriptionDriver):
 
     def _change(self, deliveries: Sequence[Delivery], seconds: int, what: str,
                 strict: bool = True) -> None:
+        sqs, url = self._res.sqs, self._url()
+        failed = self._per_entry(
+            deliveries, what, lambda entries: sqs.change_message_visibility_batch(
+                QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h, "VisibilityTimeout": seconds}
+                                       for i, h in entries]), strict=strict)
+        if strict:
+            _raise_failed(what, failed, len(deliveries))
+
+    def _per_entry(self, deliveries: Sequence[Delivery], what: str,
+                   send: Callable[[list[tuple[str, str]]], Any],
+                   strict: bool = True) -> list[str]:
+        """``send`` (one batch request) for every 10 receipt handles, as (entry id, handle)
+        pairs; the failed entries, described. A missing queue is recreated (``_lost``)
+        unless not ``strict`` (closing: never recreate anything)."""
         handles = [str(d.handle) for d in deliveries]
         failed: list[str] = []
         try:
             for start in range(0, len(handles), _BATCH):
                 chunk = handles[start:start + _BATCH]
                 with mapped(f"{what} on {self.queue!r}"):
-                    reply = self._res.sqs.change_message_visibility_batch(
-                        QueueUrl=self._url(), Entries=[
-                            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds}
-                            for i, h in enumerate(chunk)])
+                    reply = send([(str(i), h) for i, h in enumerate(chunk)])
                 failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
                            for f in reply.get("Failed", [])]
         except mqkit.NotFound as exc:
             if not strict:
-                raise  # closing: never recreate anything
+                raise
             raise self._lost(exc) from exc.__cause__
-        if failed and strict:
-            raise mqkit.BackendError(f"sqs: {what}: {len(failed)} of {len(handles)} "
-                                     f"entries failed: {failed[0]}")
+        return failed
 
     def close(self) -> None:
         """Make every unsettled message visible again (best effort: a message whose
