@@ -86,7 +86,22 @@ class SyncProxy:
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self._target.__exit__, None, None, None)
 
-    def __aiter__(self) -> SyncProxy:
+    def __aiter__(self) -> _SyncIteration:
+        return _SyncIteration(iter(self._target), self._loop)
+
+    def __repr__(self) -> str:
+        return repr(self._target)
+
+
+class _SyncIteration:
+    """An ``async for`` over a blocking iterator, each step on a worker thread; ending
+    the loop closes the blocking iterator (as ``break`` does on the blocking face)."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __aiter__(self) -> _SyncIteration:
         return self
 
     async def __anext__(self) -> Any:
@@ -100,8 +115,15 @@ class SyncProxy:
             raise StopAsyncIteration
         return wrap(item, self._loop)
 
-    def __repr__(self) -> str:
-        return repr(self._target)
+    async def aclose(self) -> None:
+        close = getattr(self._target, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+
+    def __del__(self) -> None:
+        close = getattr(self._target, "close", None)
+        if close is not None:
+            close()
 
 
 async def _await(awaitable: Any) -> Any:

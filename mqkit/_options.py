@@ -20,6 +20,16 @@ class ClientOptions:
     after the broker became unavailable. ``prefetch``: default in-flight limit per
     consumer. ``lease``: default seconds a received message stays invisible to other
     consumers. ``start``: where a new group begins, ``latest`` or ``earliest``.
+
+    Consumers (each may also be set per consumer): ``settle_interval``: the longest an
+    ack, nack or reject waits to be batched with others before it is handed to the
+    broker (it goes sooner when a batch is full, before the next receive, on
+    ``flush_settlements`` and on close); 0 hands every decision over at once, in the
+    background. ``settle_timeout``: how long a settlement the broker refused as
+    unavailable is retried, and how long ``close`` waits for pending settlements, before
+    a :class:`SettlementError`. ``unavailable_timeout``: how long ``run`` and iteration
+    keep retrying a broker that stays unavailable (backing off, logging a warning)
+    before they raise :class:`Unavailable`.
     """
 
     connect_timeout: float = 10.0
@@ -28,6 +38,14 @@ class ClientOptions:
     prefetch: int = 100
     lease: float = 30.0
     start: StartPosition = "latest"
+    # 5 ms: long enough that a consumer acking message by message in a tight loop hands
+    # the broker one batch per receive (or per max_batch), short enough that a slow
+    # handler's ack reaches the broker well before any lease (seconds) runs out.
+    settle_interval: float = 0.005
+    # A broker restart takes seconds; half a minute rides one out without giving up.
+    settle_timeout: float = 30.0
+    # A minute of a broker answering "unavailable" is no restart any more: tell the caller.
+    unavailable_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0:
@@ -38,3 +56,9 @@ class ClientOptions:
             raise ConfigurationError("prefetch must be at least 1")
         if self.lease <= 0:
             raise ConfigurationError("lease must be positive")
+        if self.settle_interval < 0:
+            raise ConfigurationError("settle_interval must not be negative")
+        if self.settle_timeout < 0:
+            raise ConfigurationError("settle_timeout must not be negative")
+        if self.unavailable_timeout < 0:
+            raise ConfigurationError("unavailable_timeout must not be negative")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from .._connect import Resolved, resolve
 from .._errors import Closed, MQError, NotFound
 from .._message import Message, new_message_id
 from .._options import ClientOptions
+from .._settlement import Releases
 from .._validation import build_message, check_name
 from ..driver import (
     Driver,
@@ -67,6 +68,7 @@ class Client:
         self._children_lock = threading.Lock()
         self._internal: dict[str, Producer] = {}
         self._dead_letter_ready: set[str] = set()
+        self._releases = Releases()
         self._requester = Requester(self)
         self.admin = Admin(self)
 
@@ -94,13 +96,16 @@ class Client:
 
     def consumer(self, topic: str, group: str, *, prefetch: int | None = None,
                  lease: float | None = None, start: StartPosition | None = None,
-                 create_group: bool = True) -> Consumer:
+                 create_group: bool = True, settle_interval: float | None = None,
+                 settle_timeout: float | None = None,
+                 unavailable_timeout: float | None = None) -> Consumer:
         """A consumer of ``group`` on ``topic``.
 
         ``prefetch`` bounds unsettled messages; ``lease`` is how long a received
         message stays invisible to other consumers; ``start`` is where the group begins
         if this call creates it. With ``create_group=False`` a missing group raises
-        :class:`NotFound`.
+        :class:`NotFound`. ``settle_interval``, ``settle_timeout`` and
+        ``unavailable_timeout`` override the client's (see :class:`ClientOptions`).
         """
         self._check_open()
         opts = SubscriptionOptions(
@@ -112,8 +117,14 @@ class Client:
         )
         if opts.prefetch < 1:
             raise MQError("prefetch must be at least 1")
+        o = self.options
+        timing = ClientOptions(
+            settle_interval=o.settle_interval if settle_interval is None else settle_interval,
+            settle_timeout=o.settle_timeout if settle_timeout is None else settle_timeout,
+            unavailable_timeout=(o.unavailable_timeout if unavailable_timeout is None
+                                 else unavailable_timeout))
         return self._adopt(Consumer(self, check_name("topic", topic),
-                                         check_name("group", group), opts))
+                                         check_name("group", group), opts, timing))
 
     def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
                       headers: Mapping[str, str] | None = None, key: str | None = None,
@@ -239,7 +250,7 @@ class Client:
             driver.create_topic(topic, {})
             return driver.open_subscription(topic, group, options)
 
-    def _send_internal(self, topic: str, message: Message) -> str:
+    def _internal_producer(self, topic: str) -> Producer:
         with self._children_lock:
             producer = self._internal.get(topic)
         if producer is None:
@@ -248,12 +259,20 @@ class Client:
                 producer = self._internal.setdefault(topic, fresh)
             if producer is not fresh:
                 fresh.close()
-        return producer.send(message)
+        return producer
+
+    def _send_internal(self, topic: str, message: Message) -> str:
+        return (self._internal_producer(topic)).send(message)
 
     def _publish_dead_letter(self, topic: str, message: Message) -> None:
+        self._publish_dead_letters(topic, [message])
+
+    def _publish_dead_letters(self, topic: str, messages: Sequence[Message]) -> None:
+        """Send ``messages`` to dead-letter ``topic`` (created with its group on first
+        use); :class:`SendBatchError` names the entries that were not sent."""
         if topic not in self._dead_letter_ready:
             self.admin.create_topic(topic)
             self.admin.create_group(topic, DEAD_LETTER_GROUP, "latest")
             self._dead_letter_ready.add(topic)
-        self._send_internal(topic, message)
+        (self._internal_producer(topic)).send_batch(messages)
 

@@ -1,35 +1,65 @@
 # GENERATED from mqkit/aio/_consumer.py by scripts/unasync.py: do not edit; edit the source.
-"""Consumer: receives one group's messages from one topic.
+"""Consumer: receives one group's messages from one topic, and settles them in batches.
 
 Three styles see the same messages: ``receive`` (pull a list), iteration (one at a
 time), and ``run(handler)``, where a handler that returns acks its message and one that
 raises is retried with backoff and finally dead-lettered (see :class:`RetryPolicy`).
 
-``prefetch`` bounds the messages held unsettled: with ``prefetch=1`` nothing more
-arrives before the one held is acked, nacked or rejected. Calls on the broker are
-serialised per consumer, so an ``ack`` from another thread waits for a running
-``receive`` (at most its timeout). ``close`` (idempotent) ends iteration and handler
-loops without waiting for unsettled messages; the broker redelivers those.
+**Settlement is a pipeline.** ``msg.ack()``, ``nack()`` and ``reject()`` record the
+decision (first decision wins) and return without I/O. The consumer hands decisions to
+the broker in batches: when a batch is full (the backend's ``max_batch``), at most
+``settle_interval`` seconds after the first one (5 ms by default), before its next
+receive, on :meth:`flush_settlements` and on :meth:`close`. Pass ``wait=True`` to wait
+until the broker took a decision. A settlement refused while the broker is unavailable
+is retried (up to ``settle_timeout``); a refusal for good is raised as a
+:class:`SettlementError` naming the messages, from the next ``receive`` (or iteration
+step, or ``flush_settlements``/``close``), and those messages come back (at-least-once).
+
+``prefetch`` bounds the messages held undecided: with ``prefetch=1`` nothing more
+arrives before the one held is decided. Driver calls are serialised per consumer.
+``close`` (idempotent) hands over pending decisions, ends iteration and handler loops,
+and leaves undecided messages to the broker, which redelivers them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._capabilities import Feature
-from .._errors import Closed, ConfigurationError, MQError, Unavailable
+from .._errors import (
+    Closed,
+    ConfigurationError,
+    MQError,
+    SendBatchError,
+    SettlementError,
+    SettlementUnavailable,
+    Timeout,
+    Unavailable,
+)
 from .._message import Message
+from .._options import ClientOptions
 from .._retry import Action, RetryPolicy, decide, failure_reason
-from .._validation import DLQ_HEADERS
+from .._settlement import ACK, NACK, REJECT, Decision, SettleQueue, retry_pause
+from .._validation import DLQ_HEADERS, check_name
 from ..driver import SubscriptionDriver, SubscriptionOptions
 from ._received import ReceivedMessage
-from ._runtime import Event, Lock, Ticker, call_handler, monotonic, run_all, sleep
+from ._runtime import (
+    AwaitableResult,
+    Event,
+    Flusher,
+    Lock,
+    Ticker,
+    call_handler,
+    check_handler,
+    monotonic,
+    run_all,
+    sleep,
+)
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -43,40 +73,82 @@ log = logging.getLogger("mqkit")
 # How long one receive inside run() or iteration waits before looking at stop/close
 # flags again: short enough for a prompt stop, long enough not to spin.
 _POLL = 0.5
-# Pause after a receive failed because the broker is unavailable, before trying again.
-_RECONNECT_PAUSE = 0.5
+# Iteration fetches this many at most per receive: enough to amortise a round trip,
+# few enough that the messages it holds ahead of the caller stay a small set (their
+# leases are extended while held, and they are given back when the loop ends).
+_ITER_BATCH = 100
 _NOT_STARTED = object()
+
+# What run() calls: on this face a coroutine function or a plain function; the blocking
+# face's type admits plain functions only (a coroutine function is refused there).
+Handler = Callable[[ReceivedMessage], None]
 
 
 @dataclass
 class RunStats:
-    """What a ``run`` did: messages handled and how each ended."""
+    """What a ``run`` did: messages handled and how each ended.
+
+    ``dead_lettered`` counts only copies the dead-letter topic accepted;
+    ``dead_letter_failed`` those it refused (the message was nacked with backoff
+    instead). ``dropped`` counts failed messages on an at-most-once backend, which
+    cannot redeliver (each is logged). ``released``: received but not started when the
+    loop stopped, given back without using up an attempt. ``settle_failed``: decisions
+    the broker did not take (the broker redelivers those messages).
+    """
 
     handled: int = 0
     acked: int = 0
     retried: int = 0
     dead_lettered: int = 0
+    dead_letter_failed: int = 0
     rejected: int = 0
     released: int = 0
+    dropped: int = 0
+    settle_failed: int = 0
+
+
+class _Outage:
+    """Tracks how long the broker has been unavailable to a loop, bounded."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.since: float | None = None
+        self.failures = 0
+
+    def failed(self) -> float:
+        """Note one more failure; the pause before the next try, or -1 when out of time."""
+        now = monotonic()
+        if self.since is None:
+            self.since = now
+        self.failures += 1
+        if now - self.since >= self.limit:
+            return -1.0
+        return min(retry_pause(self.failures), self.limit - (now - self.since))
+
+    def ok(self) -> None:
+        self.since = None
+        self.failures = 0
 
 
 class Consumer:
     """Receives from one group of one topic. Create with ``client.consumer(topic, group)``."""
 
     def __init__(self, client: Client, topic: str, group: str,
-                 options: SubscriptionOptions) -> None:
+                 options: SubscriptionOptions, timing: ClientOptions | None = None) -> None:
         self._client = client
         self.topic = topic
         self.group = group
         self.options = options
+        self.timing = timing or client.options
         self._driver: SubscriptionDriver | None = None
-        self._lock = Lock()
-        self._state = threading.Lock()  # guards the counters below; never held across I/O
+        self._lock = Lock()  # serialises driver calls
+        self._state = threading.Lock()  # guards the bookkeeping below; never held across I/O
         self._unsettled: dict[int, ReceivedMessage] = {}
+        self._queue = SettleQueue(1000)  # the backend's max_batch, once open
+        self._flusher = Flusher(self.timing.settle_interval, self._background_flush)
         self._slot_freed = Event()
-        self._buffer: deque[ReceivedMessage] = deque()
         self._closed = False
-        self._stopping = False
+        self._stop_requested = False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -88,33 +160,47 @@ class Consumer:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Stop receiving; unsettled messages go back to the broker for redelivery.
+    def close(self, timeout: float | None = None) -> None:
+        """Hand pending decisions to the broker, then stop receiving.
 
-        Ends iteration and ``run`` loops. Closing twice is allowed and does nothing.
+        Waits up to ``timeout`` seconds (default ``settle_timeout``) for the broker to
+        take every decision already recorded, retrying while it is unavailable; then
+        closes the subscription whatever happened, and raises :class:`SettlementError`
+        naming the decisions it did not take. Undecided messages go back to the broker
+        for redelivery. Ends iteration and ``run`` loops; later decisions raise
+        :class:`Closed`. Closing twice is allowed and does nothing.
         """
         if self._closed:
             return
         self._closed = True
-        self._stopping = True
+        self._stop_requested = True
         self._slot_freed.set()
         self._client._forget(self)
-        self._buffer.clear()
-        with self._lock:
-            driver, self._driver = self._driver, None
-            if driver is not None:
-                with self._client._errors():
-                    driver.close()
+        self._flusher.stop()
+        try:
+            self._drain(self.timing.settle_timeout if timeout is None else timeout)
+        finally:
+            with self._lock:
+                driver, self._driver = self._driver, None
+                if driver is not None:
+                    with self._client._errors():
+                        driver.close()
+        self._raise_failures()
 
     def stop(self) -> None:
-        """Ask a running ``run`` loop to finish its in-flight handlers and return."""
-        self._stopping = True
+        """Ask the running ``run`` loop (or the next one, if none runs yet) to return.
+
+        Handlers in flight finish and are settled; messages received and not started
+        are given back without using up an attempt.
+        """
+        self._stop_requested = True
         self._slot_freed.set()
 
     @property
     def in_flight(self) -> int:
-        """Messages received and not yet settled."""
-        return len(self._unsettled)
+        """Messages received and not yet settled (undecided, or decided and not yet
+        taken by the broker)."""
+        return len(self._unsettled) + len(self._queue.pending) + self._queue.in_driver
 
     def _open(self) -> SubscriptionDriver:
         if self._closed:
@@ -124,7 +210,12 @@ class Consumer:
                 if self._driver is None:
                     self._driver = self._client._open_subscription(
                         self.topic, self.group, self.options)
+                    self._queue.max_batch = max(1, self._client.capabilities.max_batch)
         return self._driver
+
+    def _closed_error(self) -> Closed:
+        return Closed(f"consumer of {self.topic!r}/{self.group!r} is closed; the broker "
+                      "will redeliver its unsettled messages")
 
     # -- pull ------------------------------------------------------------------------
 
@@ -133,13 +224,16 @@ class Consumer:
         """Up to ``max_messages`` messages; ``[]`` once ``timeout`` seconds pass.
 
         Returns as soon as one message is available. Never returns more than the
-        prefetch limit allows; when that many are unsettled, waits for a settle.
+        prefetch limit allows; when that many are undecided, waits for a decision.
+        Hands pending decisions to the broker first, and raises
+        :class:`SettlementError` (receiving nothing) when earlier ones were refused.
         """
         if max_messages < 1:
             raise ConfigurationError("max_messages must be at least 1")
         if timeout < 0:
             raise ConfigurationError("timeout must not be negative")
         driver = self._open()
+        self._raise_failures()
         deadline = monotonic() + timeout
         while True:
             room = self.options.prefetch - len(self._unsettled)
@@ -152,10 +246,13 @@ class Consumer:
             if self.options.prefetch - len(self._unsettled) <= 0:
                 self._slot_freed.wait(remaining)
         if self._closed:
-            raise Closed(f"consumer of {self.topic!r}/{self.group!r} is closed")
+            raise self._closed_error()
         with self._lock:
             if self._driver is None:
-                raise Closed(f"consumer of {self.topic!r}/{self.group!r} is closed")
+                raise self._closed_error()
+            if self._queue.pending:
+                self._hand_over(driver)
+                self._raise_failures()
             with self._client._errors():
                 deliveries = driver.receive_batch(
                     min(max_messages, room), max(0.0, deadline - monotonic()))
@@ -165,43 +262,98 @@ class Consumer:
             self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
 
-    def __iter__(self) -> Consumer:
-        return self
+    def __iter__(self) -> Iterator[ReceivedMessage]:
+        """Messages one at a time, until the consumer is closed.
 
-    def __next__(self) -> ReceivedMessage:
-        """The next message; iteration ends when the consumer is closed."""
-        while not self._buffer:
-            if self._closed:
-                raise StopIteration
-            try:
-                got = self.receive(min(self.options.prefetch, 100), _POLL)
-            except Closed:
-                raise StopIteration from None
-            self._buffer.extend(got)
-        return self._buffer.popleft()
+        The loop fetches up to 100 at once and holds them ahead of the caller; while it
+        holds them (and while the message it last handed out is undecided) their leases
+        are extended where the backend allows. When the loop ends (``break``, an error,
+        or the iterator is dropped) the messages it still holds are given back without
+        using up an attempt. A broker that is unavailable is retried for up to
+        ``unavailable_timeout`` (logged), then :class:`Unavailable` ends the loop.
+        """
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[ReceivedMessage]:
+        held: list[ReceivedMessage] = []
+        # At-most-once backends cannot take back what the loop holds: hold nothing.
+        batch = (min(self.options.prefetch, _ITER_BATCH)
+                 if self._client.capabilities.support(Feature.NACK) else 1)
+        outage = _Outage(self.timing.unavailable_timeout)
+        ticker = self._lease_ticker()
+        try:
+            while True:
+                if not held:
+                    if self._closed:
+                        return
+                    try:
+                        got = self.receive(batch, _POLL)
+                    except Closed:
+                        return
+                    except SettlementUnavailable as exc:
+                        self._log_settle_failure(exc)
+                        continue
+                    except Unavailable as exc:
+                        self._ride_out(outage, exc)
+                        continue
+                    outage.ok()
+                    got.reverse()
+                    held = got
+                    continue
+                yield held.pop()
+        finally:
+            if ticker is not None:
+                ticker.stop()
+            if held and not self._closed:
+                self._release(held)
 
     # -- settling --------------------------------------------------------------------
 
-    def ack(self, messages: Sequence[ReceivedMessage]) -> None:
-        """Ack several messages in one broker call (first decision wins for each)."""
-        self._settle(messages, "ack", None)
+    def ack(self, messages: Sequence[ReceivedMessage], *,
+                  wait: bool = False) -> None:
+        """Ack several messages (first decision wins for each).
+
+        Returns at once; with ``wait=True``, once the broker took every decision
+        recorded so far (raising :class:`SettlementError` if it refused any).
+        """
+        self._decide(messages, ACK, None)
+        if wait:
+            self.flush_settlements()
 
     def nack(self, messages: Sequence[ReceivedMessage],
-                   delay: float | None = None) -> None:
+                   delay: float | None = None, *, wait: bool = False) -> None:
         """Nack several messages: they come back, after ``delay`` seconds if given."""
+        caps = self._client.capabilities
+        caps.require(Feature.NACK)
         if delay is not None and delay > 0:
-            self._client.capabilities.require(Feature.NACK_DELAY)
+            caps.require(Feature.NACK_DELAY)
         else:
             delay = None
-        self._settle(messages, "nack", delay)
+        self._decide(messages, NACK, delay)
+        if wait:
+            self.flush_settlements()
 
-    def reject(self, messages: Sequence[ReceivedMessage]) -> None:
+    def reject(self, messages: Sequence[ReceivedMessage], *,
+                     wait: bool = False) -> None:
         """Reject several messages: dropped for good."""
-        self._settle(messages, "reject", None)
+        self._decide(messages, REJECT, None)
+        if wait:
+            self.flush_settlements()
+
+    def flush_settlements(self, timeout: float | None = None) -> None:
+        """Wait until the broker took every decision recorded so far.
+
+        Retries while the broker is unavailable, for up to ``timeout`` seconds (default
+        ``settle_timeout``). Raises :class:`SettlementError` naming every decision the
+        broker refused (or that ran out of time) since the last such error.
+        """
+        if self._driver is not None or self._queue.pending:
+            self._drain(self.timing.settle_timeout if timeout is None else timeout)
+        self._raise_failures()
 
     def extend_lease(self, messages: Sequence[ReceivedMessage],
                            seconds: float) -> None:
-        """Keep unsettled messages from other consumers for ``seconds`` more."""
+        """Keep undecided messages from other consumers for ``seconds`` more."""
         self._client.capabilities.require(Feature.LEASE_EXTENSION)
         live = [m.delivery for m in messages if m.decision is None]
         if not live:
@@ -211,8 +363,9 @@ class Consumer:
             with self._client._errors():
                 driver.extend_lease(live, seconds)
 
-    def _settle(self, messages: Sequence[ReceivedMessage], decision: str,
-                      delay: float | None) -> None:
+    def _decide(self, messages: Sequence[ReceivedMessage], kind: str,
+                delay: float | None, release: bool = False) -> None:
+        """Record ``kind`` for every message (all or none), and schedule the hand-over."""
         if not messages:
             return
         with self._state:
@@ -220,125 +373,299 @@ class Consumer:
                 if msg._consumer is not self:
                     raise ConfigurationError("message was received by another consumer")
                 if msg.decision is not None:
-                    msg._claim(decision)  # raises: first decision wins
-            for msg in messages:
-                msg.decision = decision
-        try:
-            if self._closed or self._driver is None:
-                raise Closed(f"consumer of {self.topic!r}/{self.group!r} is closed; "
-                             "the broker will redeliver its unsettled messages")
-            driver = self._driver
-            deliveries = [m.delivery for m in messages]
-            with self._lock:
-                with self._client._errors():
-                    if decision == "ack":
-                        driver.ack(deliveries)
-                    elif decision == "nack":
-                        driver.nack(deliveries, delay)
-                    else:
-                        driver.reject(deliveries)
-        except Unavailable:
-            # The connection is gone, so the broker takes these back and redelivers them:
-            # free their prefetch slots, leave them undecided, and tell the caller.
-            with self._state:
-                for msg in messages:
-                    msg.decision = None
-                    self._unsettled.pop(id(msg), None)
-            self._slot_freed.set()
-            raise
-        except BaseException:
-            with self._state:
-                for msg in messages:
-                    msg.decision = None
-            raise
-        with self._state:
+                    msg._claim(kind)  # raises: first decision wins
+            if self._closed:
+                raise self._closed_error()
             forget = self._unsettled.pop
             for msg in messages:
+                msg.decision = kind
                 forget(id(msg), None)
+            full = self._queue.add([Decision(m, kind, delay, release) for m in messages])
         self._slot_freed.set()
+        self._flusher.wake(full)
+
+    def _release(self, messages: Sequence[ReceivedMessage]) -> int:
+        """Give back undecided messages without using up an attempt; how many."""
+        live = [m for m in messages if m.decision is None]
+        if not live or self._closed:
+            return 0
+        if not self._client.capabilities.support(Feature.NACK):
+            return 0  # nothing to give back with: the broker drops them (at-most-once)
+        releases = self._client._releases
+        for msg in live:
+            key = self._key(msg)
+            if key is not None:
+                releases.add(key)
+        self._decide(live, NACK, None, release=True)
+        return len(live)
+
+    def _key(self, msg: ReceivedMessage) -> tuple[str, str, str] | None:
+        ident = msg.id or msg.broker_id
+        return None if ident is None else (self.topic, self.group, ident)
+
+    def _attempts(self, msg: ReceivedMessage) -> int:
+        """Failed attempts so far, counting this one: deliveries minus releases."""
+        key = self._key(msg)
+        released = 0 if key is None else self._client._releases.count(key)
+        return max(1, msg.delivery_count - released)
+
+    def _background_flush(self) -> float | None:
+        with self._lock:
+            driver = self._driver
+            if driver is None:
+                return None
+            self._hand_over(driver)
+        with self._state:
+            if self._queue.pending:
+                return retry_pause(self._queue.unavailable)
+        return None
+
+    def _drain(self, timeout: float) -> None:
+        """Hand over every pending decision, retrying an unavailable broker until
+        ``timeout``; what is left then is recorded as failed."""
+        deadline = monotonic() + timeout
+        while True:
+            with self._lock:
+                driver = self._driver
+                if driver is not None:
+                    self._hand_over(driver)
+            with self._state:
+                left = bool(self._queue.pending)
+            if not left:
+                return
+            remaining = deadline - monotonic()
+            if driver is None or remaining <= 0:
+                with self._state:
+                    self._queue.fail_pending(
+                        self._closed_error() if driver is None else
+                        Timeout(f"settlements on {self.topic!r}/{self.group!r} not taken "
+                                f"by the broker within {timeout:g} s"))
+                return
+            sleep(min(remaining, retry_pause(self._queue.unavailable)))
+
+    def _hand_over(self, driver: SubscriptionDriver) -> None:
+        """Send pending decisions to the driver, batch by batch; caller holds the lock.
+
+        Stops early when the broker is unavailable (the rest stays pending).
+        """
+        queue = self._queue
+        timeout = self.timing.settle_timeout
+        while True:
+            with self._state:
+                groups = queue.take()
+            if not groups:
+                return
+            for i, group in enumerate(groups):
+                try:
+                    with self._client._errors():
+                        self._settle_group(driver, group)
+                except Unavailable as exc:
+                    with self._state:
+                        queue.put_back(groups[i:], exc, monotonic(), timeout)
+                    return
+                except MQError as exc:
+                    with self._state:
+                        queue.refused(group, exc)
+                else:
+                    with self._state:
+                        queue.done(group)
+
+    def _settle_group(self, driver: SubscriptionDriver,
+                            group: Sequence[Decision]) -> None:
+        first = group[0]
+        deliveries = [d.message.delivery for d in group]
+        if first.kind == ACK:
+            driver.ack(deliveries)
+        elif first.kind == NACK:
+            driver.nack(deliveries, first.delay)
+            return
+        else:
+            driver.reject(deliveries)
+        releases = self._client._releases
+        for d in group:
+            key = self._key(d.message)
+            if key is not None:
+                releases.forget(key)
+
+    def _raise_failures(self) -> None:
+        """Raise the settlements refused since the last call, if any."""
+        if not self._queue.failed:
+            return
+        with self._state:
+            failed, causes = self._queue.take_failures()
+            for d in failed:
+                d.message.decision = None
+        if not failed:
+            return
+        messages = [d.message for d in failed]
+        unavailable = all(isinstance(c, Unavailable) for c in causes)
+        cls = SettlementUnavailable if unavailable else SettlementError
+        last = causes[-1] if causes else None
+        raise cls(f"{len(messages)} settlement(s) on {self.topic!r}/{self.group!r} not "
+                  f"taken by the broker ({type(last).__name__}: {last}); the broker "
+                  "will redeliver those messages", messages, causes) from last
+
+    def _log_settle_failure(self, exc: SettlementError) -> None:
+        log.warning("mqkit: %s on %s; the broker will redeliver those messages",
+                    exc, self._client.url)
 
     # -- handler loop ----------------------------------------------------------------
 
-    def run(self, handler: Callable[[ReceivedMessage], Any], *,
+    def run(self, handler: Handler, *,
                   retry: RetryPolicy | None = None, concurrency: int = 1,
                   stop_after: int | None = None, idle_timeout: float | None = None,
                   batch_size: int | None = None) -> RunStats:
         """Call ``handler`` for each message until stopped; return what happened.
 
         A handler that returns acks its message; one that raises is nacked with the
-        policy's backoff until the message's ``max_attempts``-th delivery, after which
+        policy's backoff until the message's ``max_attempts``-th attempt, after which
         the message is dead-lettered with the failure reason in its headers
         (``mqkit-dead-letter-reason``) and acked. :class:`PermanentFailure` skips the
         retries. A handler may settle its message itself; then the loop leaves it.
+        Attempts are deliveries minus releases (see ``stop``). If the dead-letter topic
+        refuses the copy, the message is nacked with backoff and tried again. On an
+        at-most-once backend (no nack) a failed message is logged and dropped.
 
         Stops after ``stop_after`` messages, after ``idle_timeout`` seconds without a
         message, on ``stop()`` (graceful: in-flight handlers finish and are settled;
-        received messages not yet started are released for redelivery) or on
-        ``close()``. Up to ``concurrency`` handlers run at once. Messages still in
-        hand are kept leased while their handlers run, where the backend allows.
+        received messages not yet started are given back), or on ``close()``: then
+        ``run`` returns once the handlers in flight returned, and their messages are
+        left to redelivery. Up to ``concurrency`` handlers run at once; messages in hand
+        are kept leased while their handlers run, where the backend allows.
+
+        A broker that is unavailable is retried with backoff for up to
+        ``unavailable_timeout`` seconds (logged at WARNING), then :class:`Unavailable`
+        is raised; :class:`PermissionDenied` and other errors are raised at once.
+        Before returning, waits for the broker to take the loop's decisions.
         """
         policy = retry or RetryPolicy()
-        if concurrency < 1:
-            raise ConfigurationError("concurrency must be at least 1")
+        dead_letter_topic = self._check_run(handler, policy, concurrency)
         self._open()
-        if not self._closed:
-            self._stopping = False
         stats = RunStats()
         caps = self._client.capabilities
+        releasable = bool(caps.support(Feature.NACK))
         size = batch_size or max(concurrency, min(self.options.prefetch, 100))
-        ticker = None
-        if caps.support(Feature.LEASE_EXTENSION):
-            ticker = Ticker(max(0.05, self.options.lease / 3), self._extend_unsettled)
-            ticker.start()
+        ticker = self._lease_ticker()
+        outage = _Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
         try:
-            while not self._stopping:
+            while not self._stop_requested and not self._closed:
                 want = size if stop_after is None else min(size, stop_after - stats.handled)
                 if want <= 0:
                     break
                 poll = _POLL if idle_timeout is None else min(_POLL, idle_timeout)
-                try:
-                    batch = self.receive(want, poll)
-                except Closed:
+                batch = self._run_receive(want, poll, stats=stats, outage=outage,
+                                                idle_timeout=idle_timeout,
+                                                last_message=last_message)
+                if batch is None:
                     break
-                except Unavailable as exc:
-                    log.warning("mqkit: receive from %s/%s failed (%s); retrying",
-                                self.topic, self.group, exc)
-                    sleep(_RECONNECT_PAUSE)
-                    continue
                 if not batch:
-                    if idle_timeout is not None and monotonic() - last_message >= idle_timeout:
-                        break
                     continue
                 last_message = monotonic()
-                outcomes = run_all(
-                    [self._make_call(handler, m) for m in batch], concurrency)
                 try:
-                    self._apply(batch, outcomes, policy, stats)
-                except Unavailable as exc:
-                    log.warning("mqkit: settling on %s/%s failed (%s); the broker will "
-                                "redeliver", self.topic, self.group, exc)
+                    outcomes = run_all(
+                        [self._make_call(handler, m, releasable) for m in batch],
+                        concurrency)
+                except AwaitableResult:
+                    self._release(batch)
+                    raise
+                try:
+                    self._apply(batch, outcomes, policy, stats, dead_letter_topic)
+                except Closed:
+                    break
         finally:
             if ticker is not None:
                 ticker.stop()
+            self._stop_requested = self._closed
+        if not self._closed:
+            try:
+                self.flush_settlements()
+            except SettlementError as exc:
+                self._log_settle_failure(exc)
+                stats.settle_failed += len(exc.messages)
         return stats
 
+    def _run_receive(self, want: int, poll: float, *, stats: RunStats,
+                           outage: _Outage, idle_timeout: float | None,
+                           last_message: float) -> list[ReceivedMessage] | None:
+        """One receive of the run loop: a batch, ``[]`` to go on, ``None`` to return."""
+        idle = idle_timeout is not None and monotonic() - last_message >= idle_timeout
+        try:
+            batch = self.receive(want, poll)
+        except Closed:
+            return None
+        except SettlementError as exc:
+            self._log_settle_failure(exc)
+            stats.settle_failed += len(exc.messages)
+            return []
+        except Unavailable as exc:
+            if idle:
+                raise
+            self._ride_out(outage, exc)
+            return []
+        outage.ok()
+        if (not batch and idle_timeout is not None
+                and monotonic() - last_message >= idle_timeout):
+            return None
+        return batch
+
+    def _check_run(self, handler: Handler, policy: RetryPolicy,
+                   concurrency: int) -> str | None:
+        """Refuse bad run() arguments before anything is received; the dead-letter topic."""
+        check_handler(handler)
+        if not isinstance(policy, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(policy).__name__}")
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if not policy.dead_letter:
+            return None
+        if policy.dead_letter_topic is not None:
+            return check_name("dead_letter_topic", policy.dead_letter_topic)
+        return self._client.dead_letter_topic(self.topic)
+
+    def _ride_out(self, outage: _Outage, exc: Unavailable) -> None:
+        """Wait before retrying an unavailable broker, or raise ``exc`` when it has been
+        unavailable for ``unavailable_timeout`` seconds."""
+        pause = outage.failed()
+        if pause < 0:
+            log.error("mqkit: %s unavailable for %s/%s for %.0f s; giving up: %s",
+                      self._client.url, self.topic, self.group, outage.limit, exc)
+            raise exc
+        log.warning("mqkit: %s unavailable for %s/%s (%s); retrying for up to %.0f s",
+                    self._client.url, self.topic, self.group, exc, outage.limit)
+        sleep(pause)
+
+    def _lease_ticker(self) -> Ticker | None:
+        if not self._client.capabilities.support(Feature.LEASE_EXTENSION):
+            return None
+        ticker = Ticker(max(0.05, self.options.lease / 3), self._extend_unsettled)
+        ticker.start()
+        return ticker
+
     def _make_call(self, handler: Callable[[ReceivedMessage], Any],
-                   msg: ReceivedMessage) -> Callable[[], Any]:
+                   msg: ReceivedMessage, releasable: bool) -> Callable[[], Any]:
         def call() -> object:
-            if self._stopping:
+            if self._stop_requested and releasable:
                 return _NOT_STARTED
             try:
                 call_handler(handler, msg)
+            except AwaitableResult:
+                raise
             except Exception as exc:
                 return exc
             return None
         return call
 
     def _apply(self, batch: Sequence[ReceivedMessage], outcomes: Sequence[object],
-                     policy: RetryPolicy, stats: RunStats) -> None:
+                     policy: RetryPolicy, stats: RunStats,
+                     dead_letter_topic: str | None) -> None:
         to_ack: list[ReceivedMessage] = []
+        to_reject: list[ReceivedMessage] = []
+        to_drop: list[ReceivedMessage] = []
+        to_dead_letter: list[tuple[ReceivedMessage, BaseException, int]] = []
         released: list[ReceivedMessage] = []
+        can_nack = self._client.capabilities.support(Feature.NACK)
         for msg, outcome in zip(batch, outcomes, strict=True):
             if outcome is _NOT_STARTED:
                 released.append(msg)
@@ -347,62 +674,85 @@ class Consumer:
             if msg.decision is not None:
                 continue  # the handler settled it itself
             error = outcome if isinstance(outcome, BaseException) else None
-            action = decide(policy, error, msg.delivery_count)
+            attempts = self._attempts(msg)
+            action = decide(policy, error, attempts)
             if action is Action.ACK:
                 to_ack.append(msg)
+            elif not can_nack:
+                log.error("mqkit: handler failed on %s from %s/%s; the backend cannot "
+                          "redeliver (at-most-once), message dropped: %s", msg.id,
+                          self.topic, self.group, failure_reason(error or Exception()))
+                to_drop.append(msg)
             elif action is Action.RETRY:
                 assert error is not None
                 log.info("mqkit: handler failed on %s (attempt %d of %d): %s", msg.id,
-                         msg.delivery_count, policy.max_attempts, failure_reason(error))
-                self._retry(msg, policy)
+                         attempts, policy.max_attempts, failure_reason(error))
+                self._retry(msg, policy, attempts)
                 stats.retried += 1
             elif action is Action.DEAD_LETTER:
-                assert error is not None
-                self._dead_letter(msg, policy, error)
-                stats.dead_lettered += 1
+                assert error is not None and dead_letter_topic is not None
+                to_dead_letter.append((msg, error, attempts))
             else:
-                self.reject([msg])
-                stats.rejected += 1
+                to_reject.append(msg)
+        if to_dead_letter:
+            assert dead_letter_topic is not None
+            self._dead_letter(to_dead_letter, dead_letter_topic, policy, stats)
+        if to_reject:
+            self._decide(to_reject, REJECT, None)
+            stats.rejected += len(to_reject)
         if to_ack:
-            self.ack(to_ack)
+            self._decide(to_ack, ACK, None)
             stats.acked += len(to_ack)
+        if to_drop:
+            self._decide(to_drop, ACK, None)  # settles nothing on the broker; frees slots
+            stats.dropped += len(to_drop)
         if released:
-            self.nack(released)
-            stats.released += len(released)
+            stats.released += self._release(released)
 
-    def _retry(self, msg: ReceivedMessage, policy: RetryPolicy) -> None:
-        delay: float | None = policy.backoff(msg.delivery_count)
+    def _retry(self, msg: ReceivedMessage, policy: RetryPolicy,
+                     attempts: int) -> None:
+        delay: float | None = policy.backoff(attempts)
         if not self._client.capabilities.support(Feature.NACK_DELAY):
             delay = None
         self.nack([msg], delay=delay)
 
-    def _dead_letter(self, msg: ReceivedMessage, policy: RetryPolicy,
-                           error: BaseException) -> None:
-        """Publish a copy with the failure reason to the dead-letter topic, then ack.
-
-        If the copy cannot be published the message is nacked instead: never lost.
-        """
-        topic = policy.dead_letter_topic or self._client.dead_letter_topic(self.topic)
-        headers = dict(msg.headers)
-        headers[DLQ_HEADERS["reason"]] = failure_reason(error)
-        headers[DLQ_HEADERS["topic"]] = self.topic
-        headers[DLQ_HEADERS["group"]] = self.group
-        headers[DLQ_HEADERS["attempts"]] = str(msg.delivery_count)
-        src = msg.message
-        copy = Message(src.body, key=src.key, headers=headers, id=src.id,
-                       content_type=src.content_type, correlation_id=src.correlation_id,
-                       reply_to=src.reply_to)
+    def _dead_letter(self, items: Sequence[tuple[ReceivedMessage, BaseException, int]],
+                           topic: str, policy: RetryPolicy, stats: RunStats) -> None:
+        """Publish copies with the failure reason to ``topic`` in one batch; ack those
+        the topic accepted, nack the others with backoff (never lost, never a spin)."""
+        copies = []
+        for msg, error, attempts in items:
+            headers = dict(msg.headers)
+            headers[DLQ_HEADERS["reason"]] = failure_reason(error)
+            headers[DLQ_HEADERS["topic"]] = self.topic
+            headers[DLQ_HEADERS["group"]] = self.group
+            headers[DLQ_HEADERS["attempts"]] = str(attempts)
+            src = msg.message
+            copies.append(Message(src.body, key=src.key, headers=headers, id=src.id,
+                                  content_type=src.content_type,
+                                  correlation_id=src.correlation_id, reply_to=src.reply_to))
+        failed: dict[int, MQError] = {}
         try:
-            self._client._publish_dead_letter(topic, copy)
+            self._client._publish_dead_letters(topic, copies)
+        except SendBatchError as exc:
+            failed = dict(exc.failures)
         except MQError as exc:
-            log.error("mqkit: could not dead-letter %s to %s (%s); nacking it instead",
-                      msg.id, topic, exc)
-            self.nack([msg])
-            return
-        log.warning("mqkit: dead-lettered %s from %s/%s to %s after %d attempts: %s",
-                    msg.id, self.topic, self.group, topic, msg.delivery_count,
-                    failure_reason(error))
-        self.ack([msg])
+            failed = dict.fromkeys(range(len(items)), exc)
+        done = []
+        for i, (msg, error, attempts) in enumerate(items):
+            if i in failed:
+                log.error("mqkit: could not dead-letter %s to %s (%s); nacking it with "
+                          "backoff instead", msg.id, topic, failed[i])
+                self._retry(msg, policy, attempts)
+                stats.dead_letter_failed += 1
+                continue
+            log.warning("mqkit: dead-lettered %s from %s/%s to %s after %d attempts: %s",
+                        msg.id, self.topic, self.group, topic, attempts,
+                        failure_reason(error))
+            done.append(msg)
+        if done:
+            self._decide(done, ACK, None)
+            stats.dead_lettered += len(done)
 
     def _extend_unsettled(self) -> None:
         with self._state:

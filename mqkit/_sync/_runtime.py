@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .._errors import ConfigurationError
 from ..driver import AdapterPlugin, ConnectParams, Driver
 from ._bridge import LoopThreadDriver
 
-__all__ = ["Event", "Lock", "Ticker", "call_handler", "monotonic", "open_driver", "run_all",
-           "sleep"]
+__all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
+           "check_handler", "monotonic", "open_driver", "run_all", "sleep"]
 
 T = TypeVar("T")
 Lock = threading.Lock
@@ -39,9 +41,40 @@ class Event:
         return self._event.wait(timeout)
 
 
+class AwaitableResult(ConfigurationError):
+    """A handler of the blocking face returned an awaitable (it is a coroutine function
+    or returns one); the blocking face cannot run it. Use ``mqkit.aio``."""
+
+
+def _is_async(handler: object) -> bool:
+    call = type(handler).__call__
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def check_handler(handler: object) -> None:
+    """Refuse a handler the blocking face cannot run: not callable, or ``async def``."""
+    if not callable(handler):
+        raise ConfigurationError(
+            f"handler must be callable, got {type(handler).__name__}")
+    if _is_async(handler):
+        raise ConfigurationError(
+            f"handler {getattr(handler, '__qualname__', handler)!r} is a coroutine "
+            "function: the blocking Consumer.run calls plain functions (use mqkit.aio "
+            "for async handlers)")
+
+
 def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
-    """Call ``handler(arg)``."""
-    return handler(arg)
+    """Call ``handler(arg)``; raise :class:`AwaitableResult` if it returned an awaitable
+    (which the blocking face could never run: the message would be acked unprocessed)."""
+    result = handler(arg)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # no "never awaited" warning on top of the error
+        raise AwaitableResult(
+            f"handler {getattr(handler, '__qualname__', handler)!r} returned an awaitable: "
+            "the blocking Consumer.run calls plain functions (use mqkit.aio)")
+    return result
 
 
 def run_all(calls: Sequence[Callable[[], T]], concurrency: int) -> list[T]:
@@ -78,6 +111,68 @@ class Ticker:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+class Flusher:
+    """Runs ``flush`` on a daemon thread, ``interval`` seconds after a ``wake``.
+
+    ``wake(now=True)`` runs it at once. ``flush`` returns ``None`` when nothing is left
+    to do, or the seconds to wait before it is run again (the broker was unavailable).
+    The thread starts on the first wake and ends on ``stop``. ``wake`` may be called
+    from any thread; when a run is already due it costs one attribute read.
+    """
+
+    def __init__(self, interval: float, flush: Callable[[], float | None]) -> None:
+        self._interval = interval
+        self._flush = flush
+        self._cond = threading.Condition(threading.Lock())
+        self._due = False
+        self._urgent = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def wake(self, now: bool = False) -> None:
+        if self._due and not now:
+            return
+        with self._cond:
+            if self._stopped:
+                return
+            self._due = True
+            if now:
+                self._urgent = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="mqkit-settler",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                cond.wait_for(lambda: self._due or self._stopped)
+                if not self._urgent and not self._stopped:
+                    cond.wait_for(lambda: self._urgent or self._stopped, self._interval)
+                if self._stopped:
+                    return
+                self._due = self._urgent = False
+            try:
+                again = self._flush()
+            except Exception:  # the flush records its own failures; keep serving
+                again = None
+            if again is not None:
+                with cond:
+                    cond.wait_for(lambda: self._stopped or self._urgent, again)
+                    self._due = True
+
+    def stop(self) -> None:
+        """End the thread (the caller flushes what is left itself)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
 
 def open_driver(plugin: AdapterPlugin, params: ConnectParams) -> Driver:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc  # unasync: drop
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from .._connect import Resolved, resolve
 from .._errors import Closed, MQError, NotFound
 from .._message import Message, new_message_id
 from .._options import ClientOptions
+from .._settlement import Releases
 from .._validation import build_message, check_name
 from ..driver import (
     AsyncDriver,
@@ -67,6 +68,7 @@ class AsyncClient:
         self._children_lock = threading.Lock()
         self._internal: dict[str, AsyncProducer] = {}
         self._dead_letter_ready: set[str] = set()
+        self._releases = Releases()
         self._requester = AsyncRequester(self)
         self.admin = AsyncAdmin(self)
 
@@ -100,13 +102,16 @@ class AsyncClient:
 
     def consumer(self, topic: str, group: str, *, prefetch: int | None = None,
                  lease: float | None = None, start: StartPosition | None = None,
-                 create_group: bool = True) -> AsyncConsumer:
+                 create_group: bool = True, settle_interval: float | None = None,
+                 settle_timeout: float | None = None,
+                 unavailable_timeout: float | None = None) -> AsyncConsumer:
         """A consumer of ``group`` on ``topic``.
 
         ``prefetch`` bounds unsettled messages; ``lease`` is how long a received
         message stays invisible to other consumers; ``start`` is where the group begins
         if this call creates it. With ``create_group=False`` a missing group raises
-        :class:`NotFound`.
+        :class:`NotFound`. ``settle_interval``, ``settle_timeout`` and
+        ``unavailable_timeout`` override the client's (see :class:`ClientOptions`).
         """
         self._check_open()
         opts = SubscriptionOptions(
@@ -118,8 +123,14 @@ class AsyncClient:
         )
         if opts.prefetch < 1:
             raise MQError("prefetch must be at least 1")
+        o = self.options
+        timing = ClientOptions(
+            settle_interval=o.settle_interval if settle_interval is None else settle_interval,
+            settle_timeout=o.settle_timeout if settle_timeout is None else settle_timeout,
+            unavailable_timeout=(o.unavailable_timeout if unavailable_timeout is None
+                                 else unavailable_timeout))
         return self._adopt(AsyncConsumer(self, check_name("topic", topic),
-                                         check_name("group", group), opts))
+                                         check_name("group", group), opts, timing))
 
     async def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
                       headers: Mapping[str, str] | None = None, key: str | None = None,
@@ -245,7 +256,7 @@ class AsyncClient:
             await driver.create_topic(topic, {})
             return await driver.open_subscription(topic, group, options)
 
-    async def _send_internal(self, topic: str, message: Message) -> str:
+    async def _internal_producer(self, topic: str) -> AsyncProducer:
         with self._children_lock:
             producer = self._internal.get(topic)
         if producer is None:
@@ -254,12 +265,20 @@ class AsyncClient:
                 producer = self._internal.setdefault(topic, fresh)
             if producer is not fresh:
                 await fresh.close()
-        return await producer.send(message)
+        return producer
+
+    async def _send_internal(self, topic: str, message: Message) -> str:
+        return await (await self._internal_producer(topic)).send(message)
 
     async def _publish_dead_letter(self, topic: str, message: Message) -> None:
+        await self._publish_dead_letters(topic, [message])
+
+    async def _publish_dead_letters(self, topic: str, messages: Sequence[Message]) -> None:
+        """Send ``messages`` to dead-letter ``topic`` (created with its group on first
+        use); :class:`SendBatchError` names the entries that were not sent."""
         if topic not in self._dead_letter_ready:
             await self.admin.create_topic(topic)
             await self.admin.create_group(topic, DEAD_LETTER_GROUP, "latest")
             self._dead_letter_ready.add(topic)
-        await self._send_internal(topic, message)
+        await (await self._internal_producer(topic)).send_batch(messages)
 

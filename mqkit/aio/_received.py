@@ -1,10 +1,12 @@
 """A received message: its data, and the one decision taken on it.
 
 The rule, the same on every backend, is *first decision wins*: the first call of
-``ack``, ``nack`` or ``reject`` is applied; any later one raises
-:class:`mqkit.MessageStateError` and changes nothing. If applying the decision fails
-(the broker is unreachable), the message stays undecided and the call may be repeated;
-the broker will in any case redeliver it.
+``ack``, ``nack`` or ``reject`` is recorded; any later one raises
+:class:`mqkit.MessageStateError` and changes nothing. Recording does no I/O: the
+consumer hands decisions to the broker in batches (see :mod:`mqkit.aio._consumer`);
+``wait=True`` returns only once the broker took it. If the broker refuses it, a
+:class:`mqkit.SettlementError` names the message (which is undecided again, so the call
+may be repeated); the broker will in any case redeliver it.
 """
 
 from __future__ import annotations
@@ -91,17 +93,20 @@ class AsyncReceivedMessage:
         """The body decoded by the codec of its content type (bytes when none)."""
         return codec_for(self.content_type).decode(self.body)
 
-    async def ack(self) -> None:
-        """Processing succeeded: never deliver this message to this group again."""
-        await self._consumer.ack([self])
+    async def ack(self, *, wait: bool = False) -> None:
+        """Processing succeeded: never deliver this message to this group again.
 
-    async def nack(self, delay: float | None = None) -> None:
+        Returns at once; with ``wait=True`` once the broker took the decision.
+        """
+        await self._consumer.ack([self], wait=wait)
+
+    async def nack(self, delay: float | None = None, *, wait: bool = False) -> None:
         """Processing failed: deliver the message again, after ``delay`` seconds if given."""
-        await self._consumer.nack([self], delay=delay)
+        await self._consumer.nack([self], delay=delay, wait=wait)
 
-    async def reject(self) -> None:
+    async def reject(self, *, wait: bool = False) -> None:
         """Drop the message for good (no redelivery)."""
-        await self._consumer.reject([self])
+        await self._consumer.reject([self], wait=wait)
 
     async def extend_lease(self, seconds: float) -> None:
         """Keep this message from other consumers for ``seconds`` more."""

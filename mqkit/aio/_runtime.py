@@ -12,11 +12,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from .._errors import ConfigurationError
 from ..driver import AdapterPlugin, AsyncDriver, ConnectParams
 from ._bridge import ThreadedDriver
 
-__all__ = ["Event", "Lock", "Ticker", "call_handler", "monotonic", "open_driver", "run_all",
-           "sleep"]
+__all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
+           "check_handler", "monotonic", "open_driver", "run_all", "sleep"]
 
 T = TypeVar("T")
 Lock = asyncio.Lock
@@ -45,6 +46,22 @@ class Event:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+class AwaitableResult(ConfigurationError):
+    """A handler of the blocking face returned an awaitable (it is a coroutine function).
+
+    Raised by the blocking face's ``call_handler`` only; here for the shared code's
+    ``except`` clauses.
+    """
+
+
+def check_handler(handler: object) -> None:
+    """Refuse a handler that is not callable. Any callable runs on the asyncio face:
+    coroutine functions are awaited, plain functions are called on the loop."""
+    if not callable(handler):
+        raise ConfigurationError(
+            f"handler must be callable, got {type(handler).__name__}")
 
 
 async def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
@@ -82,7 +99,10 @@ class Ticker:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self._tick()
+            try:
+                await self._tick()
+            except Exception:  # the tick logs its own failures; keep ticking
+                pass
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -92,6 +112,69 @@ class Ticker:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
+
+
+class Flusher:
+    """Runs ``flush`` in the background, ``interval`` seconds after a ``wake``.
+
+    ``wake(now=True)`` runs it at once. ``flush`` returns ``None`` when nothing is left
+    to do, or the seconds to wait before it is run again (the broker was unavailable).
+    One task at most, created on the first wake after an idle spell: an idle consumer
+    costs nothing. Must be woken from the event loop's thread.
+    """
+
+    def __init__(self, interval: float,
+                 flush: Callable[[], Awaitable[float | None]]) -> None:
+        self._interval = interval
+        self._flush = flush
+        self._task: asyncio.Task[None] | None = None
+        self._nap: asyncio.Future[None] | None = None
+        self._urgent = False
+
+    def wake(self, now: bool = False) -> None:
+        if now:
+            self._urgent = True
+            nap = self._nap
+            if nap is not None and not nap.done():
+                nap.set_result(None)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self._urgent and self._interval > 0:
+                    nap = self._nap = loop.create_future()
+                    timer = loop.call_later(self._interval, _resolve, nap)
+                    try:
+                        await nap
+                    finally:
+                        timer.cancel()
+                        self._nap = None
+                self._urgent = False
+                again = await self._flush()
+                if again is None:
+                    return
+                await asyncio.sleep(again)
+        finally:
+            self._task = None
+
+    async def stop(self) -> None:
+        """Cancel a pending run (the caller flushes what is left itself)."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def open_driver(plugin: AdapterPlugin, params: ConnectParams) -> AsyncDriver:
