@@ -18,6 +18,8 @@ original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
     ├── Unsupported                 a feature this backend cannot provide
     ├── MessageStateError           second ack/nack/reject of one received message
     ├── SendBatchError              some entries of a batch failed; names them by index
+    ├── SettlementError             acks/nacks/rejects the broker did not take; names them
+    │   └── SettlementUnavailable   ... because it stayed unavailable (also Unavailable)
     └── BackendError                any other error of the broker or client library
 
 Messages never contain secrets: URLs are rendered through :class:`mqkit.URL`, which
@@ -26,7 +28,7 @@ redacts passwords, tokens and secret query parameters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "AdapterNotInstalled",
@@ -41,6 +43,8 @@ __all__ = [
     "MessageTooLarge",
     "NotFound",
     "SendBatchError",
+    "SettlementError",
+    "SettlementUnavailable",
     "Timeout",
     "Unavailable",
     "Unsupported",
@@ -146,6 +150,29 @@ class SendBatchError(MQError):
         )
         more = "" if len(self.failures) <= 5 else f" (+{len(self.failures) - 5} more)"
         super().__init__(f"{len(self.failures)} of {total} messages not sent: {shown}{more}")
+
+
+class SettlementError(MQError):
+    """Decisions (ack, nack, reject) that the broker did not take.
+
+    ``messages`` are the received messages concerned, each undecided again; ``causes``
+    the errors the broker gave (the last is also ``__cause__``). The broker redelivers
+    those messages in any case: a failed settlement may duplicate a message, never lose
+    one. Raised by the consumer's next ``receive`` (iteration step), by
+    ``flush_settlements``, by ``ack(wait=True)`` and friends, and by ``close``.
+    """
+
+    def __init__(self, message: str, messages: Sequence[object] = (),
+                 causes: Sequence[BaseException] = ()) -> None:
+        super().__init__(message)
+        self.messages = list(messages)
+        self.causes = list(causes)
+
+
+class SettlementUnavailable(SettlementError, Unavailable):
+    """Settlements that failed because the broker stayed unavailable past the
+    ``settle_timeout``; an :class:`Unavailable` too, so a loop that retries an
+    unavailable broker around ``receive`` survives it."""
 
 
 class BackendError(MQError):
