@@ -70,6 +70,7 @@ class SettleQueue:
     causes: list[BaseException] = field(default_factory=list)
     in_driver: int = 0
     unavailable: int = 0
+    last_unavailable: BaseException | None = None
 
     def add(self, decisions: Iterable[Decision]) -> bool:
         """Queue ``decisions``; True when a full batch is waiting (flush now)."""
@@ -96,6 +97,7 @@ class SettleQueue:
         """The broker took ``group``."""
         self.in_driver -= len(group)
         self.unavailable = 0
+        self.last_unavailable = None
 
     def refused(self, group: Sequence[Decision], cause: BaseException) -> None:
         """The broker refused ``group`` for good: record it as failed."""
@@ -121,6 +123,7 @@ class SettleQueue:
             self.causes.append(cause)
         self.pending.extendleft(reversed(retry))
         self.unavailable += 1
+        self.last_unavailable = cause
 
     def fail_pending(self, cause: BaseException) -> None:
         """Fail every pending decision (out of time to retry)."""

@@ -438,6 +438,7 @@ class Consumer:
                 with self._state:
                     self._queue.fail_pending(
                         self._closed_error() if driver is None else
+                        self._queue.last_unavailable or
                         Timeout(f"settlements on {self.topic!r}/{self.group!r} not taken "
                                 f"by the broker within {timeout:g} s"))
                 return
