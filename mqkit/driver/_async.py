@@ -62,7 +62,25 @@ class AsyncTopicDriver(abc.ABC):
 
 
 class AsyncSubscriptionDriver(abc.ABC):
-    """Receives one group's messages from one topic, and settles them."""
+    """Receives one group's messages from one topic, and settles them.
+
+    Settlement comes in batches. Users' ``msg.ack()``/``nack()``/``reject()`` only
+    record a decision; the portable layer's settlement pipeline hands them over grouped
+    by kind (and nack delay), one call of ``ack``, ``nack`` or ``reject`` per group,
+    at most ``max_batch`` deliveries per call, and always between receives, never
+    concurrently with another call. Three methods rather than one taking a mixed batch,
+    because every broker settles each kind with its own request (basic_ack vs
+    basic_nack; DeleteMessageBatch vs ChangeMessageVisibilityBatch; XACK vs a delay
+    set; a commit vs a retry-topic copy): a mixed-batch method would make every driver
+    split it again. Decisions on different deliveries are independent, so the
+    pipeline may hand over one kind before another that was decided earlier.
+
+    A settlement of a delivery the subscription no longer holds (its connection was
+    lost, its partition revoked) must do nothing and not raise: the broker redelivers
+    it. A driver raises :class:`mqkit.Unavailable` when the broker cannot be reached
+    (the pipeline retries, bounded); any other error means the broker refused those
+    deliveries for good (reported to the user, who gets the messages again).
+    """
 
     @abc.abstractmethod
     async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
