@@ -111,12 +111,12 @@ def test_out_of_order_acks_never_commit_past_an_unacked(client: mqkit.Client, ur
         client.producer(name).send_batch([bytes([i]) for i in range(5)])
         with client.consumer(name, "g") as consumer:
             got = sorted(_collect(consumer, 5, ack=False), key=lambda m: m.body)
-            consumer.ack([got[1], got[2], got[4]])  # offset 0 and 3 unacked
+            consumer.ack([got[1], got[2], got[4]], wait=True)  # offset 0 and 3 unacked
             admin = client.as_(KafkaAdminClient)
             assert admin is not None
             committed = admin.list_group_offsets(f"{name}.g")[f"{name}.g"]
             assert committed[TopicPartition(name, 0)].offset == 0
-            got[0].ack()
+            got[0].ack(wait=True)
             committed = admin.list_group_offsets(f"{name}.g")[f"{name}.g"]
             assert committed[TopicPartition(name, 0)].offset == 3
         with client.consumer(name, "g") as again:  # 3 unacked: comes back, 4 too

@@ -84,7 +84,7 @@ def test_native_names_lists_and_stats(client: mqkit.Client, raw: redis.Redis,
     with client.consumer(name, "g") as consumer:
         got = consumer.receive(3, timeout=5)
         consumer.ack(got[:1])
-        consumer.nack(got[1:2], delay=30)
+        consumer.nack(got[1:2], delay=30, wait=True)  # the broker has both now
         stats = client.admin.stats(name, "g")
         assert (stats.depth, stats.in_flight) == (2, 1)  # the delayed nack is not in flight
         assert raw.zcard(f"{name}:mqkit-retry:g") == 1
@@ -136,7 +136,7 @@ def test_nack_delay_uses_the_retry_schedule(client: mqkit.Client, raw: redis.Red
     client.producer(name).send(b"later")
     with client.consumer(name, "g", lease=1) as consumer:
         [msg] = consumer.receive(1, timeout=5)
-        msg.nack(delay=2.5)
+        msg.nack(delay=2.5, wait=True)
         score = raw.zscore(f"{name}:mqkit-retry:g", msg.delivery.handle)  # type: ignore[attr-defined]
         assert score is not None and score > time.time() * 1000 + 1500
         start = time.monotonic()
