@@ -9,6 +9,7 @@ original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
     │   └── AdapterNotInstalled     known scheme whose client library is missing
     ├── Unavailable                 broker unreachable, connection lost, broker refused
     │   └── ConnectTimeout          could not connect within ``connect_timeout``
+    ├── PermissionDenied            authentication or authorization refused (never retried)
     ├── Timeout                     an operation or a request/reply wait ran out of time
     ├── NotFound                    topic or group does not exist
     ├── AlreadyExists               create with conflicting settings
@@ -42,6 +43,7 @@ __all__ = [
     "MessageStateError",
     "MessageTooLarge",
     "NotFound",
+    "PermissionDenied",
     "SendBatchError",
     "SettlementError",
     "SettlementUnavailable",
@@ -80,6 +82,14 @@ class Unavailable(MQError, ConnectionError):
 
 class ConnectTimeout(Unavailable, TimeoutError):
     """No connection could be made within the connect timeout."""
+
+
+class PermissionDenied(MQError):
+    """The broker refused these credentials, or this user may not do this.
+
+    Not an :class:`Unavailable`: retrying with the same credentials cannot succeed, so
+    mqkit's retry policies never retry it. Fix the credentials or the broker's ACLs.
+    """
 
 
 class Timeout(MQError, TimeoutError):

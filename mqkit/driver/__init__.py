@@ -2,20 +2,62 @@
 
 An adapter implements :class:`Driver` (blocking) or :class:`AsyncDriver` (asyncio), or
 both, and registers an :class:`AdapterPlugin` under the ``mqkit.adapters`` entry-point
-group. It imports only this module, :mod:`mqkit` (errors, ``Message``, ``Capabilities``,
-``URL``) and its own client library. See ``_async.py`` for the rules every driver keeps.
+group. It imports only this module (which re-exports every error class a driver raises,
+``Message``, ``Capabilities``, ``URL`` and :class:`ErrorTable`)
+and its own client library. See ``_async.py`` for the rules every driver keeps.
 """
 
 from .._capabilities import Capabilities, Feature, Support
+from .._errors import (
+    AdapterNotInstalled,
+    AlreadyExists,
+    BackendError,
+    Closed,
+    ConfigurationError,
+    ConnectTimeout,
+    InvalidMessage,
+    MessageStateError,
+    MessageTooLarge,
+    MQError,
+    NotFound,
+    PermissionDenied,
+    SendBatchError,
+    SettlementError,
+    SettlementUnavailable,
+    Timeout,
+    Unavailable,
+    Unsupported,
+)
 from .._message import Delivery, Message, received
 from .._url import URL, Secret, parse_options
 from ._async import AsyncDriver, AsyncSubscriptionDriver, AsyncTopicDriver
+from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
 from ._types import GroupStats, StartPosition, SubscriptionOptions
 
 __all__ = [
     "URL",
+    "AdapterNotInstalled",
+    "AlreadyExists",
+    "BackendError",
+    "Closed",
+    "ConfigurationError",
+    "ConnectTimeout",
+    "ErrorHook",
+    "ErrorTable",
+    "InvalidMessage",
+    "MQError",
+    "MessageStateError",
+    "MessageTooLarge",
+    "NotFound",
+    "PermissionDenied",
+    "SendBatchError",
+    "SettlementError",
+    "SettlementUnavailable",
+    "Timeout",
+    "Unavailable",
+    "Unsupported",
     "AdapterPlugin",
     "AsyncDriver",
     "AsyncSubscriptionDriver",
