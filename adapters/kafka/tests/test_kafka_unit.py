@@ -170,7 +170,7 @@ def test_error_table() -> None:
         (ke.KafkaTimeoutError("x"), mqkit.Unavailable),
         (ke.KafkaConnectionError("x"), mqkit.Unavailable),
         (ke.CoordinatorNotAvailableError(), mqkit.Unavailable),
-        (ke.SaslAuthenticationFailedError(), mqkit.Unavailable),
+        (ke.SaslAuthenticationFailedError(), mqkit.PermissionDenied),
         (ke.MessageSizeTooLargeError(), mqkit.MessageTooLarge),
         (ke.InvalidTopicError(), mqkit.ConfigurationError),
         (ke.CommitFailedError(), mqkit.BackendError),

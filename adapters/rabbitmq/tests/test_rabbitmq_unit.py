@@ -72,7 +72,7 @@ def test_error_table() -> None:
                       mqkit.AlreadyExists)
     assert isinstance(map_error(pe.StreamLostError("gone"), "x"), mqkit.Unavailable)
     assert isinstance(map_error(pe.ProbableAuthenticationError("no"), "x"),
-                      mqkit.Unavailable)
+                      mqkit.PermissionDenied)
     assert isinstance(map_error(pe.ConnectionClosedByBroker(320, "bye"), "x"),
                       mqkit.Unavailable)
     native = pe.ChannelClosedByBroker(404, "NOT_FOUND - no exchange")

@@ -165,10 +165,10 @@ def test_client_kwargs_tls_auth_and_database() -> None:
     (re_.ResponseError("ERR something else"), mqkit.BackendError),
     (re_.ConnectionError("Error 111 connecting"), mqkit.Unavailable),
     (re_.TimeoutError("Timeout reading"), mqkit.Unavailable),
-    (re_.AuthenticationError("invalid username-password pair"), mqkit.Unavailable),
+    (re_.AuthenticationError("invalid username-password pair"), mqkit.PermissionDenied),
     (re_.ReadOnlyError("READONLY"), mqkit.Unavailable),
     (re_.BusyLoadingError("LOADING"), mqkit.Unavailable),
-    (re_.NoPermissionError("NOPERM"), mqkit.BackendError),
+    (re_.NoPermissionError("NOPERM"), mqkit.PermissionDenied),
     (re_.OutOfMemoryError("OOM"), mqkit.BackendError),
     (ConnectionResetError(104, "reset"), mqkit.Unavailable),
 ])

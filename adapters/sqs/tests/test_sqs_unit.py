@@ -180,7 +180,7 @@ def _client_error(code: str, status: int = 400) -> be.ClientError:
     (_client_error("NotFound", 404), mqkit.NotFound),
     (_client_error("QueueNameExists"), mqkit.AlreadyExists),
     (_client_error("Throttling"), mqkit.Unavailable),
-    (_client_error("InvalidClientTokenId", 403), mqkit.Unavailable),
+    (_client_error("InvalidClientTokenId", 403), mqkit.PermissionDenied),
     (_client_error("InvalidMessageContents"), mqkit.InvalidMessage),
     (_client_error("SomethingNew", 503), mqkit.Unavailable),
     (_client_error("SomethingNew", 400), mqkit.BackendError),
