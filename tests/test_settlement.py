@@ -235,6 +235,19 @@ def test_other_errors_are_raised_at_once() -> None:
             FAULTS.fail_always("receive_batch", None)
 
 
+def test_permission_denied_is_never_retried() -> None:
+    with _client(unavailable_timeout=30) as client:
+        with client.consumer("t", "g") as c:
+            c.receive(1, timeout=0)
+            FAULTS.fail_always("receive_batch", mqkit.PermissionDenied("access refused"))
+            started = time.monotonic()
+            with pytest.raises(mqkit.PermissionDenied):
+                c.run(lambda m: None)
+            assert time.monotonic() - started < 1
+            assert FAULTS.count("receive_batch") == 2  # the first receive, then one
+            FAULTS.fail_always("receive_batch", None)
+
+
 def test_at_most_once_failure_is_dropped_counted_and_the_loop_goes_on() -> None:
     FAULTS.caps.update(nack=mqkit.Support.UNSUPPORTED, delivery="at-most-once")
     with _client() as client:

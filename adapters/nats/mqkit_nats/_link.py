@@ -50,6 +50,9 @@ class Link:
         self._slow: dict[int, Callable[[BaseException], None]] = {}
         self._pub_acks: Any = None
         self._pub_acks_lock = asyncio.Lock()
+        # Set while the first connect runs: nats-py keeps retrying a server that refuses
+        # the credentials, so the refusal must end the connect from the error callback.
+        self.refused: asyncio.Future[mqkit.MQError] | None = None
 
     async def pub_acks(self, factory: Callable[[Link], A]) -> A:
         """The connection's PubAck router (one wildcard subscription), made once."""
@@ -84,6 +87,13 @@ class Link:
     # -- nats-py callbacks -----------------------------------------------------------
 
     async def on_error(self, exc: Exception) -> None:
+        refused = self.refused
+        if refused is not None and not refused.done():
+            mapped_exc = map_error(exc, "connect")
+            if isinstance(mapped_exc, mqkit.PermissionDenied):
+                mapped_exc.__cause__ = exc
+                refused.set_result(mapped_exc)
+                return
         if isinstance(exc, ne.SlowConsumerError):
             report = self._slow.get(exc.sid)
             if report is not None:
@@ -156,11 +166,20 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
     link = Link(nc, o)
     kwargs = connect_kwargs(params, o)
     hosts = ", ".join(kwargs["servers"])
+    link.refused = asyncio.get_running_loop().create_future()
+    connecting = asyncio.ensure_future(asyncio.wait_for(
+        nc.connect(error_cb=link.on_error, disconnected_cb=link.on_disconnected,
+                   reconnected_cb=link.on_reconnected, **kwargs),
+        params.connect_timeout))
     try:
-        await asyncio.wait_for(
-            nc.connect(error_cb=link.on_error, disconnected_cb=link.on_disconnected,
-                       reconnected_cb=link.on_reconnected, **kwargs),
-            params.connect_timeout)
+        waiters: set[asyncio.Future[Any]] = {connecting, link.refused}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if link.refused.done() and not connecting.done():
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await _abandon(nc)
+            raise link.refused.result()  # PermissionDenied: never retried
+        await connecting
     except (asyncio.TimeoutError, ne.NoServersError, OSError) as exc:
         await _abandon(nc)
         if isinstance(exc, ssl.SSLError):
@@ -171,6 +190,10 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
     except ne.Error as exc:
         await _abandon(nc)
         raise map_error(exc, f"connect to {hosts}") from exc
+    finally:
+        if not link.refused.done():
+            link.refused.cancel()
+        link.refused = None
     link.js = nc.jetstream(timeout=o.api_timeout,
                            publish_async_max_pending=o.publish_window)
     return link

@@ -1,0 +1,69 @@
+"""CONTRACT L: authentication (behaviour 58).
+
+The case needs a URL with the right credentials: the backend's own URL when it has a
+password (RabbitMQ's guest), else ``MQKIT_TEST_<SCHEME>_AUTH_URL`` (``scripts/brokers
+env`` prints one for Redis and NATS, whose default URLs have none). Without either the
+case is recorded as unsupported by the harness, naming the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+
+import mqkit
+import mqkit.aio
+
+from ._env import UNSUPPORTED_PREFIX, Env
+
+pytestmark = pytest.mark.asyncio
+CONNECT_TIMEOUT = 5.0
+
+
+def _credentialed(env: Env) -> str | None:
+    if urllib.parse.urlsplit(env.url).password:
+        return env.url
+    scheme = urllib.parse.urlsplit(env.url).scheme.split("+")[0].upper()
+    return os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL") or None
+
+
+def _wrong(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    assert parts.password is not None
+    wrong = f"wrong-{parts.password}"
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{wrong}@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), wrong
+
+
+async def _list_topics(face: str, url: str) -> list[str]:
+    """Connect on ``face``, list topics, close."""
+    if face == "async":
+        async with mqkit.aio.connect(url, connect_timeout=CONNECT_TIMEOUT) as client:
+            return await client.admin.list_topics()
+
+    def blocking() -> Any:
+        with mqkit.connect(url, connect_timeout=CONNECT_TIMEOUT) as client:
+            return client.admin.list_topics()
+    result: list[str] = await asyncio.to_thread(blocking)
+    return result
+
+
+@pytest.mark.contract(58)
+async def test_c58_wrong_password_is_permission_denied_at_once(env: Env) -> None:
+    good = _credentialed(env)
+    if good is None:
+        pytest.skip(f"{UNSUPPORTED_PREFIX}the harness has no credentials for {env.backend}")
+    bad, password = _wrong(good)
+    start = time.monotonic()
+    with pytest.raises(mqkit.PermissionDenied) as info:
+        await _list_topics(env.face, bad)
+    took = time.monotonic() - start
+    assert took < CONNECT_TIMEOUT, f"PermissionDenied after {took:.1f} s: it was retried"
+    assert not isinstance(info.value, mqkit.Unavailable)
+    assert password not in str(info.value) and password not in repr(info.value)
+    assert isinstance(await _list_topics(env.face, good), list)  # the right one works
