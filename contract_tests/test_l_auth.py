@@ -1,9 +1,9 @@
 """CONTRACT L: authentication (behaviour 58).
 
-The case needs a URL with the right credentials: the backend's own URL when it has a
-password (RabbitMQ's guest), else ``MQKIT_TEST_<SCHEME>_AUTH_URL`` (``scripts/brokers
-env`` prints one for Redis and NATS, whose default URLs have none). Without either the
-case is recorded as unsupported by the harness, naming the backend.
+The case needs a URL whose credentials the broker checks, ``MQKIT_TEST_<SCHEME>_AUTH_URL``
+(or the scheme's; ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS). A password in the
+backend's own URL is not enough: moto accepts any AWS key. Without one the case is
+recorded as unsupported by the harness, naming the backend.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ CONNECT_TIMEOUT = 5.0
 
 
 def _credentialed(env: Env) -> str | None:
-    if urllib.parse.urlsplit(env.url).password:
-        return env.url
+    """``MQKIT_TEST_<BACKEND>_AUTH_URL``, else the one named after the URL's scheme (so
+    a mode of a backend, e.g. nats-core, checks its broker's login too)."""
+    backend = env.backend.upper().replace("-", "_")
     scheme = urllib.parse.urlsplit(env.url).scheme.split("+")[0].upper()
-    return os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL") or None
+    return (os.environ.get(f"MQKIT_TEST_{backend}_AUTH_URL")
+            or os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL") or None)
 
 
 def _wrong(url: str) -> tuple[str, str]:

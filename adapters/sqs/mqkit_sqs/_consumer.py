@@ -34,6 +34,13 @@ _BATCH = 10
 _SHORT_POLL_PAUSE = 0.1
 
 
+# Entry errors that mean the delivery is no longer this subscription's to settle: its
+# receipt handle is from before the service lost its state (a restart of a test service)
+# or the message is no longer in flight. The SPI says such a settlement does nothing: SQS
+# hands the message out again if it still exists.
+_STALE = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight"})
+
+
 def _visibility(seconds: float) -> int:
     return max(0, min(MAX_VISIBILITY, math.ceil(seconds - 1e-9)))
 
@@ -149,7 +156,7 @@ class SqsSubscription(SubscriptionDriver):
                 with mapped(f"{what} on {self.queue!r}"):
                     reply = send([(str(i), h) for i, h in enumerate(chunk)])
                 failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
-                           for f in reply.get("Failed", [])]
+                           for f in reply.get("Failed", []) if f.get("Code") not in _STALE]
         except mqkit.NotFound as exc:
             if not strict:
                 raise
