@@ -1,9 +1,9 @@
 """CONTRACT L: authentication (behaviour 58).
 
-The case needs a URL whose credentials the broker checks, ``MQKIT_TEST_<SCHEME>_AUTH_URL``
-(or the scheme's; ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS). A password in the
-backend's own URL is not enough: moto accepts any AWS key. Without one the case is
-recorded as unsupported by the harness, naming the backend.
+The case needs a URL whose credentials the broker checks: ``MQKIT_TEST_<BACKEND>_AUTH_URL``
+(or the scheme's); ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS. A
+password in the backend's own URL is not enough: moto accepts any AWS key. Without one the
+case is recorded as unsupported by the harness, naming the backend.
 """
 
 from __future__ import annotations
