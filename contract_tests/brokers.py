@@ -26,8 +26,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -40,8 +41,13 @@ __all__ = [
     "BrokerHandle",
     "ContainerSpec",
     "Provider",
+    "ContainerStartError",
+    "RUN_LABEL",
     "brokers_script",
+    "container_run_id",
     "docker_available",
+    "image_for",
+    "remove_run_containers",
     "find_broker",
     "native_port",
     "required_backends",
@@ -65,12 +71,20 @@ NATIVE_DEFAULT_PORTS: Mapping[str, int] = {
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _REPO_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
-_CONTAINER_READY_TIMEOUT = 180.0
+_CONTAINER_READY_TIMEOUT = float(os.environ.get("MQKIT_CONTAINER_READY_TIMEOUT", "180") or 180)
+RUN_LABEL = "org.mqkit.run"
+"""Docker label on every container the harness starts; its value is :func:`container_run_id`."""
+_LOG_TAIL_LINES = 30
 _SCRIPT_TIMEOUT = 300.0
 
 
 class BrokerControlError(RuntimeError):
     """A broker could not be stopped, started or restarted (or this handle cannot do that)."""
+
+
+class ContainerStartError(RuntimeError):
+    """A broker container did not become ready; the message names the backend and ends with
+    the last lines of the container's log."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,40 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def image_for(backend: str, environ: Mapping[str, str] | None = None) -> str:
+    """The image the testcontainers provider runs for ``backend``.
+
+    ``MQKIT_IMAGE_<BACKEND>`` overrides the pinned official image of :data:`CONTAINER_SPECS`
+    (CI sets it to the local images ``scripts/images`` builds). A value with whitespace is a
+    :class:`ValueError`, so a broken ``eval`` cannot run something unexpected.
+    """
+    _check_backend(backend)
+    var = f"MQKIT_IMAGE_{backend.upper()}"
+    raw = _environ(environ).get(var, "").strip()
+    if not raw:
+        return CONTAINER_SPECS[backend].image
+    if re.search(r"\s", raw):
+        raise ValueError(f"{var}={raw!r} is not an image name")
+    return raw
+
+
+_RUN_ID: list[str] = []
+
+
+def container_run_id(environ: Mapping[str, str] | None = None) -> str:
+    """The value of :data:`RUN_LABEL` for this process's containers.
+
+    ``MQKIT_CONTAINER_RUN`` when set (CI sets one for all its pytest processes, so its exit
+    trap can remove them all), else one random id per process.
+    """
+    explicit = _environ(environ).get("MQKIT_CONTAINER_RUN", "").strip()
+    if explicit:
+        return explicit
+    if not _RUN_ID:
+        _RUN_ID.append(f"mqkit-{uuid.uuid4().hex[:12]}")
+    return _RUN_ID[0]
 
 
 def required_backends(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -405,16 +453,83 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _log_tail(container: Any, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        stdout, stderr = container.get_logs()
+    except Exception as exc:  # the container may be gone already
+        return f"(no logs: {exc})"
+    text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(the container logged nothing)"
+
+
+def _local_image_exists(client: Any, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except Exception:
+        return False
+    return True
+
+
+def _settle_ryuk(client: Any) -> None:
+    """Run without the Ryuk reaper when its image is not on this machine.
+
+    An explicit ``TESTCONTAINERS_RYUK_DISABLED`` is obeyed. Otherwise Ryuk is used only when
+    its image exists locally (no registry may be reachable to pull it); without it the harness
+    removes its own containers (:func:`remove_run_containers`, called at the end of the run).
+    """
+    from testcontainers.core.config import testcontainers_config
+
+    if os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "").strip():
+        return
+    if not _local_image_exists(client, testcontainers_config.ryuk_image):
+        testcontainers_config.ryuk_disabled = True
+
+
+def remove_run_containers(run_id: str | None = None) -> int:
+    """Remove every container labelled with this run's id (default: :func:`container_run_id`).
+
+    Returns how many were removed. Never raises: it runs at the end of a test run, also after
+    a failed one.
+    """
+    run_id = run_id or container_run_id()
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+    except Exception:
+        return 0
+    removed = 0
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        for container in found:
+            try:
+                container.remove(force=True, v=True)
+                removed += 1
+            except Exception:
+                pass
+    except Exception:
+        pass
+    finally:
+        client.close()
+    return removed
+
+
 def start_container(spec: ContainerSpec) -> BrokerHandle:
     """Start ``spec``'s image with testcontainers and wait until it serves clients.
 
     Every container port is bound to a free host port picked beforehand, so a restarted
-    container keeps its URL. Raises whatever testcontainers/Docker raise on failure.
+    container keeps its URL. The container carries :data:`RUN_LABEL`. When it does not become
+    ready, it is removed and :class:`ContainerStartError` names the backend and quotes the
+    last lines of its log.
     """
     from testcontainers.core.container import DockerContainer
 
-    container = DockerContainer(spec.image)
-    host = container.get_docker_client().host()
+    image = spec.image
+    container = DockerContainer(image, labels={RUN_LABEL: container_run_id()})
+    client = container.get_docker_client()
+    _settle_ryuk(client.client)
+    host = client.host()
     host_ports = [_free_port() for _ in spec.ports]
     main_port = host_ports[0]
     for index, (container_port, host_port) in enumerate(zip(spec.ports, host_ports, strict=True)):
@@ -428,8 +543,17 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
     container.start()
     try:
         _wait_for_log(container, spec.ready_log, 1, _CONTAINER_READY_TIMEOUT)
-    except BaseException:
-        container.stop()
+    except BaseException as exc:
+        tail = _log_tail(container)
+        try:
+            container.stop()
+        except Exception:
+            pass
+        if isinstance(exc, Exception):
+            raise ContainerStartError(
+                f"the {spec.backend} container ({image}) did not log {spec.ready_log!r} within "
+                f"{_CONTAINER_READY_TIMEOUT:.0f}s; last lines of its log:\n{tail}"
+            ) from exc
         raise
     return BrokerHandle(
         backend=spec.backend,
@@ -459,9 +583,9 @@ def find_broker(
     """A broker for ``backend``, or the reason (one readable sentence) why there is none.
 
     Tries ``MQKIT_TEST_<BACKEND>_URL``, then testcontainers if it is installed and a Docker
-    engine answers. The keyword arguments replace the environment and the checks for tests;
-    by default they are ``os.environ`` and this module's functions of the same names. It
-    never decides about skipping or failing: see :func:`required_backends`.
+    engine answers (image: :func:`image_for`). The keyword arguments replace the environment
+    and the checks for tests; by default they are ``os.environ`` and this module's functions
+    of the same names. It never decides about skipping or failing: see :func:`required_backends`.
     """
     _check_backend(backend)
     env = _environ(environ)
@@ -482,11 +606,14 @@ def find_broker(
     if not answers():
         return _no_broker_reason(backend, "no Docker engine answers (testcontainers needs one)")
     starter = start_container or _module_start_container
-    spec = CONTAINER_SPECS[backend]
+    image = image_for(backend, env)
+    spec = replace(CONTAINER_SPECS[backend], image=image)
     try:
         return starter(spec)
+    except ContainerStartError as exc:
+        return f"no {backend} broker: {exc}"
     except Exception as exc:
-        return f"no {backend} broker: testcontainers could not start {spec.image}: {exc}"
+        return f"no {backend} broker: testcontainers could not start {image}: {exc}"
 
 
 # The module-level functions, under names find_broker's keyword arguments do not shadow.

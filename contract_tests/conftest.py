@@ -30,6 +30,24 @@ from ._env import UNSUPPORTED_PREFIX, Env
 FACES = ("sync", "async")
 _RESULTS: dict[tuple[str, int, str], dict[str, str]] = {}
 _CAPS: dict[str, dict[str, object]] = {}
+_FOUND: dict[str, brokers.BrokerHandle | str] = {}
+"""One broker per backend per test session: a container is started once and reused."""
+MODES: dict[str, tuple[str, str]] = {
+    "nats-core": ("nats", "mode=core"),
+    "redis-pubsub": ("redis", "mode=pubsub"),
+}
+"""Targets that are another mode of a backend: its broker, with this query added to its URL
+(used when ``MQKIT_CONTRACT_URLS`` does not name them, e.g. on the testcontainers path)."""
+
+
+def _find(backend: str) -> brokers.BrokerHandle | str:
+    if backend not in _FOUND:
+        _FOUND[backend] = brokers.find_broker(backend)
+    return _FOUND[backend]
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}&{query}" if "?" in url else f"{url}?{query}"
 
 
 def _extra_urls() -> dict[str, str]:
@@ -79,12 +97,13 @@ async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
     elif backend in extra:
         url = extra[backend]
     else:
-        found = brokers.find_broker(backend)
+        base, query = MODES.get(backend, (backend, ""))
+        found = _find(base)
         if isinstance(found, str):
-            if backend in brokers.required_backends():
-                pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {backend}: {found}")
+            if base in brokers.required_backends():
+                pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {base}: {found}")
             pytest.skip(found)
-        handle, url = found, found.url
+        handle, url = found, _with_query(found.url, query) if query else found.url
     case = Env(backend, face, url, handle)
     await case.start()
     _CAPS[backend] = case.caps.as_dict()
@@ -121,6 +140,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _release_brokers()
+    _write_report()
+
+
+def _release_brokers() -> None:
+    """Remove the containers this run started, whether it passed or failed."""
+    started = any(isinstance(h, brokers.BrokerHandle) and h.provider == "testcontainers"
+                  for h in _FOUND.values())
+    for handle in _FOUND.values():
+        if isinstance(handle, brokers.BrokerHandle):
+            try:
+                handle.close()
+            except Exception:
+                pass
+    _FOUND.clear()
+    if started:
+        brokers.remove_run_containers()
+
+
+def _write_report() -> None:
     if not _RESULTS:
         return
     path = Path(os.environ.get("MQKIT_CONFORMANCE_REPORT", "build/conformance.json"))

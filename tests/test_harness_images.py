@@ -1,0 +1,98 @@
+"""The harness's image overrides, run ids and the error of a container that never gets ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contract_tests import brokers
+from contract_tests.brokers import (
+    BACKENDS,
+    CONTAINER_SPECS,
+    BrokerHandle,
+    ContainerSpec,
+    ContainerStartError,
+    container_run_id,
+    find_broker,
+    image_for,
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_default_is_the_pinned_official_image(backend: str) -> None:
+    assert image_for(backend, {}) == CONTAINER_SPECS[backend].image
+    assert not image_for(backend, {}).startswith("mqkit-local/")
+
+
+def test_override_per_backend() -> None:
+    env = {"MQKIT_IMAGE_REDIS": " mqkit-local/redis:abc ", "MQKIT_IMAGE_NATS": ""}
+    assert image_for("redis", env) == "mqkit-local/redis:abc"
+    assert image_for("nats", env) == CONTAINER_SPECS["nats"].image
+    assert image_for("kafka", env) == CONTAINER_SPECS["kafka"].image
+
+
+def test_override_with_whitespace_is_an_error() -> None:
+    with pytest.raises(ValueError, match="MQKIT_IMAGE_SQS"):
+        image_for("sqs", {"MQKIT_IMAGE_SQS": "a b"})
+
+
+def test_unknown_backend() -> None:
+    with pytest.raises(ValueError):
+        image_for("mqtt", {})
+
+
+def test_run_id_explicit_or_stable_per_process() -> None:
+    assert container_run_id({"MQKIT_CONTAINER_RUN": "ci-1"}) == "ci-1"
+    first = container_run_id({})
+    assert first == container_run_id({}) and first.startswith("mqkit-")
+
+
+def test_find_broker_starts_the_overridden_image() -> None:
+    seen: list[ContainerSpec] = []
+
+    def start(spec: ContainerSpec) -> BrokerHandle:
+        seen.append(spec)
+        return BrokerHandle(backend=spec.backend, url="redis://h:1/0", provider="testcontainers")
+
+    handle = find_broker(
+        "redis",
+        environ={"MQKIT_IMAGE_REDIS": "mqkit-local/redis:x"},
+        testcontainers_installed=lambda: True,
+        docker_available=lambda: True,
+        start_container=start,
+    )
+    assert isinstance(handle, BrokerHandle)
+    assert [s.image for s in seen] == ["mqkit-local/redis:x"]
+    assert seen[0].ports == CONTAINER_SPECS["redis"].ports
+
+
+def test_never_ready_names_backend_and_log_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never_ready(spec: ContainerSpec) -> BrokerHandle:
+        raise ContainerStartError(
+            f"the {spec.backend} container ({spec.image}) did not log ...; last lines of its "
+            "log:\nboom: cannot bind"
+        )
+
+    reason = find_broker(
+        "nats",
+        environ={},
+        testcontainers_installed=lambda: True,
+        docker_available=lambda: True,
+        start_container=never_ready,
+    )
+    assert isinstance(reason, str)
+    assert reason.startswith("no nats broker: the nats container")
+    assert reason.endswith("boom: cannot bind")
+
+
+class _FakeContainer:
+    def get_logs(self) -> tuple[bytes, bytes]:
+        lines = "".join(f"line {i}\n" for i in range(100))
+        return lines.encode(), b"last words\n"
+
+
+def test_log_tail_keeps_the_last_lines() -> None:
+    container: Any = _FakeContainer()
+    tail = brokers._log_tail(container, lines=3)
+    assert tail.splitlines() == ["line 98", "line 99", "last words"]
