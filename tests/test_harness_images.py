@@ -96,3 +96,9 @@ def test_log_tail_keeps_the_last_lines() -> None:
     container: Any = _FakeContainer()
     tail = brokers._log_tail(container, lines=3)
     assert tail.splitlines() == ["line 98", "line 99", "last words"]
+
+
+def test_unrecovered_queues() -> None:
+    listing = "q1\trunning\nq2\tdown\nq3 idle\n\nq4\tminority\n"
+    assert brokers.unrecovered(listing) == ["q2", "q4"]
+    assert brokers.unrecovered("") == []
