@@ -1,0 +1,321 @@
+"""Batched settlement: per-message ``msg.ack()`` against the raw client's batched acks.
+
+    eval "$(scripts/brokers env)"
+    python benchmarks/bench_settle.py --backends redis,nats --count 5000 --rounds 3
+
+For each backend whose ``MQKIT_TEST_<BACKEND>_URL`` is set (or given in ``--backends``),
+one topic with four groups is filled with ``--count`` 100-byte messages per round (mqkit
+``send_batch``, not timed), then each group is drained by one variant, interleaved:
+
+* (a) mqkit blocking: ``receive(100)`` then ``msg.ack()`` per message;
+* (b) mqkit asyncio: the same with ``await msg.ack()``;
+* (c) mqkit blocking: ``receive(100)`` then ``consumer.ack(msgs)``;
+* (d) the raw client's batched consume with the same durability: pika ``basic_consume``
+  (prefetch 100) with one multiple-ack per 100, kafka-python ``poll`` + ``commit`` per
+  poll, redis ``XREADGROUP`` + one ``XACK`` per batch, nats-py JetStream ``fetch(100)`` +
+  acks + flush, boto3 ``receive_message(10)`` + ``delete_message_batch``.
+
+mqkit variants end with ``flush_settlements()`` inside the timed part (every decision
+taken by the broker, as the raw side's last ack). Prints the median msgs/s of each
+variant over ``--rounds`` rounds and the ratios (a)/(d), (b)/(d), (b)/(a); for SQS also
+requests per message (send + receive + delete). Targets: (a)/(d) and (b)/(d) >= 0.9,
+(b)/(a) >= 0.8 over blocking drivers, SQS <= 0.30 requests/msg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _harness import Result, measure, report
+
+import mqkit
+import mqkit.aio
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = b"x" * 100
+BATCH = 100
+BACKENDS = ("rabbitmq", "kafka", "sqs", "redis", "nats")
+DEFAULT_COUNT = {"sqs": 300}
+GROUPS = {"a": "ga", "b": "gb", "c": "gc", "d": "g"}  # (d) "g": the raw side's group
+LABELS = {"a": "mqkit receive+msg.ack()", "b": "mqkit aio receive+await msg.ack()",
+          "c": "mqkit receive+ack(msgs)", "d": "raw batched consume"}
+
+
+def _ensure_plugin(backend: str) -> None:
+    """Register the adapter in-process when its entry point is not installed."""
+    from mqkit._registry import plugin_for, register
+    try:
+        plugin_for(backend)
+    except mqkit.ConfigurationError:
+        sys.path.insert(0, str(ROOT / "adapters" / backend))
+        module = __import__(f"mqkit_{backend}", fromlist=["plugin"])
+        register(module.plugin)
+
+
+# -- mqkit variants ----------------------------------------------------------------------
+
+def fill(client: mqkit.Client, topic: str, count: int) -> None:
+    """``count`` messages into every group of ``topic`` (not timed)."""
+    with client.producer(topic) as producer:
+        for i in range(0, count, BATCH):
+            producer.send_batch([mqkit.Message(BODY, key="k")
+                                 for _ in range(min(BATCH, count - i))])
+
+
+def mqkit_each(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
+    with client.consumer(topic, GROUPS["a"], prefetch=BATCH) as consumer:
+        def work() -> None:
+            got = 0
+            while got < count:
+                msgs = consumer.receive(BATCH, timeout=timeout)
+                if not msgs:
+                    raise RuntimeError(f"(a) stalled at {got}")
+                for msg in msgs:
+                    msg.ack()
+                got += len(msgs)
+            consumer.flush_settlements()
+        return measure("mqkit", LABELS["a"], count, work)
+
+
+def mqkit_batch(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
+    with client.consumer(topic, GROUPS["c"], prefetch=BATCH) as consumer:
+        def work() -> None:
+            got = 0
+            while got < count:
+                msgs = consumer.receive(BATCH, timeout=timeout)
+                if not msgs:
+                    raise RuntimeError(f"(c) stalled at {got}")
+                consumer.ack(msgs)
+                got += len(msgs)
+            consumer.flush_settlements()
+        return measure("mqkit", LABELS["c"], count, work)
+
+
+async def _aio_each(url: str, topic: str, count: int, timeout: float,
+                    on_client: Callable[[Any], None] | None) -> Result:
+    async with mqkit.aio.connect(url) as client:
+        if on_client is not None:
+            on_client(client)
+        async with client.consumer(topic, GROUPS["b"], prefetch=BATCH) as consumer:
+            start = time.perf_counter()
+            got = 0
+            while got < count:
+                msgs = await consumer.receive(BATCH, timeout=timeout)
+                if not msgs:
+                    raise RuntimeError(f"(b) stalled at {got}")
+                for msg in msgs:
+                    await msg.ack()
+                got += len(msgs)
+            await consumer.flush_settlements()
+            return Result("mqkit", LABELS["b"], count, time.perf_counter() - start)
+
+
+def aio_each(url: str, topic: str, count: int, timeout: float,
+             on_client: Callable[[Any], None] | None = None) -> Result:
+    return asyncio.run(_aio_each(url, topic, count, timeout, on_client))
+
+
+# -- raw batched consumes ----------------------------------------------------------------
+
+def raw_rabbitmq(url: str, topic: str, count: int) -> Result:
+    """pika ``basic_consume`` (prefetch 100), one multiple-ack per 100 messages
+    (bench_rabbitmq's raw_consume acks each message, so it is not the batched one)."""
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=BATCH)
+    got = 0
+
+    def on_message(c: Any, method: Any, props: Any, body: bytes) -> None:
+        nonlocal got
+        got += 1
+        if got % BATCH == 0 or got >= count:
+            c.basic_ack(method.delivery_tag, multiple=True)
+        if got >= count:
+            c.stop_consuming()
+
+    ch.basic_consume(f"{topic}.{GROUPS['d']}", on_message)
+    try:
+        return measure("pika", LABELS["d"] + " (multi-ack/100)", count, ch.start_consuming)
+    finally:
+        conn.close()
+
+
+def raw_kafka(url: str, topic: str, count: int) -> Result:
+    from bench_kafka import _servers, raw_receive  # poll(prefetch) + commit per poll
+    return raw_receive(_servers(url), topic, count, BATCH)
+
+
+def raw_redis(url: str, topic: str, count: int) -> Result:
+    import redis
+    from bench_redis import raw_receive  # xreadgroup(group "g") + one xack per batch
+    r = redis.Redis.from_url(url)
+    try:
+        return raw_receive(r, topic, count, BATCH)
+    finally:
+        r.close()
+
+
+async def _raw_nats(url: str, topic: str, count: int) -> Result:
+    import nats
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe_bind(GROUPS["d"], stream="MQKIT_" + topic.replace(".", "_"))
+        start = time.perf_counter()
+        got = 0
+        while got < count:
+            msgs = await sub.fetch(min(BATCH, count - got), timeout=5)
+            for msg in msgs:
+                await msg.ack()
+            await nc.flush()
+            got += len(msgs)
+        return Result("nats-py", LABELS["d"] + " (fetch+ack+flush)", count,
+                      time.perf_counter() - start)
+    finally:
+        await nc.close()
+
+
+def raw_nats(url: str, topic: str, count: int) -> Result:
+    return asyncio.run(_raw_nats(url, topic, count))
+
+
+def raw_sqs(sqs: Any, queue_url: str, count: int) -> Result:
+    """boto3 receive 10 (long poll) + one delete_message_batch per receive."""
+    def work() -> None:
+        got = 0
+        while got < count:
+            msgs = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20,
+                VisibilityTimeout=30, MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            ).get("Messages", [])
+            if not msgs:
+                raise RuntimeError(f"(d) stalled at {got}")
+            reply = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+            assert not reply.get("Failed"), reply["Failed"]
+            got += len(msgs)
+    return measure("boto3", LABELS["d"] + " (receive 10+delete batch)", count, work)
+
+
+# -- one backend -------------------------------------------------------------------------
+
+class Requests:
+    """Counts HTTP requests of the boto3 clients it is attached to (``before-send``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def attach(self, *clients: Any) -> None:
+        for client in clients:
+            if client is not None:
+                client.meta.events.register("before-send", self._count)
+
+    def _count(self, **_: Any) -> None:
+        self.count += 1
+
+
+def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
+    _ensure_plugin(backend)
+    timeout = 20.0 if backend == "sqs" else 5.0
+    topic = f"bench-settle-{uuid.uuid4().hex[:8]}"
+    rates: dict[str, list[Result]] = {k: [] for k in GROUPS}
+    requests: dict[str, list[float]] = {k: [] for k in GROUPS}
+    with mqkit.connect(url) as client:
+        client.admin.create_topic(topic)
+        for group in GROUPS.values():
+            client.admin.create_group(topic, group)
+        sqs_raw: Any = None
+        counter = Requests()
+        if backend == "sqs":
+            from bench_sqs import raw_clients
+            from mqkit_sqs import AwsClients
+            sqs_raw, _sns = raw_clients(mqkit.URL.parse(url))
+            native = client.as_(AwsClients)
+            assert native is not None
+            counter.attach(native.sqs, native.sns, sqs_raw)
+            queue_url = sqs_raw.get_queue_url(QueueName=f"{topic}-{GROUPS['d']}")["QueueUrl"]
+
+        def attach_aio(aio_client: Any) -> None:
+            from mqkit_sqs import AwsClients
+            native = aio_client.as_(AwsClients)
+            if native is None:
+                print("sqs: the asyncio client gave no AwsClients; (b) requests not counted")
+            else:
+                counter.attach(native.sqs, native.sns)
+
+        phases: dict[str, Callable[[], Result]] = {
+            "a": lambda: mqkit_each(client, topic, count, timeout),
+            "b": lambda: aio_each(url, topic, count, timeout,
+                                  attach_aio if backend == "sqs" else None),
+            "c": lambda: mqkit_batch(client, topic, count, timeout),
+            "d": {"rabbitmq": lambda: raw_rabbitmq(url, topic, count),
+                  "kafka": lambda: raw_kafka(url, topic, count),
+                  "redis": lambda: raw_redis(url, topic, count),
+                  "nats": lambda: raw_nats(url, topic, count),
+                  "sqs": lambda: raw_sqs(sqs_raw, queue_url, count)}[backend],
+        }
+        try:
+            for rnd in range(rounds):
+                before = counter.count
+                fill(client, topic, count)  # one send fans out to all four groups
+                send_per_msg = (counter.count - before) / count
+                order = list(GROUPS)
+                if rnd % 2:  # alternate the order, so drift does not favour one side
+                    order.reverse()
+                for key in order:
+                    before = counter.count
+                    result = phases[key]()
+                    rates[key].append(result)
+                    requests[key].append(send_per_msg + (counter.count - before) / count)
+                    report(Result(backend, f"r{rnd + 1} ({key}) {result.label}", result.count,
+                                  result.seconds))
+        finally:
+            client.admin.delete_topic(topic)
+    med = {k: statistics.median(r.rate for r in v) for k, v in rates.items()}
+    print(f"-- {backend}: median of {rounds} rounds, {count} msgs of {len(BODY)} B each")
+    for key in GROUPS:
+        line = f"{backend:9} ({key}) {LABELS[key]:36} {med[key]:>10,.0f} msgs/s"
+        if backend == "sqs":
+            line += f"   {statistics.median(requests[key]):.3f} requests/msg"
+        print(line)
+    print(f"{backend:9} ratios (a)/(d) {med['a'] / med['d']:.2f}   (b)/(d) "
+          f"{med['b'] / med['d']:.2f}   (b)/(a) {med['b'] / med['a']:.2f}   "
+          f"(c)/(d) {med['c'] / med['d']:.2f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated; a backend whose MQKIT_TEST_<NAME>_URL is "
+                             "not set is skipped")
+    parser.add_argument("--count", type=int, default=5000,
+                        help="messages per variant per round (sqs: at most 300 unless "
+                             "--sqs-count is given)")
+    parser.add_argument("--sqs-count", type=int, default=DEFAULT_COUNT["sqs"])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    for backend in (b.strip() for b in args.backends.split(",") if b.strip()):
+        url = os.environ.get(f"MQKIT_TEST_{backend.upper()}_URL")
+        if not url:
+            print(f"{backend}: MQKIT_TEST_{backend.upper()}_URL not set, skipped")
+            continue
+        count = args.sqs_count if backend == "sqs" else args.count
+        if backend == "sqs":
+            count -= count % 10
+        bench_backend(backend, url, count, max(1, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
