@@ -219,7 +219,7 @@ def test_delayed_send_waits_in_a_sorted_set(client: mqkit.Client, raw: redis.Red
 def test_secrets_never_shown(url: str) -> None:
     u = mqkit.URL.parse(url)
     bad = f"redis://mqkit:pa55-s3cret@{u.host}:{u.port}/0"
-    with pytest.raises(mqkit.Unavailable) as info:
+    with pytest.raises(mqkit.PermissionDenied) as info:
         mqkit.connect(bad).admin.list_topics()
     assert "pa55-s3cret" not in str(info.value) + repr(info.value)
     assert info.value.__cause__ is not None
@@ -392,7 +392,7 @@ def test_acl_user_with_password_and_without_info(url: str, raw: redis.Redis,
                 consumer.ack(got)
             c.admin.delete_topic(name)
         wrong = f"redis://{user}:nope@{u.host}:{u.port}/0"
-        with pytest.raises(mqkit.Unavailable) as info:
+        with pytest.raises(mqkit.PermissionDenied) as info:
             mqkit.connect(wrong).admin.list_topics()
         assert "nope" not in str(info.value)
     finally:
