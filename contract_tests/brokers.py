@@ -43,6 +43,8 @@ __all__ = [
     "Provider",
     "ContainerStartError",
     "RUN_LABEL",
+    "SESSION_LABEL",
+    "session_id",
     "brokers_script",
     "container_run_id",
     "docker_available",
@@ -73,7 +75,11 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _REPO_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
 _CONTAINER_READY_TIMEOUT = float(os.environ.get("MQKIT_CONTAINER_READY_TIMEOUT", "180") or 180)
 RUN_LABEL = "org.mqkit.run"
-"""Docker label on every container the harness starts; its value is :func:`container_run_id`."""
+"""Docker label on every container the harness starts; its value is :func:`container_run_id`
+(shared by the pytest processes of one CI run, for its exit trap)."""
+SESSION_LABEL = "org.mqkit.session"
+"""Docker label with this process's own id: what :func:`remove_run_containers` removes at the
+end of a session, so one process never removes a sibling's containers."""
 _LOG_TAIL_LINES = 30
 _SCRIPT_TIMEOUT = 300.0
 
@@ -219,7 +225,7 @@ def image_for(backend: str, environ: Mapping[str, str] | None = None) -> str:
     return raw
 
 
-_RUN_ID: list[str] = []
+_SESSION_ID = f"session-{uuid.uuid4().hex[:12]}"
 
 
 def container_run_id(environ: Mapping[str, str] | None = None) -> str:
@@ -231,9 +237,12 @@ def container_run_id(environ: Mapping[str, str] | None = None) -> str:
     explicit = _environ(environ).get("MQKIT_CONTAINER_RUN", "").strip()
     if explicit:
         return explicit
-    if not _RUN_ID:
-        _RUN_ID.append(f"mqkit-{uuid.uuid4().hex[:12]}")
-    return _RUN_ID[0]
+    return f"mqkit-{_SESSION_ID.removeprefix('session-')}"
+
+
+def session_id() -> str:
+    """This process's own id (random, stable for its lifetime)."""
+    return _SESSION_ID
 
 
 def required_backends(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -509,13 +518,14 @@ def _settle_ryuk(client: Any) -> None:
         testcontainers_config.ryuk_disabled = True
 
 
-def remove_run_containers(run_id: str | None = None) -> int:
-    """Remove every container labelled with this run's id (default: :func:`container_run_id`).
+def remove_run_containers(session: str | None = None) -> int:
+    """Remove every container this process started (label :data:`SESSION_LABEL`, value
+    ``session``, default :func:`session_id`).
 
     Returns how many were removed. Never raises: it runs at the end of a test run, also after
     a failed one.
     """
-    run_id = run_id or container_run_id()
+    session = session or session_id()
     try:
         import docker
 
@@ -524,7 +534,7 @@ def remove_run_containers(run_id: str | None = None) -> int:
         return 0
     removed = 0
     try:
-        found = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        found = client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={session}"})
         for container in found:
             try:
                 container.remove(force=True, v=True)
@@ -549,7 +559,8 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
     from testcontainers.core.container import DockerContainer
 
     image = spec.image
-    container = DockerContainer(image, labels={RUN_LABEL: container_run_id()})
+    labels = {RUN_LABEL: container_run_id(), SESSION_LABEL: session_id()}
+    container = DockerContainer(image, labels=labels)
     client = container.get_docker_client()
     _settle_ryuk(client.client)
     host = client.host()

@@ -102,3 +102,9 @@ def test_unrecovered_queues() -> None:
     listing = "q1\trunning\nq2\tdown\nq3 idle\n\nq4\tminority\n"
     assert brokers.unrecovered(listing) == ["q2", "q4"]
     assert brokers.unrecovered("") == []
+
+
+def test_session_id_is_per_process_and_apart_from_the_run() -> None:
+    sid = brokers.session_id()
+    assert sid == brokers.session_id() and sid.startswith("session-")
+    assert container_run_id({"MQKIT_CONTAINER_RUN": "ci-1"}) == "ci-1"
