@@ -162,6 +162,8 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
             "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093",
             "KAFKA_NUM_PARTITIONS": "1",
             "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+            # as scripts/brokers: the first group join creates 10 offsets partitions, not 50
+            "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "10",
             "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
             "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
             "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
