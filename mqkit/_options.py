@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from ._errors import ConfigurationError
 from .driver._types import StartPosition
 
-__all__ = ["ClientOptions"]
+__all__ = ["ClientOptions", "check_seconds"]
+
+
+def check_seconds(name: str, value: object) -> float:
+    """``value`` if it is a finite, non-negative number of seconds; else a
+    :class:`ConfigurationError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 <= value < float("inf")):
+        raise ConfigurationError(
+            f"{name} must be a non-negative number of seconds, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +66,5 @@ class ClientOptions:
             raise ConfigurationError("prefetch must be at least 1")
         if self.lease <= 0:
             raise ConfigurationError("lease must be positive")
-        if self.settle_interval < 0:
-            raise ConfigurationError("settle_interval must not be negative")
-        if self.settle_timeout < 0:
-            raise ConfigurationError("settle_timeout must not be negative")
-        if self.unavailable_timeout < 0:
-            raise ConfigurationError("unavailable_timeout must not be negative")
+        for name in ("settle_interval", "settle_timeout", "unavailable_timeout"):
+            check_seconds(name, getattr(self, name))

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mqkit
 import mqkit.aio
@@ -476,3 +478,31 @@ def test_iteration_keeps_what_it_holds_leased() -> None:
             assert sorted(seen) == [f"m{i}".encode() for i in range(5)]
             assert other.receive(10, timeout=0.2) == []  # none was handed out twice
             assert FAULTS.count("extend_lease") >= 1
+
+
+# -- bad input ------------------------------------------------------------------------
+
+_BAD_SECONDS = st.one_of(st.text(max_size=5), st.none(), st.booleans(),
+                         st.floats(max_value=-1e-9), st.just(float("nan")),
+                         st.just(float("inf")), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(["settle_interval", "settle_timeout", "unavailable_timeout"]),
+       value=_BAD_SECONDS.filter(lambda v: v is not None))  # None: the client's
+def test_bad_timing_options_are_refused_by_name(name: str, value: object) -> None:
+    with mqkit.connect(_url()) as client:
+        with pytest.raises(mqkit.ConfigurationError, match=name):
+            client.consumer("t", "g", **{name: value})  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=_BAD_SECONDS.filter(lambda v: v is not None))
+def test_bad_flush_and_close_timeouts_are_refused_by_name(value: object) -> None:
+    with _client() as client:
+        c = client.consumer("t", "g")
+        with pytest.raises(mqkit.ConfigurationError, match="timeout"):
+            c.flush_settlements(value)  # type: ignore[arg-type]
+        with pytest.raises(mqkit.ConfigurationError, match="timeout"):
+            c.close(value)  # type: ignore[arg-type]
+        c.close()

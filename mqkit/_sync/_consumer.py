@@ -42,7 +42,7 @@ from .._errors import (
     Unavailable,
 )
 from .._message import Message
-from .._options import ClientOptions
+from .._options import ClientOptions, check_seconds
 from .._retry import Action, RetryPolicy, decide, failure_reason
 from .._settlement import ACK, NACK, REJECT, Decision, SettleQueue, retry_pause
 from .._validation import DLQ_HEADERS, check_name
@@ -170,6 +170,8 @@ class Consumer:
         for redelivery. Ends iteration and ``run`` loops; later decisions raise
         :class:`Closed`. Closing twice is allowed and does nothing.
         """
+        limit = (self.timing.settle_timeout if timeout is None
+                 else check_seconds("timeout", timeout))
         if self._closed:
             return
         self._closed = True
@@ -178,7 +180,7 @@ class Consumer:
         self._client._forget(self)
         self._flusher.stop()
         try:
-            self._drain(self.timing.settle_timeout if timeout is None else timeout)
+            self._drain(limit)
         finally:
             with self._lock:
                 driver, self._driver = self._driver, None
@@ -347,8 +349,10 @@ class Consumer:
         ``settle_timeout``). Raises :class:`SettlementError` naming every decision the
         broker refused (or that ran out of time) since the last such error.
         """
+        limit = (self.timing.settle_timeout if timeout is None
+                 else check_seconds("timeout", timeout))
         if self._driver is not None or self._queue.pending:
-            self._drain(self.timing.settle_timeout if timeout is None else timeout)
+            self._drain(limit)
         self._raise_failures()
 
     def extend_lease(self, messages: Sequence[ReceivedMessage],
