@@ -148,7 +148,9 @@ class PullSubscription(AsyncSubscriptionDriver):
             out.append(to_delivery(self._topic, msg, self._seen))
         return out
 
-    async def _check(self, what: str) -> None:
+    async def _check(self, what: str, wait: float) -> None:
+        """Raise what the subscription holds (closed, slow consumer, deleted group), or
+        :class:`mqkit.Unavailable` if the connection is not back within ``wait`` seconds."""
         if self._sub is None or self._closing:
             raise mqkit.Closed(f"nats: {what}: subscription closed")
         if self._error is not None:
@@ -165,7 +167,7 @@ class PullSubscription(AsyncSubscriptionDriver):
                         f"nats: group {self._group!r} on topic {self._topic!r} was deleted "
                         f"({self._gone})") from None
             self._gone = None
-        self._link.check(what)
+        await self._link.ready(what, wait)
         if self._generation != self._link.generation:
             # Pull requests die with the connection they were sent on.
             self._generation = self._link.generation
@@ -173,10 +175,10 @@ class PullSubscription(AsyncSubscriptionDriver):
 
     async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         what = f"receive from {self._topic!r}/{self._group!r}"
-        await self._check(what)
+        deadline = time.monotonic() + timeout
+        await self._check(what, timeout)
         if self._buffer:
             return self._take(max_messages)
-        deadline = time.monotonic() + timeout
         first = True
         while True:
             now = time.monotonic()
@@ -203,7 +205,7 @@ class PullSubscription(AsyncSubscriptionDriver):
                 # The JetStream API ignores pulls on a missing consumer: no answer.
                 self._gone = "no answer to a pull request"
                 self._due = 0
-            await self._check(what)
+            await self._check(what, deadline - time.monotonic())
             if time.monotonic() >= deadline and not (self._no_wait and self._due > 0):
                 return []
 

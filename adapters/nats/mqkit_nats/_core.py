@@ -49,7 +49,7 @@ class CoreTopic(AsyncTopicDriver):
     async def send_batch(self, messages: Sequence[Message]) -> None:
         what = f"send to {self._topic!r}"
         data = encode_batch(self._topic, messages, self._max_payload)
-        self._link.check(what)
+        await self._link.ready(what)
         with mapped(what):
             # One write for the whole batch (nats-py's own buffer and flusher), then a
             # PING/PONG: the server has every message when this returns.
@@ -80,7 +80,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
     async def open(cls, link: Link, topic: str, group: str,
                    options: SubscriptionOptions) -> CoreSubscription:
         self = cls(link, topic, group)
-        link.check("subscribe")
+        await link.ready("subscribe")
         with mapped(f"subscribe to {topic!r}/{group!r}"):
             self._sub = await link.nc.subscribe(topic, queue=group, cb=self._on_msg)
             await link.flush()
@@ -106,7 +106,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
             raise error
         deadline = time.monotonic() + timeout
         while not self._buffer:
-            self._link.check(f"receive from {self._topic!r}")
+            await self._link.ready(f"receive from {self._topic!r}", deadline - time.monotonic())
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []

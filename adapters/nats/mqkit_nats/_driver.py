@@ -133,7 +133,7 @@ class NatsDriver(AsyncDriver):
     # -- admin -----------------------------------------------------------------------
 
     async def _stream_info(self, topic: str, what: str) -> api.StreamInfo:
-        self._link.check(what)
+        await self._link.ready(what)
         name = self._stream(topic)
         with mapped(f"{what} {topic!r}"):
             try:
@@ -158,7 +158,7 @@ class NatsDriver(AsyncDriver):
         o = parse_options(NatsOptions, {k: v for k, v in options.items()}, source="topic option")
         merged = {name: getattr(o, name) if name in options else getattr(self._options, name)
                   for name in _TOPIC_OPTIONS}
-        self._link.check("create topic")
+        await self._link.ready("create topic")
         name = self._stream(topic)
         config = api.StreamConfig(
             name=name, description=TOPIC_DESCRIPTION + topic, subjects=[topic],
@@ -180,7 +180,7 @@ class NatsDriver(AsyncDriver):
     async def delete_topic(self, topic: str) -> None:
         if self._options.mode == "core":
             return
-        self._link.check("delete topic")
+        await self._link.ready("delete topic")
         with mapped(f"delete topic {topic!r}"):
             try:
                 await self._js.delete_stream(self._stream(topic))
@@ -190,7 +190,7 @@ class NatsDriver(AsyncDriver):
     async def list_topics(self) -> list[str]:
         if self._options.mode == "core":
             return []
-        self._link.check("list topics")
+        await self._link.ready("list topics")
         topics: list[str] = []
         offset = 0
         with mapped("list topics"):
@@ -238,7 +238,7 @@ class NatsDriver(AsyncDriver):
     async def delete_group(self, topic: str, group: str) -> None:
         if self._options.mode == "core":
             return
-        self._link.check("delete group")
+        await self._link.ready("delete group")
         with mapped(f"delete group {group!r} on {topic!r}"):
             try:
                 await self._js.delete_consumer(self._stream(topic), consumer_name(group))

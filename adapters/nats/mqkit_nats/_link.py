@@ -1,9 +1,12 @@
 """The NATS connection: opening it (TLS, credentials), its state, and its callbacks.
 
 nats-py reconnects by itself in the background (forever, every ``reconnect_wait``
-seconds), re-subscribing every subscription. Calls made while it is disconnected raise
-:class:`mqkit.Unavailable` at once; ``generation`` counts reconnections so that pull
-subscriptions know their outstanding pull requests died with the old connection.
+seconds), re-subscribing every subscription. A call made while it reconnects waits for the
+reconnection (:meth:`Link.ready`): up to the connect timeout for admin calls, opening a
+topic or subscription and sending, up to its own timeout for a receive; then it raises
+:class:`mqkit.Unavailable`. Settlements do not wait (the consumer core retries them on its
+own schedule and deadline). ``generation`` counts reconnections so that pull subscriptions
+know their outstanding pull requests died with the old connection.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
@@ -29,6 +33,7 @@ __all__ = ["Link", "open_link"]
 log = logging.getLogger("mqkit.nats")
 
 _DEFAULT_PORT = 4222
+_READY_POLL = 0.05
 
 
 class Startable(Protocol):
@@ -41,9 +46,11 @@ A = TypeVar("A", bound=Startable)
 class Link:
     """One nats-py connection and its JetStream context, with connection state."""
 
-    def __init__(self, nc: NATS, options: NatsOptions) -> None:
+    def __init__(self, nc: NATS, options: NatsOptions, connect_timeout: float = 10.0) -> None:
         self.nc = nc
         self.options = options
+        self.connect_timeout = connect_timeout
+        """How long a call waits for a reconnection by default (:meth:`ready`)."""
         self.js: JetStreamContext = nc.jetstream(
             timeout=options.api_timeout, publish_async_max_pending=options.publish_window)
         self.generation = 0
@@ -78,11 +85,32 @@ class Link:
         await self.nc.flush(timeout=cast(int, self.options.api_timeout))
 
     def check(self, what: str) -> None:
-        """Raise :class:`mqkit.Unavailable` unless connected."""
+        """Raise :class:`mqkit.Unavailable` unless connected, at once (no waiting)."""
         if self.nc.is_closed:
             raise mqkit.Unavailable(f"nats: {what}: the connection is closed")
         if not self.nc.is_connected:
             raise mqkit.Unavailable(f"nats: {what}: not connected (reconnecting)")
+
+    async def ready(self, what: str, timeout: float | None = None) -> None:
+        """Return once connected; while nats-py reconnects, wait for it.
+
+        Waits at most ``timeout`` seconds (default :attr:`connect_timeout`), then raises
+        :class:`mqkit.Unavailable` naming ``what`` and how long it waited; ``timeout <= 0``
+        does not wait. A closed connection raises at once. A restarted broker is thus not an
+        error for a call made while the client finds it again (a reconnect attempt every
+        ``reconnect_wait`` seconds).
+        """
+        limit = self.connect_timeout if timeout is None else max(0.0, timeout)
+        deadline = time.monotonic() + limit
+        while not self.nc.is_connected:
+            if self.nc.is_closed:
+                raise mqkit.Unavailable(f"nats: {what}: the connection is closed")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise mqkit.Unavailable(
+                    f"nats: {what}: not connected (still reconnecting after {limit:g} s)")
+            # nats-py's own state is the truth; polling it cannot miss a transition.
+            await asyncio.sleep(min(_READY_POLL, remaining))
 
     # -- nats-py callbacks -----------------------------------------------------------
 
@@ -163,7 +191,7 @@ def connect_kwargs(params: ConnectParams, o: NatsOptions) -> dict[str, Any]:
 async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
     """Connect within ``params.connect_timeout``; raise ConnectTimeout otherwise."""
     nc = NATS()
-    link = Link(nc, o)
+    link = Link(nc, o, params.connect_timeout)
     kwargs = connect_kwargs(params, o)
     hosts = ", ".join(kwargs["servers"])
     link.refused = asyncio.get_running_loop().create_future()

@@ -86,7 +86,7 @@ class StreamTopic(AsyncTopicDriver):
     async def send_batch(self, messages: Sequence[Message]) -> None:
         link = self._link
         what = f"send to {self._topic!r}"
-        link.check(what)
+        await link.ready(what)
         acks = await link.pub_acks(PubAcks)
         window = link.options.publish_window
         # Every chunk is encoded (sizes checked) before anything is sent.

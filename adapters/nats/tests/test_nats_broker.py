@@ -8,10 +8,13 @@ missing URL fails. Tests marked ``broker_restart`` restart the broker with
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
@@ -357,18 +360,120 @@ def test_recovers_after_broker_restart(url: str, name: str) -> None:
     assert all(isinstance(e, mqkit.Unavailable | mqkit.SendBatchError) for e in errors), errors
 
 
-async def test_unavailable_while_broker_down_is_prompt(url: str) -> None:
-    """A call on a connection that is reconnecting fails at once, typed."""
-    async with mqkit.aio.connect(url) as c:
+class _PrivateServer:
+    """A nats-server with JetStream of this test's own, on a free port with its store in
+    ``path`` (the shared broker is never restarted for these tests)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        self.proc = subprocess.Popen(
+            [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.5) as sock:
+                if sock.recv(4).startswith(b"INFO"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("private nats-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Iterator[_PrivateServer]:
+    server = _PrivateServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _until_disconnected(nc: nats.NATS) -> None:
+    for _ in range(100):
+        if not nc.is_connected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the client never saw the broker go")
+
+
+async def test_calls_while_reconnecting_wait_for_the_restarted_broker(
+        private: _PrivateServer, name: str) -> None:
+    """Opening a topic, sending, admin calls and a receive made while the client
+    reconnects wait for the broker to be back instead of failing at once (contract 37 on
+    a container restart, where the first call came before the client had reconnected)."""
+    async with mqkit.aio.connect(private.url, connect_timeout=10) as c:
+        await c.admin.create_topic(name)
+        await c.admin.create_group(name, "g")
+        first = await c.producer(name).send(b"before")
         nc = c.as_(nats.NATS)
         assert nc is not None
-        await nc._process_op_err(ConnectionResetError("simulated loss"))
+        private.stop()
+        await _until_disconnected(nc)
+        loop = asyncio.get_running_loop()
+        # the broker comes back 1.5 s later, on the same port and store
+        restarted = loop.run_in_executor(None, lambda: (time.sleep(1.5), private.start()))
         start = time.monotonic()
-        with pytest.raises(mqkit.Unavailable):
-            await c.admin.list_topics()
-        assert time.monotonic() - start < 1.0
-        for _ in range(50):  # and it reconnects by itself
-            if nc.is_connected:
-                break
-            await asyncio.sleep(0.1)
-        assert isinstance(await c.admin.list_topics(), list)
+        second = await c.producer(name).send(b"after")  # opens the topic: waits
+        waited = time.monotonic() - start
+        await restarted
+        assert 1.0 < waited < 10, f"waited {waited:.1f} s"
+        assert name in await c.admin.list_topics()
+        async with c.consumer(name, "g") as consumer:
+            got: list[mqkit.aio.ReceivedMessage] = []
+            deadline = time.monotonic() + 10
+            while len(got) < 2 and time.monotonic() < deadline:
+                got += await consumer.receive(10, timeout=1)
+            await consumer.ack(got)
+        assert {m.id for m in got} == {first, second}
+        assert nc.stats["reconnects"] >= 1
+        await c.admin.delete_topic(name)
+
+
+@pytest.mark.parametrize("call", ["open topic", "list topics", "receive"])
+async def test_calls_while_broker_stays_down_are_unavailable_after_the_timeout(
+        private: _PrivateServer, name: str, call: str) -> None:
+    """A broker that does not come back: Unavailable naming the call once the connect
+    timeout (a receive: its own timeout) has passed; not at once, not later."""
+    async with mqkit.aio.connect(private.url, connect_timeout=2) as c:
+        await c.admin.create_topic(name)
+        consumer = c.consumer(name, "g")
+        await consumer.receive(1, timeout=0.1)
+        nc = c.as_(nats.NATS)
+        assert nc is not None
+        private.stop()
+        await _until_disconnected(nc)
+        start = time.monotonic()
+        with pytest.raises(mqkit.Unavailable, match="still reconnecting") as info:
+            if call == "open topic":
+                await c.producer(name + "-other").send(b"x")
+            elif call == "list topics":
+                await c.admin.list_topics()
+            else:
+                await consumer.receive(1, timeout=1.0)
+        took = time.monotonic() - start
+        expected = 1.0 if call == "receive" else 2.0
+        assert expected - 0.2 < took < expected + 1.5, f"{call}: {took:.1f} s ({info.value})"
+        with contextlib.suppress(mqkit.MQError):
+            await consumer.close(timeout=0.5)
