@@ -77,6 +77,11 @@ class SettleQueue:
         self.pending.extend(decisions)
         return len(self.pending) >= self.max_batch
 
+    def add1(self, decision: Decision) -> bool:
+        """Queue one decision; True when a full batch is waiting (flush now)."""
+        self.pending.append(decision)
+        return len(self.pending) >= self.max_batch
+
     @property
     def idle(self) -> bool:
         """Nothing pending and nothing being handed to the driver."""
@@ -164,6 +169,10 @@ class Releases:
             self._counts[key] = self._counts.pop(key, 0) + 1
             if len(self._counts) > self._limit:
                 self._counts.popitem(last=False)
+
+    def __bool__(self) -> bool:
+        """Whether any release is remembered (a lock-free hint: the fast path)."""
+        return bool(self._counts)
 
     def count(self, key: tuple[str, str, str]) -> int:
         if not self._counts:

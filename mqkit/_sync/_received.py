@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._codecs import codec_for
 from .._errors import MessageStateError
 from .._message import Delivery, Message
+from .._settlement import ACK, REJECT
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
@@ -99,7 +100,10 @@ class ReceivedMessage:
 
         Returns at once; with ``wait=True`` once the broker took the decision.
         """
-        self._consumer.ack([self], wait=wait)
+        if wait is False:  # the per-message path: record only
+            self._consumer._decide_one(self, ACK, None)
+        else:
+            self._consumer.ack([self], wait=wait)
 
     def nack(self, delay: float | None = None, *, wait: bool = False) -> None:
         """Processing failed: deliver the message again, after ``delay`` seconds if given."""
@@ -107,7 +111,10 @@ class ReceivedMessage:
 
     def reject(self, *, wait: bool = False) -> None:
         """Drop the message for good (no redelivery)."""
-        self._consumer.reject([self], wait=wait)
+        if wait is False:  # the per-message path: record only
+            self._consumer._decide_one(self, REJECT, None)
+        else:
+            self._consumer.reject([self], wait=wait)
 
     def extend_lease(self, seconds: float) -> None:
         """Keep this message from other consumers for ``seconds`` more."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,10 +40,11 @@ from .._errors import (
     Unavailable,
 )
 from .._message import Message
-from .._options import ClientOptions, check_seconds
+from .._options import ClientOptions
 from .._retry import Action, RetryPolicy, decide, failure_reason
+from .._run import Outage, RunStats
 from .._settlement import ACK, NACK, REJECT, Decision, SettleQueue, retry_pause
-from .._validation import DLQ_HEADERS, check_name
+from .._validation import DLQ_HEADERS, check_bool, check_int, check_name, check_seconds
 from ..driver import AsyncSubscriptionDriver, SubscriptionOptions
 from ._received import AsyncReceivedMessage
 from ._runtime import (
@@ -84,52 +84,6 @@ Handler = Callable[  # unasync: Handler = Callable[[ReceivedMessage], None]
     [AsyncReceivedMessage], Any]  # unasync: drop
 
 
-@dataclass
-class RunStats:
-    """What a ``run`` did: messages handled and how each ended.
-
-    ``dead_lettered`` counts only copies the dead-letter topic accepted;
-    ``dead_letter_failed`` those it refused (the message was nacked with backoff
-    instead). ``dropped`` counts failed messages on an at-most-once backend, which
-    cannot redeliver (each is logged). ``released``: received but not started when the
-    loop stopped, given back without using up an attempt. ``settle_failed``: decisions
-    the broker did not take (the broker redelivers those messages).
-    """
-
-    handled: int = 0
-    acked: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    dead_letter_failed: int = 0
-    rejected: int = 0
-    released: int = 0
-    dropped: int = 0
-    settle_failed: int = 0
-
-
-class _Outage:
-    """Tracks how long the broker has been unavailable to a loop, bounded."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.since: float | None = None
-        self.failures = 0
-
-    def failed(self) -> float:
-        """Note one more failure; the pause before the next try, or -1 when out of time."""
-        now = monotonic()
-        if self.since is None:
-            self.since = now
-        self.failures += 1
-        if now - self.since >= self.limit:
-            return -1.0
-        return min(retry_pause(self.failures), self.limit - (now - self.since))
-
-    def ok(self) -> None:
-        self.since = None
-        self.failures = 0
-
-
 class AsyncConsumer:
     """Receives from one group of one topic. Create with ``client.consumer(topic, group)``."""
 
@@ -147,6 +101,7 @@ class AsyncConsumer:
         self._queue = SettleQueue(1000)  # the backend's max_batch, once open
         self._flusher = Flusher(self.timing.settle_interval, self._background_flush)
         self._slot_freed = Event()
+        self._slot_wanted = False  # a receive waits for a slot (guarded by _state)
         self._closed = False
         self._stop_requested = False
 
@@ -230,10 +185,8 @@ class AsyncConsumer:
         Hands pending decisions to the broker first, and raises
         :class:`SettlementError` (receiving nothing) when earlier ones were refused.
         """
-        if max_messages < 1:
-            raise ConfigurationError("max_messages must be at least 1")
-        if timeout < 0:
-            raise ConfigurationError("timeout must not be negative")
+        check_int("max_messages", max_messages, 1)
+        timeout = check_seconds("timeout", timeout)
         driver = await self._open()
         self._raise_failures()
         deadline = monotonic() + timeout
@@ -244,8 +197,11 @@ class AsyncConsumer:
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return []
-            self._slot_freed.clear()
-            if self.options.prefetch - len(self._unsettled) <= 0:
+            with self._state:
+                self._slot_freed.clear()
+                self._slot_wanted = True
+                full = self.options.prefetch - len(self._unsettled) <= 0
+            if full:
                 await self._slot_freed.wait(remaining)
         if self._closed:
             raise self._closed_error()
@@ -281,7 +237,7 @@ class AsyncConsumer:
         # At-most-once backends cannot take back what the loop holds: hold nothing.
         batch = (min(self.options.prefetch, _ITER_BATCH)
                  if self._client.capabilities.support(Feature.NACK) else 1)
-        outage = _Outage(self.timing.unavailable_timeout)
+        outage = Outage(self.timing.unavailable_timeout)
         ticker = self._lease_ticker()
         try:
             while True:
@@ -318,29 +274,56 @@ class AsyncConsumer:
         Returns at once; with ``wait=True``, once the broker took every decision
         recorded so far (raising :class:`SettlementError` if it refused any).
         """
-        self._decide(messages, ACK, None)
+        batch = self._messages("ack", messages)
+        check_bool("wait", wait)
+        self._decide(batch, ACK, None)
         if wait:
             await self.flush_settlements()
 
     async def nack(self, messages: Sequence[AsyncReceivedMessage],
                    delay: float | None = None, *, wait: bool = False) -> None:
         """Nack several messages: they come back, after ``delay`` seconds if given."""
+        batch = self._messages("nack", messages)
+        check_bool("wait", wait)
+        if delay is not None:
+            delay = check_seconds("delay", delay)
         caps = self._client.capabilities
         caps.require(Feature.NACK)
         if delay is not None and delay > 0:
             caps.require(Feature.NACK_DELAY)
         else:
             delay = None
-        self._decide(messages, NACK, delay)
+        self._decide(batch, NACK, delay)
         if wait:
             await self.flush_settlements()
 
     async def reject(self, messages: Sequence[AsyncReceivedMessage], *,
                      wait: bool = False) -> None:
         """Reject several messages: dropped for good."""
-        self._decide(messages, REJECT, None)
+        batch = self._messages("reject", messages)
+        check_bool("wait", wait)
+        self._decide(batch, REJECT, None)
         if wait:
             await self.flush_settlements()
+
+    def _messages(self, verb: str, messages: object) -> Sequence[AsyncReceivedMessage]:
+        """``messages`` as a sequence of this face's received messages, or a
+        :class:`ConfigurationError` naming what is wrong (a single message included)."""
+        if isinstance(messages, AsyncReceivedMessage):
+            raise ConfigurationError(
+                f"{verb}() takes a list of messages, got one message; "
+                f"call msg.{verb}() for a single message")
+        if isinstance(messages, (str, bytes)) or not hasattr(messages, "__iter__"):
+            raise ConfigurationError(
+                f"{verb}(): messages must be a list of received messages, "
+                f"got {type(messages).__name__}")
+        batch = messages if isinstance(messages, list | tuple) else list(messages)
+        for i, msg in enumerate(batch):
+            if not isinstance(msg, AsyncReceivedMessage):
+                raise ConfigurationError(
+                    f"{verb}(): messages[{i}] is a {type(msg).__name__}, not a message "
+                    "this consumer received")
+        return batch
 
     async def flush_settlements(self, timeout: float | None = None) -> None:
         """Wait until the broker took every decision recorded so far.
@@ -357,9 +340,12 @@ class AsyncConsumer:
 
     async def extend_lease(self, messages: Sequence[AsyncReceivedMessage],
                            seconds: float) -> None:
-        """Keep undecided messages from other consumers for ``seconds`` more."""
+        """Keep undecided messages from other consumers for ``seconds`` more
+        (a positive number)."""
+        batch = self._messages("extend_lease", messages)
+        seconds = check_seconds("seconds", seconds, positive=True)
         self._client.capabilities.require(Feature.LEASE_EXTENSION)
-        live = [m.delivery for m in messages if m.decision is None]
+        live = [m.delivery for m in batch if m.decision is None]
         if not live:
             return
         driver = await self._open()
@@ -385,7 +371,24 @@ class AsyncConsumer:
                 msg.decision = kind
                 forget(id(msg), None)
             full = self._queue.add([Decision(m, kind, delay, release) for m in messages])
-        self._slot_freed.set()
+            wanted, self._slot_wanted = self._slot_wanted, False
+        if wanted:
+            self._slot_freed.set()
+        self._flusher.wake(full)
+
+    def _decide_one(self, msg: AsyncReceivedMessage, kind: str, delay: float | None) -> None:
+        """:meth:`_decide` for one message of this consumer: the per-message path."""
+        with self._state:
+            if msg.decision is not None:
+                msg._claim(kind)  # raises: first decision wins
+            if self._closed:
+                raise self._closed_error()
+            msg.decision = kind
+            self._unsettled.pop(id(msg), None)
+            full = self._queue.add1(Decision(msg, kind, delay))
+            wanted, self._slot_wanted = self._slot_wanted, False
+        if wanted:
+            self._slot_freed.set()
         self._flusher.wake(full)
 
     def _release(self, messages: Sequence[AsyncReceivedMessage]) -> int:
@@ -487,10 +490,11 @@ class AsyncConsumer:
         else:
             await driver.reject(deliveries)
         releases = self._client._releases
-        for d in group:
-            key = self._key(d.message)
-            if key is not None:
-                releases.forget(key)
+        if releases:
+            for d in group:
+                key = self._key(d.message)
+                if key is not None:
+                    releases.forget(key)
 
     def _raise_failures(self) -> None:
         """Raise the settlements refused since the last call, if any."""
@@ -543,15 +547,21 @@ class AsyncConsumer:
         is raised; :class:`PermissionDenied` and other errors are raised at once.
         Before returning, waits for the broker to take the loop's decisions.
         """
-        policy = retry or RetryPolicy()
+        policy = RetryPolicy() if retry is None else retry
         dead_letter_topic = self._check_run(handler, policy, concurrency)
+        if stop_after is not None:
+            check_int("stop_after", stop_after, 1)
+        if idle_timeout is not None:
+            idle_timeout = check_seconds("idle_timeout", idle_timeout)
+        if batch_size is not None:
+            check_int("batch_size", batch_size, 1)
         await self._open()
         stats = RunStats()
         caps = self._client.capabilities
         releasable = bool(caps.support(Feature.NACK))
         size = batch_size or max(concurrency, min(self.options.prefetch, 100))
         ticker = self._lease_ticker()
-        outage = _Outage(self.timing.unavailable_timeout)
+        outage = Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
         try:
             while not self._stop_requested and not self._closed:
@@ -591,7 +601,7 @@ class AsyncConsumer:
         return stats
 
     async def _run_receive(self, want: int, poll: float, *, stats: RunStats,
-                           outage: _Outage, idle_timeout: float | None,
+                           outage: Outage, idle_timeout: float | None,
                            last_message: float) -> list[AsyncReceivedMessage] | None:
         """One receive of the run loop: a batch, ``[]`` to go on, ``None`` to return."""
         idle = idle_timeout is not None and monotonic() - last_message >= idle_timeout
@@ -621,15 +631,14 @@ class AsyncConsumer:
         if not isinstance(policy, RetryPolicy):
             raise ConfigurationError(
                 f"retry must be a RetryPolicy, got {type(policy).__name__}")
-        if concurrency < 1:
-            raise ConfigurationError("concurrency must be at least 1")
+        check_int("concurrency", concurrency, 1)
         if not policy.dead_letter:
             return None
         if policy.dead_letter_topic is not None:
             return check_name("dead_letter_topic", policy.dead_letter_topic)
         return self._client.dead_letter_topic(self.topic)
 
-    async def _ride_out(self, outage: _Outage, exc: Unavailable) -> None:
+    async def _ride_out(self, outage: Outage, exc: Unavailable) -> None:
         """Wait before retrying an unavailable broker, or raise ``exc`` when it has been
         unavailable for ``unavailable_timeout`` seconds."""
         pause = outage.failed()
