@@ -24,6 +24,7 @@ from ._admin import Admin
 from ._consumer import KafkaSubscription
 from ._errors import mapped
 from ._names import Names
+from ._net import close_quietly, net_client
 from ._options import KafkaOptions
 from ._producer import KafkaTopic
 
@@ -78,6 +79,8 @@ def client_config(params: ConnectParams, options: KafkaOptions) -> dict[str, Any
         "request_timeout_ms": 30_000,
         "bootstrap_timeout_ms": int(params.connect_timeout * 1000),
         "reconnect_backoff_max_ms": 1_000,
+        # A refused SASL login is raised at once, not retried until bootstrap_timeout_ms.
+        "kafka_client": net_client,
     }
     if use_tls:
         context = ssl.create_default_context(cafile=options.ca_file)
@@ -117,8 +120,21 @@ class KafkaDriver(Driver):
         self._producer: KafkaProducer | None = None
         self._producer_lock = threading.Lock()
         self._send_timeout = options.delivery_timeout_ms / 1000 + 5
-        with mapped(f"connect to {params.url}"):
-            native = KafkaAdminClient(**self._config)
+        made: list[Any] = []
+
+        def recording(**configs: Any) -> Any:
+            client = net_client(**configs)
+            made.append(client)
+            return client
+
+        secret = params.url.password.reveal() if params.url.password else ""
+        try:
+            with mapped(f"connect to {params.url}", secrets=(secret,)):
+                native = KafkaAdminClient(**{**self._config, "kafka_client": recording})
+        except mqkit.MQError:
+            for client in made:  # the constructor left its network thread running
+                close_quietly(client)
+            raise
         self._admin = Admin(native, self._names, options, params.connect_timeout)
 
     def __repr__(self) -> str:

@@ -109,7 +109,8 @@ def connect(params: ConnectParams) -> SqsDriver:
         raise mqkit.ConfigurationError("sqs: sns+sqs:// means mode=sns; use sqs:// "
                                        "with mode=queue for queue-only mode")
     driver = SqsDriver(params, options)
-    with mapped("connect"):
+    secret = params.url.password.reveal() if params.url.password is not None else ""
+    with mapped("connect", secrets=(secret,)):
         driver.probe()
     return driver
 

@@ -4,11 +4,17 @@
 native error. AWS error codes decide for service errors (``ClientError``); the exception
 class decides for transport and configuration errors. Refused credentials
 (``InvalidClientTokenId``, ``SignatureDoesNotMatch``, ``AccessDenied``...) are
-:class:`PermissionDenied`, never retried. Texts never hold a credential:
+:class:`PermissionDenied`, never retried; so is any other HTTP 403 (AWS answers 403 only
+for refused credentials or permissions). An error document botocore could not parse (a
+query-protocol XML ``ErrorResponse`` to a JSON-protocol request, as moto sends for a
+refused key: botocore then reports the HTTP status as the code and the whole XML as the
+message) is read for its ``<Code>`` and ``<Message>``. Texts never hold a credential:
 botocore's messages name the operation, the error code and the endpoint, never keys.
 """
 
 from __future__ import annotations
+
+import re
 
 import botocore.exceptions as be
 
@@ -98,16 +104,33 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
+_XML_CODE = re.compile(r"<Code>\s*([^<]{1,200}?)\s*</Code>")
+_XML_MESSAGE = re.compile(r"<Message>\s*([^<]{0,1000}?)\s*</Message>")
+
+
+def _code_and_message(exc: be.ClientError) -> tuple[str, str]:
+    """The AWS error code and message, read from an unparsed XML error document when
+    botocore left one as the message."""
+    code = error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    if code not in _CODES and message.lstrip().startswith("<"):
+        found = _XML_CODE.search(message)
+        if found:
+            text = _XML_MESSAGE.search(message)
+            return found.group(1), text.group(1) if text else ""
+    return code, message
+
+
 def _client_error(exc: BaseException) -> tuple[type[MQError], str] | None:
     """A service error decided by its AWS error code, else by its HTTP status."""
     if not isinstance(exc, be.ClientError):
         return None
-    code = error_code(exc)
+    code, message = _code_and_message(exc)
     cls = _CODES.get(code)
     if cls is None:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        cls = Unavailable if status >= 500 else BackendError
-    message = exc.response.get("Error", {}).get("Message", "")
+        cls = (Unavailable if status >= 500 else PermissionDenied if status == 403
+               else BackendError)
     return cls, f"{code}: {message}".rstrip(": ")
 
 

@@ -1,0 +1,92 @@
+"""kafka-python's network client, made to keep a refused login instead of retrying it.
+
+kafka-python 3.0's connection manager remembers an authentication failure per node and
+raises it from the next ``get_connection`` (its ``_auth_failures``), so that a wrong
+password is not retried forever. But it records only an exception that escapes
+``KafkaConnection.initialize``, and ``initialize`` never lets one escape: it closes the
+connection with the error instead. A refused SASL login therefore looks like any failed
+connection, and the bootstrap loop retries it until ``bootstrap_timeout_ms`` and raises
+``KafkaTimeoutError`` (``Unavailable``) with the cause only in its log.
+
+:class:`AuthAwareManager` records what the connection closed with, when that is a SASL or
+authorization failure (``SaslAuthenticationFailedError``, ``AuthorizationError``), after
+kafka-python's own connect step; the bootstrap's next attempt (one reconnect backoff
+later, ``reconnect_backoff_ms``) raises it, and the caller maps it to
+:class:`mqkit.PermissionDenied`. Nothing else changes: a connection refused, a timeout or
+a broker error other than those two is retried as before. The record is per node and
+sticky for the client's life (kafka-python's own rule: it is cleared by a successful
+connect, which cannot happen while it is recorded), so a client whose login is refused
+must be closed and made again with other credentials.
+
+:func:`net_client` is the ``kafka_client`` factory every kafka-python client of the
+driver is given (a documented setting of KafkaAdminClient, KafkaProducer and
+KafkaConsumer); :func:`close_quietly` releases the network thread of a client whose
+owner's constructor raised.
+
+Tied to kafka-python 3.0's internals (``KafkaConnectionManager._connect`` and
+``_auth_failures``); ``tests/test_kafka_auth_unit.py`` checks that they are still there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import kafka.errors as ke
+from kafka.net.compat import KafkaNetClient
+from kafka.net.manager import KafkaConnectionManager
+from kafka.net.selector import NetworkSelector
+
+__all__ = ["AUTH_FAILURES", "AuthAwareManager", "close_quietly", "net_client"]
+
+AUTH_FAILURES: tuple[type[BaseException], ...] = (
+    ke.SaslAuthenticationFailedError, ke.AuthorizationError)
+"""What a connection can close with that no retry will cure."""
+
+
+def _data_before_eof(recv: Callable[[], tuple[bytes, Any]]) -> Callable[[], tuple[bytes, Any]]:
+    """A transport's ``_sock_recv`` that returns the bytes read before an end of stream
+    or error, without the error, so they reach the protocol; the next read (the socket
+    stays readable) reports the error again. kafka-python's transport drops such bytes."""
+    def delivering() -> tuple[bytes, Any]:
+        data, err = recv()
+        return (data, None) if data and err is not None else (data, err)
+    return delivering
+
+
+class AuthAwareManager(KafkaConnectionManager):  # type: ignore[misc]
+    """A connection manager that records a refused login of a node's connection, and
+    whose transports deliver a response that arrives together with the broker's close
+    (the broker answers a refused SASL login and closes at once: with kafka-python's
+    transport the answer was lost about half the time, and the connect retried)."""
+
+    async def _build_transport(self, node: Any, timeout_at: float | None = None) -> Any:
+        transport = await super()._build_transport(node, timeout_at=timeout_at)
+        transport._sock_recv = _data_before_eof(transport._sock_recv)
+        return transport
+
+    async def _connect(self, node: Any, conn: Any, reset_backoff_on_connect: bool = True,
+                       timeout_at: float | None = None) -> None:
+        await super()._connect(node, conn, reset_backoff_on_connect=reset_backoff_on_connect,
+                               timeout_at=timeout_at)
+        init = conn.init_future
+        if init.is_done and isinstance(init.exception, AUTH_FAILURES):
+            self._auth_failures[node.node_id] = init.exception
+
+
+def net_client(**configs: Any) -> KafkaNetClient:
+    """A ``KafkaNetClient`` over an :class:`AuthAwareManager` (the ``kafka_client``
+    setting: kafka-python calls it with the client's whole configuration)."""
+    net = NetworkSelector(**configs)
+    return KafkaNetClient(net=net, manager=AuthAwareManager(net, **configs), **configs)
+
+
+def close_quietly(client: KafkaNetClient) -> None:
+    """Close a client whose owner's constructor raised (kafka-python starts the network
+    thread before it bootstraps and leaves no object to close): as KafkaAdminClient.close
+    does. Never raises."""
+    try:
+        client.close()
+        client._net.stop()
+    except Exception:  # best effort on a client that never started
+        pass
