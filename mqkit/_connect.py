@@ -11,7 +11,7 @@ from typing import Any
 from ._errors import BackendError, MQError
 from ._options import ClientOptions
 from ._registry import plugin_for
-from ._url import URL, Secret, is_secret_name, parse_options
+from ._url import URL, Secret, parse_options
 from .driver._plugin import AdapterPlugin, ConnectParams
 
 __all__ = ["DEFAULT_URL", "Resolved", "resolve"]
@@ -32,7 +32,7 @@ class Resolved:
     def scrub(self, text: str) -> str:
         """``text`` with every secret of this URL replaced by ``***``."""
         secrets = [self.url.password.reveal()] if self.url.password else []
-        secrets += [v for k, v in self.url.query.items() if is_secret_name(k) and v]
+        secrets += [v.reveal() for v in self.url.query.values() if isinstance(v, Secret) and v]
         secrets += [v.reveal() for v in self.params.options.values()
                     if isinstance(v, Secret) and v]
         for secret in sorted(secrets, key=len, reverse=True):

@@ -207,3 +207,23 @@ def test_asyncio_face_refuses_the_same() -> None:
 def test_run_stats_is_one_type_on_both_faces() -> None:
     """Code shared between the faces can annotate with either name (mypy agrees)."""
     assert mqkit.RunStats is mqkit.aio.RunStats
+
+
+def test_blocking_run_keeps_its_handler_threads_across_batches() -> None:
+    """``concurrency`` threads for the whole loop, not a new pool per batch."""
+    import threading
+
+    client = _client()
+    with client.producer("t") as p:
+        p.send_batch([b"m"] * 199)
+    seen: set[threading.Thread] = set()
+    lock = threading.Lock()
+
+    def handler(msg: mqkit.ReceivedMessage) -> None:
+        with lock:
+            seen.add(threading.current_thread())
+
+    with client, client.consumer("t", "g") as consumer:
+        stats = consumer.run(handler, concurrency=4, batch_size=10, stop_after=200)
+    assert stats.acked == 200
+    assert 1 < len(seen) <= 4, len(seen)

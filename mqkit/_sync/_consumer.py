@@ -52,12 +52,12 @@ from ._runtime import (
     AwaitableResult,
     Event,
     Flusher,
+    HandlerPool,
     Lock,
     Ticker,
     call_handler,
     check_handler,
     monotonic,
-    run_all,
     sleep,
 )
 
@@ -548,13 +548,10 @@ class Consumer:
         Before returning, waits for the broker to take the loop's decisions.
         """
         policy = RetryPolicy() if retry is None else retry
-        dead_letter_topic = self._check_run(handler, policy, concurrency)
-        if stop_after is not None:
-            check_int("stop_after", stop_after, 1)
-        if idle_timeout is not None:
-            idle_timeout = check_seconds("idle_timeout", idle_timeout)
-        if batch_size is not None:
-            check_int("batch_size", batch_size, 1)
+        dead_letter_topic = self._check_run(handler, policy, concurrency=concurrency,
+                                            stop_after=stop_after,
+                                            idle_timeout=idle_timeout,
+                                            batch_size=batch_size)
         self._open()
         stats = RunStats()
         caps = self._client.capabilities
@@ -563,6 +560,7 @@ class Consumer:
         ticker = self._lease_ticker()
         outage = Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
+        pool = HandlerPool(concurrency)
         try:
             while not self._stop_requested and not self._closed:
                 want = size if stop_after is None else min(size, stop_after - stats.handled)
@@ -578,9 +576,8 @@ class Consumer:
                     continue
                 last_message = monotonic()
                 try:
-                    outcomes = run_all(
-                        [self._make_call(handler, m, releasable) for m in batch],
-                        concurrency)
+                    outcomes = pool.run_all(
+                        [self._make_call(handler, m, releasable) for m in batch])
                 except AwaitableResult:
                     self._release(batch)
                     raise
@@ -589,6 +586,7 @@ class Consumer:
                 except Closed:
                     break
         finally:
+            pool.close()
             if ticker is not None:
                 ticker.stop()
             self._stop_requested = self._closed
@@ -624,14 +622,21 @@ class Consumer:
             return None
         return batch
 
-    def _check_run(self, handler: Handler, policy: RetryPolicy,
-                   concurrency: int) -> str | None:
+    def _check_run(self, handler: Handler, policy: RetryPolicy, *, concurrency: int,
+                   stop_after: int | None, idle_timeout: float | None,
+                   batch_size: int | None) -> str | None:
         """Refuse bad run() arguments before anything is received; the dead-letter topic."""
         check_handler(handler)
         if not isinstance(policy, RetryPolicy):
             raise ConfigurationError(
                 f"retry must be a RetryPolicy, got {type(policy).__name__}")
         check_int("concurrency", concurrency, 1)
+        if stop_after is not None:
+            check_int("stop_after", stop_after, 1)
+        if idle_timeout is not None:
+            check_seconds("idle_timeout", idle_timeout)
+        if batch_size is not None:
+            check_int("batch_size", batch_size, 1)
         if not policy.dead_letter:
             return None
         if policy.dead_letter_topic is not None:

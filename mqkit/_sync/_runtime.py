@@ -14,7 +14,7 @@ from ..driver import AdapterPlugin, ConnectParams, Driver
 from ._bridge import LoopThreadDriver
 
 __all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
-           "check_handler", "monotonic", "open_driver", "run_all", "sleep"]
+           "check_handler", "HandlerPool", "monotonic", "open_driver", "sleep"]
 
 T = TypeVar("T")
 Lock = threading.Lock
@@ -77,13 +77,30 @@ def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
     return result
 
 
-def run_all(calls: Sequence[Callable[[], T]], concurrency: int) -> list[T]:
-    """Run ``calls`` on at most ``concurrency`` threads; results in call order."""
-    if concurrency <= 1 or len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(calls)),
-                            thread_name_prefix="mqkit-handler") as pool:
-        return list(pool.map(lambda call: call(), calls))
+class HandlerPool:
+    """Runs batches of calls on at most ``concurrency`` threads, kept for its lifetime.
+
+    One pool per ``run`` loop: its threads are started once, not per batch. ``close``
+    waits for running calls and ends the threads.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run_all(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Results of ``calls`` in call order."""
+        if self._concurrency <= 1 or len(calls) <= 1:
+            return [call() for call in calls]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._concurrency,
+                                            thread_name_prefix="mqkit-handler")
+        return list(self._pool.map(lambda call: call(), calls))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 class Ticker:

@@ -17,7 +17,7 @@ from ..driver import AdapterPlugin, AsyncDriver, ConnectParams
 from ._bridge import ThreadedDriver
 
 __all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
-           "check_handler", "monotonic", "open_driver", "run_all", "sleep"]
+           "check_handler", "HandlerPool", "monotonic", "open_driver", "sleep"]
 
 T = TypeVar("T")
 Lock = asyncio.Lock
@@ -72,17 +72,27 @@ async def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
     return result
 
 
-async def run_all(calls: Sequence[Callable[[], Awaitable[T]]], concurrency: int) -> list[T]:
-    """Run ``calls`` with at most ``concurrency`` at a time; results in call order."""
-    if concurrency <= 1 or len(calls) <= 1:
-        return [await call() for call in calls]
-    gate = asyncio.Semaphore(concurrency)
+class HandlerPool:
+    """Runs batches of calls with at most ``concurrency`` at a time (the blocking face's
+    twin keeps threads for its lifetime; here ``close`` has nothing to end)."""
 
-    async def gated(call: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await call()
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
 
-    return list(await asyncio.gather(*(gated(c) for c in calls)))
+    async def run_all(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Results of ``calls`` in call order."""
+        if self._concurrency <= 1 or len(calls) <= 1:
+            return [await call() for call in calls]
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def gated(call: Callable[[], Awaitable[T]]) -> T:
+            async with gate:
+                return await call()
+
+        return list(await asyncio.gather(*(gated(c) for c in calls)))
+
+    async def close(self) -> None:
+        return None
 
 
 class Ticker:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from .._url import URL
+from .. import _redact
+from .._url import URL, Secret, is_secret_name
 from ._async import AsyncDriver
 from ._sync import Driver
 
@@ -30,12 +31,26 @@ class ConnectParams:
     ``options`` holds the adapter's own settings: the URL's query parameters (strings)
     overridden by keyword arguments (typed), with mqkit's portable options removed. The
     adapter validates them with :func:`mqkit.driver.parse_options` into its own frozen
-    options dataclass, so that an unknown name is an error naming it.
+    options dataclass, so that an unknown name is an error naming it. A value whose name
+    marks it as a credential (``password``, ``token``, ``session_token``...) is a
+    :class:`Secret` (a text one is wrapped on construction), and constructing the params
+    registers every secret with mqkit's log redaction (``mqkit._redact``), so that no log
+    record of the process, the client library's included, shows it.
     """
 
     url: URL
     options: Mapping[str, object] = field(default_factory=dict)
     connect_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        # A secret-named option given as text (a keyword such as token="...") is held as a
+        # Secret, so that repr, asdict and tracebacks showing locals never show it; every
+        # secret is registered with the log redaction before any client library sees it.
+        options = {k: Secret(v) if isinstance(v, str) and is_secret_name(k) else v
+                   for k, v in self.options.items()}
+        object.__setattr__(self, "options", options)
+        _redact.register(v for v in (self.url.password, *self.url.query.values(),
+                                     *options.values()) if isinstance(v, Secret))
 
 
 @dataclass(frozen=True)
