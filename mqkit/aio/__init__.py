@@ -3,8 +3,42 @@
     async with mqkit.aio.connect("nats://localhost:4222") as client:
         async with client.producer("orders") as producer:
             await producer.send(b"...")
+
+``Client``, ``Admin``, ``Producer``, ``Consumer``, ``ReceivedMessage`` and ``connect`` are
+the asyncio classes; every other name (errors, codecs, ``Message``, ``RetryPolicy``,
+``Capabilities``, ...) is the very object :mod:`mqkit` exports, so code written against
+either face catches the same exceptions and passes the same values.
 """
 
+from .._capabilities import Capabilities, Feature, Support
+from .._codecs import JSON, RAW, TEXT, Codec, codec_for, register_codec
+from .._errors import (
+    AdapterNotInstalled,
+    AlreadyExists,
+    BackendError,
+    Closed,
+    ConfigurationError,
+    ConnectTimeout,
+    InvalidMessage,
+    MessageStateError,
+    MessageTooLarge,
+    MQError,
+    NotFound,
+    PermissionDenied,
+    SendBatchError,
+    SettlementError,
+    SettlementUnavailable,
+    Timeout,
+    Unavailable,
+    Unsupported,
+)
+from .._message import Message
+from .._options import ClientOptions
+from .._registry import installed_schemes
+from .._retry import PermanentFailure, RetryPolicy
+from .._url import URL, Secret
+from .._validation import DLQ_HEADERS
+from ..driver import GroupStats
 from ._admin import AsyncAdmin as Admin
 from ._client import DEAD_LETTER_GROUP, connect
 from ._client import AsyncClient as Client
@@ -13,5 +47,49 @@ from ._consumer import RunStats
 from ._producer import AsyncProducer as Producer
 from ._received import AsyncReceivedMessage as ReceivedMessage
 
-__all__ = ["DEAD_LETTER_GROUP", "Admin", "Client", "Consumer", "Producer", "ReceivedMessage",
-           "RunStats", "connect"]
+__all__ = [
+    "DEAD_LETTER_GROUP",
+    "DLQ_HEADERS",
+    "JSON",
+    "RAW",
+    "TEXT",
+    "URL",
+    "AdapterNotInstalled",
+    "Admin",
+    "AlreadyExists",
+    "BackendError",
+    "Capabilities",
+    "ClientOptions",
+    "Client",
+    "Closed",
+    "Codec",
+    "ConfigurationError",
+    "ConnectTimeout",
+    "Consumer",
+    "Feature",
+    "GroupStats",
+    "InvalidMessage",
+    "MQError",
+    "Message",
+    "MessageStateError",
+    "MessageTooLarge",
+    "NotFound",
+    "PermanentFailure",
+    "PermissionDenied",
+    "Producer",
+    "ReceivedMessage",
+    "RetryPolicy",
+    "RunStats",
+    "Secret",
+    "SendBatchError",
+    "SettlementError",
+    "SettlementUnavailable",
+    "Support",
+    "Timeout",
+    "Unavailable",
+    "Unsupported",
+    "codec_for",
+    "connect",
+    "installed_schemes",
+    "register_codec",
+]

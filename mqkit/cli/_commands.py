@@ -1,127 +1,356 @@
-"""The subcommands of ``mqkit``."""
+"""The subcommands of ``mqkit``: parsing, dispatch, and one-line errors.
+
+Importing this module is cheap (argparse and mqkit's error classes): a command imports
+the blocking face, and with it the adapter registry, only when it runs, so ``mqkit
+--help`` and usage errors never pay for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .._codecs import named_codec
-from .._errors import ConfigurationError
-from .._sync._client import Client, connect
-from ._demo import run_demo
-from ._doctor import run_doctor
+from .. import __version__
+from .._errors import MQError, NotFound
 
-__all__ = ["add_commands"]
+if TYPE_CHECKING:
+    from .._sync._client import Client
+    from .._sync._consumer import Consumer
+
+__all__ = ["UsageError", "format_capabilities", "run"]
+
+URL_HELP = "broker URL (default: $MQKIT_URL, else memory://)"
+MEMORY_HINT = ("; note: memory:// lives inside one process, so each mqkit command starts "
+               "with an empty broker: use a real broker URL (or $MQKIT_URL) to keep topics "
+               "between commands")
 
 
-def add_commands(sub: Any) -> None:
-    """Register every subcommand on the argparse subparsers object ``sub``."""
-    p = sub.add_parser("send", help="send messages to a topic")
-    _url_arg(p)
-    p.add_argument("topic")
-    p.add_argument("body", nargs="?", help="message body (default: read stdin)")
+class UsageError(Exception):
+    """Bad command-line usage: printed as one line, exit status 2.
+
+    ``prog`` (``mqkit send``) defaults to the command being run.
+    """
+
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+@dataclass(frozen=True)
+class _Command:
+    help: str
+    positionals: tuple[str, ...]  # after the optional URL; a trailing "?" marks optional
+    options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- entry point ------------------------------------------------------------------------
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv`` (without the program name), run the command, return the status."""
+    top = _top_parser()
+    args = argparse.Namespace(url=None, scheme=None, traceback=False, command=None)
+    urls = [a for a in argv if "://" in a]
+    try:
+        top.parse_args(argv, namespace=args)
+        if args.command is None:
+            top.error("missing COMMAND")
+        command = _COMMANDS.get(args.command)
+        if command is None:
+            top.error(f"unknown command {args.command!r}; commands: {', '.join(_COMMANDS)}")
+        parser = _command_parser(args.command, command)
+        parser.parse_intermixed_args(args.rest, namespace=args)
+        _assign_positionals(parser, command, args)
+        return command.run(args)
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        prog = exc.prog or f"mqkit {args.command}"
+        _fail(f"{prog}: error: {exc} (see {prog} --help)", urls)
+        return 2
+    except MQError as exc:
+        hint = MEMORY_HINT if isinstance(exc, NotFound) and args.scheme == "memory" else ""
+        _fail(f"error: {type(exc).__name__}: {exc}{hint}", urls)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (``mqkit consume ... | head``)
+        _silence_stdout()
+        return 1
+    except Exception as exc:
+        if args.traceback:
+            raise
+        _fail(f"error: unexpected {type(exc).__name__}: {exc} (mqkit --traceback "
+              f"{args.command} ... shows where)", urls)
+        return 1
+
+
+def _fail(text: str, urls: list[str]) -> None:
+    """Print ``text`` as one line on stderr, with any secret of ``urls`` blanked out."""
+    text = " ".join(text.splitlines())
+    for url in urls:
+        text = scrub(text, url)
+    print(text, file=sys.stderr)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the password and secret query values of ``url`` replaced by ``***``.
+
+    A second line of defence behind mqkit's redacted URLs: it also catches the pieces of
+    a password with unencoded reserved characters (``user:ab/cd@host``) that a parser
+    split apart.
+    """
+    if "://" not in url:
+        return text
+    rest = url.split("://", 1)[1]
+    secrets: set[str] = set()
+    userinfo, at, _ = rest.rpartition("@")
+    if at and ":" in userinfo:
+        password = userinfo.split(":", 1)[1]
+        secrets.add(password)
+        for sep in "/?#@:":
+            secrets.update(password.split(sep))
+    _, q, query = rest.partition("?")
+    if q:
+        for pair in query.split("&"):
+            name, eq, value = pair.partition("=")
+            if eq and any(w in name.lower() for w in
+                          ("pass", "token", "secret", "key", "seed", "cred", "sig")):
+                secrets.add(value)
+    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# -- parsers ----------------------------------------------------------------------------
+
+def _top_parser() -> _Parser:
+    lines = [f"  {name:<14}{cmd.help}" for name, cmd in _COMMANDS.items()]
+    parser = _Parser(
+        prog="mqkit", usage="mqkit [--version] [--traceback] COMMAND [URL] [ARGS ...]",
+        description="One API over RabbitMQ, Kafka, SQS/SNS, Redis, NATS and memory.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\nURL: " + URL_HELP + "; it is the "
+               "first argument containing '://'. 'mqkit COMMAND --help' for a command. "
+               "Exit status: 0 ok, 1 error, 2 bad usage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mqkit {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the traceback of an unexpected error")
+    parser.add_argument("command", nargs="?", metavar="COMMAND", help="one of the commands below")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def _command_parser(name: str, command: _Command) -> _Parser:
+    shown = " ".join(p[:-1].upper().join("[]") if p.endswith("?") else p.upper()
+                     for p in command.positionals)
+    parser = _Parser(prog=f"mqkit {name}", description=command.help,
+                     usage=f"mqkit {name} [URL] {shown} [options]".replace("  ", " "),
+                     epilog=f"URL: {URL_HELP}.")
+    parser.add_argument("positional", nargs="*", help=argparse.SUPPRESS)
+    command.options(parser)
+    return parser
+
+
+def _assign_positionals(parser: _Parser, command: _Command, args: argparse.Namespace) -> None:
+    """Set ``args.url`` and one attribute per positional from what the user gave.
+
+    The URL is optional and comes first: it is the first value containing ``://`` (no
+    topic or group name can contain it).
+    """
+    given: list[str] = list(args.positional)
+    args.url = given.pop(0) if given and "://" in given[0] else None
+    names = [p.rstrip("?") for p in command.positionals]
+    required = [p for p in command.positionals if not p.endswith("?")]
+    if len(given) < len(required):
+        parser.error("missing " + " and ".join(n.upper() for n in required[len(given):]))
+    if len(given) > len(names):
+        extra = given[len(names)]
+        hint = " (the URL must come first)" if "://" in extra else ""
+        parser.error(f"unexpected argument {extra!r}{hint}")
+    for i, name in enumerate(names):
+        setattr(args, name, given[i] if i < len(given) else None)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+@contextmanager
+def _connect(args: argparse.Namespace, **options: Any) -> Iterator[Client]:
+    """A blocking client for ``args.url``; remembers its scheme for error hints."""
+    from .._sync._client import connect
+
+    with connect(args.url, **options) as client:
+        args.scheme = client.url.scheme
+        yield client
+
+
+def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"{what} {item!r} is not NAME=VALUE")
+        pairs[name] = value
+    return pairs
+
+
+def _check_count(flag: str, value: int) -> int:
+    if value < 0:
+        raise UsageError(f"{flag} must be 0 (no limit) or more, not {value}")
+    return value
+
+
+def _check_seconds(flag: str, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} must be a finite number of seconds, 0 or more, not {value}")
+    return value
+
+
+# -- send -------------------------------------------------------------------------------
+
+def _send_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key")
     p.add_argument("--header", "-H", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--codec", default="raw", choices=["raw", "text", "json"],
                    help="how BODY is encoded (json: BODY is parsed as JSON first)")
     p.add_argument("--lines", action="store_true", help="send each stdin line as one message")
     p.add_argument("--create", action="store_true", help="create the topic if missing")
-    p.set_defaults(run=_send)
-
-    p = sub.add_parser("consume", help="receive, print and ack messages")
-    _url_arg(p)
-    p.add_argument("topic")
-    p.add_argument("--group", "-g", required=True)
-    p.add_argument("--max", type=int, default=10, help="stop after this many (0: no limit)")
-    p.add_argument("--timeout", type=float, default=5.0, help="stop after this idle time")
-    p.add_argument("--no-ack", action="store_true", help="nack instead of ack (peek)")
-    p.add_argument("--earliest", action="store_true", help="a new group starts at the earliest")
-    p.set_defaults(run=_consume)
-
-    p = sub.add_parser("topics", help="list topics (and groups with --groups)")
-    _url_arg(p)
-    p.add_argument("--groups", action="store_true")
-    p.set_defaults(run=_topics)
-
-    p = sub.add_parser("capabilities", help="what the backend does natively, emulated, or not")
-    _url_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_capabilities)
-
-    p = sub.add_parser("doctor", help="connect, round-trip a message, report latency")
-    _url_arg(p)
-    p.set_defaults(run=lambda a: run_doctor(a.url))
-
-    p = sub.add_parser("demo", help="the order pipeline: groups, retries, dead letters, "
-                                    "request/reply")
-    p.add_argument("url", nargs="?", default=None,
-                   help="broker URL (default: $MQKIT_URL, else memory://)")
-    p.set_defaults(run=lambda a: run_demo(a.url))
-
-
-def _url_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", help="broker URL, e.g. memory:// or kafka://localhost:9092")
-
-
-def _parse_headers(items: list[str]) -> dict[str, str]:
-    headers = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise ConfigurationError(f"header {item!r} is not NAME=VALUE")
-        headers[name] = value
-    return headers
 
 
 def _send(args: argparse.Namespace) -> int:
+    from .._codecs import named_codec
+
     codec = named_codec(args.codec)
-    headers = _parse_headers(args.header)
+    headers = _parse_pairs(args.header, "header")
     if args.body is not None:
         raw_items = [args.body]
     elif args.lines:
         raw_items = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     else:
         raw_items = [sys.stdin.read()]
-    with connect(args.url, auto_create=args.create) as client:
+    values = [_body_value(raw, args.codec) for raw in raw_items]
+    with _connect(args, auto_create=args.create) as client:
         with client.producer(args.topic, codec=codec) as producer:
-            for raw in raw_items:
-                value: Any = raw.encode() if args.codec == "raw" else raw
-                if args.codec == "json":
-                    value = json.loads(raw)
-                msg_id = producer.send(value, key=args.key, headers=headers or None)
-                print(msg_id)
+            for value in values:
+                print(producer.send(value, key=args.key, headers=headers or None))
     return 0
+
+
+def _body_value(raw: str, codec: str) -> Any:
+    if codec == "raw":
+        return raw.encode()
+    if codec == "json":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"BODY is not JSON (--codec json): {exc}"
+                             ) from None
+    return raw
+
+
+# -- consume ----------------------------------------------------------------------------
+
+def _consume_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--group", "-g", help="the group to consume (not with --no-ack)")
+    p.add_argument("--max", type=int, default=10, help="stop after this many (0: no limit)")
+    p.add_argument("--timeout", type=float, default=5.0, help="stop after this idle time")
+    p.add_argument("--no-ack", action="store_true",
+                   help="peek: print the topic's retained messages through a scratch group "
+                        "(deleted after), touching no group's messages or delivery counts; "
+                        "needs a backend with replay")
+    p.add_argument("--earliest", action="store_true", help="a new group starts at the earliest")
 
 
 def _consume(args: argparse.Namespace) -> int:
-    with connect(args.url) as client:
+    limit = _check_count("--max", args.max)
+    idle = _check_seconds("--timeout", args.timeout)
+    if args.no_ack:
+        if args.group is not None:
+            raise UsageError("--no-ack peeks through a scratch group; "
+                             "it takes no --group")
+        return _peek(args, limit, idle)
+    if args.group is None:
+        raise UsageError("--group is required (or --no-ack to peek)")
+    with _connect(args) as client:
         consumer = client.consumer(args.topic, args.group,
                                    start="earliest" if args.earliest else None)
         with consumer:
-            seen = 0
-            while args.max == 0 or seen < args.max:
-                want = 10 if args.max == 0 else min(10, args.max - seen)
-                batch = consumer.receive(want, timeout=args.timeout)
-                if not batch:
-                    break
-                for msg in batch:
-                    print(json.dumps({
-                        "id": msg.id, "key": msg.key, "headers": dict(msg.headers),
-                        "delivery_count": msg.delivery_count, "timestamp": msg.timestamp,
-                        "body": msg.body.decode("utf-8", errors="backslashreplace"),
-                    }, ensure_ascii=False))
-                if args.no_ack:
-                    consumer.nack(batch)
-                else:
-                    consumer.ack(batch)
-                seen += len(batch)
+            _print_until(consumer, limit, idle)
     return 0
 
 
+def _peek(args: argparse.Namespace, limit: int, idle: float) -> int:
+    from .._capabilities import Feature
+
+    with _connect(args) as client:
+        client.capabilities.require(
+            Feature.REPLAY, "consume --no-ack peeks through a scratch group started at the "
+            "earliest retained message; without replay every receive is a delivery that "
+            "counts, so there is no peek without consuming")
+        scratch = f"mqkit-peek-{uuid.uuid4().hex[:12]}"
+        client.admin.create_group(args.topic, scratch, start="earliest")
+        try:
+            with client.consumer(args.topic, scratch, start="earliest") as consumer:
+                _print_until(consumer, limit, idle)
+        finally:
+            client.admin.delete_group(args.topic, scratch)
+    return 0
+
+
+def _print_until(consumer: Consumer, limit: int, idle: float) -> None:
+    """Print and ack messages as JSON lines: ``limit`` of them (0: any number), until
+    nothing arrives for ``idle`` seconds."""
+    seen = 0
+    while limit == 0 or seen < limit:
+        batch = consumer.receive(10 if limit == 0 else min(10, limit - seen), timeout=idle)
+        if not batch:
+            break
+        for msg in batch:
+            print(json.dumps({
+                "id": msg.id, "key": msg.key, "headers": dict(msg.headers),
+                "delivery_count": msg.delivery_count, "timestamp": msg.timestamp,
+                "body": msg.body.decode("utf-8", errors="backslashreplace"),
+            }, ensure_ascii=False))
+        consumer.ack(batch)
+        seen += len(batch)
+    consumer.flush_settlements()
+
+
+# -- admin ------------------------------------------------------------------------------
+
+def _no_options(p: argparse.ArgumentParser) -> None:
+    del p
+
+
+def _topics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--groups", action="store_true", help="each topic's groups too")
+
+
 def _topics(args: argparse.Namespace) -> int:
-    with connect(args.url) as client:
+    with _connect(args) as client:
         for topic in client.admin.list_topics():
             if not args.groups:
                 print(topic)
@@ -131,8 +360,72 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_topic_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--option", "-o", action="append", default=[], metavar="NAME=VALUE",
+                   help="a backend option (partitions=3, fifo=true, ...); VALUE is read as "
+                        "JSON when it parses, else as text")
+
+
+def _create_topic(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {}
+    for name, text in _parse_pairs(args.option, "option").items():
+        try:
+            options[name] = json.loads(text)
+        except json.JSONDecodeError:
+            options[name] = text
+    with _connect(args) as client:
+        client.admin.create_topic(args.topic, **options)
+    return 0
+
+
+def _delete_topic(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        client.admin.delete_topic(args.topic)
+    return 0
+
+
+def _create_group_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--earliest", action="store_true",
+                   help="retain every message the topic still has (default: from now on)")
+
+
+def _create_group(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        client.admin.create_group(args.topic, args.group,
+                                  start="earliest" if args.earliest else None)
+    return 0
+
+
+def _delete_group(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        client.admin.delete_group(args.topic, args.group)
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        client.admin.purge(args.topic, args.group)
+    return 0
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        stats = client.admin.stats(args.topic, args.group)
+    if args.json:
+        print(json.dumps({"topic": stats.topic, "group": stats.group, "depth": stats.depth,
+                          "in_flight": stats.in_flight}))
+    else:
+        in_flight = "-" if stats.in_flight is None else stats.in_flight
+        print(f"depth      {stats.depth}\nin_flight  {in_flight}")
+    return 0
+
+
 def _capabilities(args: argparse.Namespace) -> int:
-    with connect(args.url) as client:
+    with _connect(args) as client:
         print(format_capabilities(client, as_json=args.json))
     return 0
 
@@ -144,3 +437,41 @@ def format_capabilities(client: Client, *, as_json: bool = False) -> str:
         return json.dumps(data, indent=2)
     width = max(len(k) for k in data)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in data.items())
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ._doctor import run_doctor
+
+    return run_doctor(args.url)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(args.url)
+
+
+_COMMANDS: dict[str, _Command] = {
+    "send": _Command("send messages to a topic", ("topic", "body?"), _send_options, _send),
+    "consume": _Command("receive, print and ack messages (--no-ack: peek)", ("topic",),
+                        _consume_options, _consume),
+    "topics": _Command("list topics (and groups with --groups)", (), _topics_options, _topics),
+    "create-topic": _Command("create a topic (does nothing if it exists)", ("topic",),
+                             _create_topic_options, _create_topic),
+    "delete-topic": _Command("delete a topic and its groups (nothing if missing)", ("topic",),
+                             _no_options, _delete_topic),
+    "create-group": _Command("create a group on a topic (does nothing if it exists)",
+                             ("topic", "group"), _create_group_options, _create_group),
+    "delete-group": _Command("delete a group (nothing if missing)", ("topic", "group"),
+                             _no_options, _delete_group),
+    "purge": _Command("drop every message waiting for a group", ("topic", "group"),
+                      _no_options, _purge),
+    "stats": _Command("a group's depth (or lag) and in-flight count", ("topic", "group"),
+                      _json_option, _stats),
+    "capabilities": _Command("what the backend does natively, emulated, or not", (),
+                             _json_option, _capabilities),
+    "doctor": _Command("connect, round-trip a message, report latency", (), _no_options,
+                       _doctor),
+    "demo": _Command("the order pipeline: groups, retries, dead letters, request/reply", (),
+                     _no_options, _demo),
+}
