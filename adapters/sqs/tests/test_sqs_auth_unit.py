@@ -32,3 +32,45 @@ def test_cause_kept_and_unknown_codes_unchanged() -> None:
         raise native
     assert info.value.__cause__ is native
     assert type(map_error(_client_error("SomethingElse", 400), "x")) is mqkit.BackendError
+
+
+def _unparsed(code: str, message: str, status: int = 403) -> be.ClientError:
+    """What botocore makes of an XML ErrorResponse to a JSON-protocol request (moto's
+    answer to a refused key): the HTTP status as the code, the whole XML as the message."""
+    xml = ('<?xml version="1.0" encoding="utf-8"?>\n<ErrorResponse><Errors><Error>'
+           f"<Code>{code}</Code><Message>{message}</Message><Type>Sender</Type>"
+           "</Error></Errors></ErrorResponse>")
+    return be.ClientError(
+        {"Error": {"Code": str(status), "Message": xml},
+         "ResponseMetadata": {"HTTPStatusCode": status}},
+        "ListQueues",
+    )
+
+
+@pytest.mark.parametrize("code", ["SignatureDoesNotMatch", "InvalidClientTokenId",
+                                  "AccessDenied"])
+def test_unparsed_xml_error_is_read_for_its_code(code: str) -> None:
+    err = map_error(_unparsed(code, "refused here"), "connect")
+    assert type(err) is mqkit.PermissionDenied
+    assert str(err) == f"sqs: connect: {code}: refused here"  # no XML in the text
+
+
+def test_unparsed_xml_with_another_code_maps_by_that_code() -> None:
+    err = map_error(_unparsed("QueueDoesNotExist", "gone", status=400), "open")
+    assert type(err) is mqkit.NotFound
+    assert str(err) == "sqs: open: QueueDoesNotExist: gone"
+
+
+def test_any_other_403_is_permission_denied_and_other_4xx_are_not() -> None:
+    assert type(map_error(_client_error("SomethingNew", 403), "x")) is mqkit.PermissionDenied
+    assert type(map_error(_client_error("SomethingNew", 404), "x")) is mqkit.BackendError
+    html = be.ClientError({"Error": {"Code": "403", "Message": "<html>Forbidden</html>"},
+                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "ListQueues")
+    assert type(map_error(html, "x")) is mqkit.PermissionDenied
+
+
+def test_secret_never_in_the_text() -> None:
+    secret = "s3cr3t/Key+Value"
+    native = _unparsed("SignatureDoesNotMatch", f"calculated with {secret}")
+    err = map_error(native, "connect", secrets=(secret,))
+    assert type(err) is mqkit.PermissionDenied and secret not in str(err)
