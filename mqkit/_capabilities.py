@@ -70,6 +70,10 @@ class Feature(str, enum.Enum):
     """Depth (queues) or lag (logs) per group."""
     PURGE = "purge"
     """Emptying a group's backlog."""
+    RELEASE = "release"
+    """A message given back unstarted (``stop``, the end of iteration) comes back with
+    the delivery count it had: the broker does not count the release. Without it the
+    count rises, and the run loop subtracts the releases it made when deciding retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class Capabilities:
     redelivery_on_close: Support = Support.NATIVE
     admin_stats: Support = Support.NATIVE
     purge: Support = Support.NATIVE
+    release: Support = Support.UNSUPPORTED
     max_message_size: int = 1_048_576
     max_headers: int | None = None
     max_batch: int = 1000

@@ -91,8 +91,9 @@ class FaultyTopic(TopicDriver):
 
 
 class FaultySubscription(SubscriptionDriver):
-    def __init__(self, inner: SubscriptionDriver) -> None:
+    def __init__(self, inner: SubscriptionDriver, counts_releases: bool) -> None:
         self._inner = inner
+        self._counts_releases = counts_releases  # like a broker without Feature.RELEASE
 
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         FAULTS.hit("receive_batch", max_messages)
@@ -109,6 +110,13 @@ class FaultySubscription(SubscriptionDriver):
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         FAULTS.hit("reject", len(deliveries))
         self._inner.reject(deliveries)
+
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        FAULTS.hit("release", len(deliveries))
+        if self._counts_releases:
+            self._inner.nack(deliveries, None)
+        else:
+            self._inner.release(deliveries)
 
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         FAULTS.hit("extend_lease", len(deliveries))
@@ -131,7 +139,8 @@ class FaultyDriver(Driver):
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> SubscriptionDriver:
         FAULTS.hit("open_subscription", 0)
-        return FaultySubscription(self._inner.open_subscription(topic, group, options))
+        return FaultySubscription(self._inner.open_subscription(topic, group, options),
+                                  counts_releases=not self.capabilities.release)
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         FAULTS.hit("create_topic", 0)

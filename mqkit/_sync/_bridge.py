@@ -87,6 +87,9 @@ class LoopSubscription(SubscriptionDriver):
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         self._loop.run(self._inner.reject(deliveries))
 
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        self._loop.run(self._inner.release(deliveries))
+
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._loop.run(self._inner.extend_lease(deliveries, seconds))
 

@@ -398,11 +398,12 @@ class Consumer:
             return 0
         if not self._client.capabilities.support(Feature.NACK):
             return 0  # nothing to give back with: the broker drops them (at-most-once)
-        releases = self._client._releases
-        for msg in live:
-            key = self._key(msg)
-            if key is not None:
-                releases.add(key)
+        if not self._client.capabilities.support(Feature.RELEASE):
+            releases = self._client._releases  # the broker counts them: remember
+            for msg in live:
+                key = self._key(msg)
+                if key is not None:
+                    releases.add(key)
         self._decide(live, NACK, None, release=True)
         return len(live)
 
@@ -411,7 +412,8 @@ class Consumer:
         return None if ident is None else (self.topic, self.group, ident)
 
     def _attempts(self, msg: ReceivedMessage) -> int:
-        """Failed attempts so far, counting this one: deliveries minus releases."""
+        """Failed attempts so far, counting this one: deliveries minus the releases
+        the broker counted (none where it has Feature.RELEASE)."""
         key = self._key(msg)
         released = 0 if key is None else self._client._releases.count(key)
         return max(1, msg.delivery_count - released)
@@ -484,6 +486,9 @@ class Consumer:
         deliveries = [d.message.delivery for d in group]
         if first.kind == ACK:
             driver.ack(deliveries)
+        elif first.release:
+            driver.release(deliveries)
+            return
         elif first.kind == NACK:
             driver.nack(deliveries, first.delay)
             return

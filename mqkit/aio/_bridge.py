@@ -85,6 +85,9 @@ class ThreadedSubscription(AsyncSubscriptionDriver):
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         await asyncio.to_thread(self._inner.reject, deliveries)
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        await asyncio.to_thread(self._inner.release, deliveries)
+
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         await asyncio.to_thread(self._inner.extend_lease, deliveries, seconds)
 

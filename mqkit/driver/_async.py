@@ -107,6 +107,16 @@ class AsyncSubscriptionDriver(abc.ABC):
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         """Drop the deliveries for good (no redelivery)."""
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Give back deliveries the consumer never started: available again at once.
+
+        Where the broker allows, the redelivery keeps the delivery count it had (a
+        release is not an attempt). The default is ``nack(deliveries, None)``, for
+        brokers that count every redelivery; the portable layer then subtracts the
+        releases it made itself when it decides on retries.
+        """
+        await self.nack(deliveries, None)
+
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         """Keep the deliveries leased for ``seconds`` more from now.
 

@@ -108,6 +108,16 @@ class SubscriptionDriver(abc.ABC):
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         """Drop the deliveries for good (no redelivery)."""
 
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Give back deliveries the consumer never started: available again at once.
+
+        Where the broker allows, the redelivery keeps the delivery count it had (a
+        release is not an attempt). The default is ``nack(deliveries, None)``, for
+        brokers that count every redelivery; the portable layer then subtracts the
+        releases it made itself when it decides on retries.
+        """
+        self.nack(deliveries, None)
+
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         """Keep the deliveries leased for ``seconds`` more from now.
 

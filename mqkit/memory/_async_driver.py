@@ -111,6 +111,9 @@ class AsyncMemorySubscription(AsyncSubscriptionDriver):
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         self._broker.settle(self._member, deliveries, False)
 
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        self._broker.settle(self._member, deliveries, True, release=True)
+
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._broker.extend(self._member, deliveries, seconds)
 

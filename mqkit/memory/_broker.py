@@ -198,14 +198,15 @@ class Broker:
                     del self._waiters[member.group]
 
     def settle(self, member: Member, deliveries: Sequence[Delivery], requeue: bool,
-               delay: float | None = None) -> None:
-        """Ack or reject (``requeue`` false), or nack after ``delay``, ``deliveries``.
+               delay: float | None = None, *, release: bool = False) -> None:
+        """Ack or reject (``requeue`` false), or nack after ``delay``, ``deliveries``;
+        ``release``: give them back without counting a delivery.
 
         Deliveries no longer leased (their lease ran out) are ignored.
         """
         with self._lock:
             group = self._check(member)
-            if group.settle(deliveries, requeue, delay, time.monotonic()):
+            if group.settle(deliveries, requeue, delay, time.monotonic(), release=release):
                 self._wake(group)  # a nack may make a message ready sooner than due
 
     def extend(self, member: Member, deliveries: Sequence[Delivery], seconds: float) -> None:

@@ -92,6 +92,9 @@ class MemorySubscription(SubscriptionDriver):
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         self._broker.settle(self._member, deliveries, False)
 
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        self._broker.settle(self._member, deliveries, True, release=True)
+
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         self._broker.extend(self._member, deliveries, seconds)
 

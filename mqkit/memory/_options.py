@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._capabilities import Capabilities, Support
-from .._errors import ConfigurationError
+from .._validation import check_int, check_seconds
 
 __all__ = ["MemoryOptions", "capabilities"]
 
@@ -32,14 +32,11 @@ class MemoryOptions:
     max_retained: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_message_size < 1:
-            raise ConfigurationError("memory:// max_message_size must be at least 1")
-        if self.max_batch < 1:
-            raise ConfigurationError("memory:// max_batch must be at least 1")
-        if self.dedup_window < 0:
-            raise ConfigurationError("memory:// dedup_window must not be negative")
-        if self.max_retained is not None and self.max_retained < 0:
-            raise ConfigurationError("memory:// max_retained must not be negative")
+        check_int("memory:// max_message_size", self.max_message_size, 1)
+        check_int("memory:// max_batch", self.max_batch, 1)
+        check_seconds("memory:// dedup_window", self.dedup_window)
+        if self.max_retained is not None:
+            check_int("memory:// max_retained", self.max_retained, 0)
 
 
 def capabilities(options: MemoryOptions) -> Capabilities:
@@ -51,5 +48,5 @@ def capabilities(options: MemoryOptions) -> Capabilities:
         competing_consumers=_NATIVE, replay=_NATIVE, priority=_NATIVE, ttl=_NATIVE,
         dedup=_NATIVE, request_reply=Support.EMULATED, lease_extension=_NATIVE,
         persistence=Support.UNSUPPORTED, redelivery_on_close=_NATIVE, admin_stats=_NATIVE,
-        purge=_NATIVE, max_message_size=options.max_message_size, max_headers=None,
+        purge=_NATIVE, release=_NATIVE, max_message_size=options.max_message_size, max_headers=None,
         max_batch=options.max_batch, max_delay=None, delivery="at-least-once")

@@ -189,17 +189,22 @@ class Group:
     # -- settling -----------------------------------------------------------------------
 
     def settle(self, deliveries: Iterable[Delivery], requeue: bool, delay: float | None,
-               now: float) -> bool:
+               now: float, *, release: bool = False) -> bool:
         """Ack or reject (``requeue`` false), or nack, the deliveries still leased from
         this group; ignore the others (expired, already settled, foreign). Return whether
-        a message was queued again."""
+        a message was queued again. ``release`` (with ``requeue``): the next delivery
+        keeps this one's count, and comes in send order (before later messages)."""
         queued = False
         for delivery in deliveries:
             lease = delivery.handle
             if type(lease) is not Lease or not lease.live or lease.member.group is not self:
                 continue
             self._drop(lease)
-            if requeue:
+            if release:
+                entry = lease.entry
+                heapq.heappush(self.ready, (entry.rank, entry.seq, entry, lease.count - 1))
+                queued = True
+            elif requeue:
                 self._requeue(lease.entry, lease.count, now, now + delay if delay else 0.0)
                 queued = True
         return queued
