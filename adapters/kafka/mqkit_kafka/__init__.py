@@ -52,7 +52,9 @@ values; bytes from other clients are decoded with replacement). A record with no
 URL
 ---
 ``kafka://[user[:password]@]host[:port][,host2[:port]...][?params]`` (port 9092).
-User and password mean SASL (``PLAIN`` unless ``sasl_mechanism`` says otherwise).
+User and password mean SASL (``PLAIN`` unless ``sasl_mechanism`` says otherwise); a
+refused login is ``PermissionDenied`` from ``connect`` at once, never retried (see
+``_net``: kafka-python alone retries it until the connect timeout).
 Parameters (also keyword arguments of ``mqkit.connect``):
 
 ``partitions`` (3), ``replication`` (broker default), ``group_format``
