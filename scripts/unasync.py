@@ -1,21 +1,40 @@
 #!/usr/bin/env python3
 """Generate mqkit's blocking face from its asyncio face, or check that they match.
 
-The asyncio files are the source of truth. Each generated file is the source with
-``async``/``await`` removed and ``Async*`` names renamed (``AsyncConsumer`` becomes
-``Consumer``). A line ending in ``# unasync: <text>`` becomes ``<text>`` (same indent) in
-the blocking file; a line ending in ``# unasync: drop`` is left out. So no decision logic
-is ever written twice by hand.
+The asyncio files are the source of truth; each generated file is the source rewritten
+token by token, so code and text are told apart:
 
-    python scripts/unasync.py          # regenerate
-    python scripts/unasync.py --check  # exit 1 if a generated file is stale (CI)
+* **Code** loses ``async``/``await`` (``async def`` -> ``def``, ``await x`` -> ``x``, the
+  async dunders and ``StopAsyncIteration`` -> their blocking twins) and ``Async*`` names
+  are renamed (``AsyncConsumer`` -> ``Consumer``, ``mqkit.aio`` -> ``mqkit``).
+* **Strings and comments** (docstrings included) are prose: only names are renamed
+  (``Async*``, the dunders, ``mqkit.aio``) and ``async def/with/for`` become
+  ``def/with/for``, which mean the same on the blocking face. ``await`` is removed only
+  where it prefixes code: inside a ````code span```` (````await consumer.receive()````)
+  or on a ``>>>`` example line. Any other ``await`` in a string (````await```` alone,
+  "await it") says something true of the asyncio face only: it is kept as written and
+  reported as a *face note* naming the source line, to be reworded so it reads true on
+  both faces (``--strict`` makes notes an error).
+* A line ending in the comment ``# unasync: <text>`` becomes ``<text>`` (same indent) in
+  the blocking file; ``# unasync: drop`` leaves the line out. So no decision logic is
+  ever written twice by hand.
+
+    python scripts/unasync.py            # regenerate the stale files
+    python scripts/unasync.py --check    # exit 1 if a generated file is stale (CI)
+    python scripts/unasync.py --diff     # show what regenerating would change
 """
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import io
 import re
 import subprocess
 import sys
+import tokenize
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +47,9 @@ PAIRS = {
     "mqkit/aio/_received.py": "mqkit/_sync/_received.py",
     "mqkit/aio/_requests.py": "mqkit/_sync/_requests.py",
 }
-RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\basync def\b"), "def"),
-    (re.compile(r"\basync with\b"), "with"),
-    (re.compile(r"\basync for\b"), "for"),
-    (re.compile(r"\bawait "), ""),
+Rules = list[tuple[re.Pattern[str], str]]
+# Names: renamed in code and in text alike.
+NAME_RULES: Rules = [
     (re.compile(r"\b__aenter__\b"), "__enter__"),
     (re.compile(r"\b__aexit__\b"), "__exit__"),
     (re.compile(r"\b__aiter__\b"), "__iter__"),
@@ -41,24 +58,128 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bAsync(?=[A-Z])"), ""),
     (re.compile(r"\bmqkit\.aio\b"), "mqkit"),
 ]
-DIRECTIVE = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*# unasync: (?P<text>.*)$")
+# Keyword phrases with an exact blocking equivalent, in code and in text.
+PHRASE_RULES: Rules = [
+    (re.compile(r"\basync def\b"), "def"),
+    (re.compile(r"\basync with\b"), "with"),
+    (re.compile(r"\basync for\b"), "for"),
+]
+AWAIT = re.compile(r"\bawait (?=\S)")
+CODE_RULES: Rules = [*PHRASE_RULES, (AWAIT, ""), *NAME_RULES]
+TEXT_RULES: Rules = [*PHRASE_RULES, *NAME_RULES]
+CODE_SPAN = re.compile(r"``(.+?)``")
+FIELD = re.compile(r"(?<!\{)(\{(?!\{)[^{}]*\})")  # an f-string replacement field
+EXAMPLE_LINE = re.compile(r"^(\s*>>> )(.*)$")
+FACE_WORD = re.compile(r"\bawait\b|\basync\b(?!io)")
+DIRECTIVE = re.compile(r"^# unasync: (?P<text>.*)$")
+HEADER = "# GENERATED from {origin} by scripts/unasync.py: do not edit; edit the source.\n"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A string of the blocking face that still speaks of ``await``/``async``."""
+
+    origin: str
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        return (f"{self.origin}:{self.line}: face note: the blocking face's text still says "
+                f"{self.text.strip()!r}; reword it to read true on both faces")
+
+
+def _apply(rules: Rules, text: str) -> str:
+    for pattern, repl in rules:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def convert_text(text: str, fstring: bool = False) -> str:
+    """A piece of a string literal or comment, rewritten for the blocking face.
+
+    ``fstring``: the piece belongs to an f-string token (Python < 3.12), whose
+    replacement fields (``{...}``) are code.
+    """
+    if fstring:
+        parts = FIELD.split(text)
+        return "".join(_apply(CODE_RULES, part) if i % 2 else convert_text(part)
+                       for i, part in enumerate(parts))
+    text = _apply(TEXT_RULES, text)
+    text = CODE_SPAN.sub(lambda m: "``" + AWAIT.sub("", m.group(1)) + "``", text)
+    match = EXAMPLE_LINE.match(text)
+    if match:
+        text = match.group(1) + _apply(CODE_RULES, match.group(2))
+    return text
+
+
+def _text_spans(source: str) -> dict[int, list[tuple[int, int, bool]]]:
+    """Per line number (1-based), the column ranges that are string or comment text,
+    each with whether it is (part of) an f-string token whose fields are code.
+
+    On Python 3.12+ an f-string's replacement fields are tokenized as code (only its
+    literal parts, ``FSTRING_MIDDLE``, are text); before, an f-string is one token.
+    """
+    text_types = {tokenize.STRING, tokenize.COMMENT}
+    middle = getattr(tokenize, "FSTRING_MIDDLE", None)
+    if middle is not None:
+        text_types.add(middle)
+    lines = source.splitlines(keepends=True)
+    spans: dict[int, list[tuple[int, int, bool]]] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type not in text_types:
+            continue
+        fstring = tok.type == tokenize.STRING and "f" in _prefix(tok.string).lower()
+        (srow, scol), (erow, ecol) = tok.start, tok.end
+        for row in range(srow, erow + 1):
+            start = scol if row == srow else 0
+            end = ecol if row == erow else len(lines[row - 1])
+            spans.setdefault(row, []).append((start, end, fstring))
+    return spans
+
+
+def _prefix(literal: str) -> str:
+    return literal[:len(literal) - len(literal.lstrip("rRbBuUfF"))]
+
+
+def _directives(source: str) -> dict[int, str]:
+    """Line number -> the text of its ``# unasync:`` comment (a real comment token)."""
+    found = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            match = DIRECTIVE.match(tok.string)
+            if match:
+                found[tok.start[0]] = match.group("text").strip()
+    return found
+
+
+def transform_notes(source: str, origin: str) -> tuple[str, list[Note]]:
+    """The blocking twin of ``source`` (imports sorted), and its face notes."""
+    spans = _text_spans(source)
+    directives = _directives(source)
+    out = [HEADER.format(origin=origin)]
+    notes: list[Note] = []
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        if number in directives:
+            text = directives[number]
+            if text != "drop":
+                out.append(f"{line[:len(line) - len(line.lstrip())]}{text}\n")
+            continue
+        pieces, pos = [], 0
+        for start, end, fstring in sorted(spans.get(number, [])):
+            pieces.append(_apply(CODE_RULES, line[pos:start]))
+            prose = convert_text(line[start:end], fstring)
+            if FACE_WORD.search(prose):
+                notes.append(Note(origin, number, prose))
+            pieces.append(prose)
+            pos = end
+        pieces.append(_apply(CODE_RULES, line[pos:]))
+        out.append("".join(pieces))
+    return sort_imports("".join(out), origin), notes
 
 
 def transform(source: str, origin: str) -> str:
-    out = [f"# GENERATED from {origin} by scripts/unasync.py: do not edit; edit the source.\n"]
-    for line in source.splitlines(keepends=True):
-        match = DIRECTIVE.match(line)
-        if match:
-            text = match.group("text").strip()
-            if text == "drop":
-                continue
-            out.append(f"{match.group('indent')}{text}\n")
-            continue
-        converted = line
-        for pattern, repl in RULES:
-            converted = pattern.sub(repl, converted)
-        out.append(converted)
-    return sort_imports("".join(out), origin)
+    """The blocking twin of ``source``, read from ``origin`` (a repository path)."""
+    return transform_notes(source, origin)[0]
 
 
 def sort_imports(code: str, origin: str) -> str:
@@ -70,24 +191,56 @@ def sort_imports(code: str, origin: str) -> str:
     return result.stdout
 
 
-def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scripts/unasync.py",
+        description="Generate mqkit's blocking face (mqkit/_sync, mqkit/driver/_sync.py) "
+                    "from its asyncio face. Without options: rewrite the stale files.",
+        epilog="Exit status: 0 up to date (or regenerated), 1 stale (--check, --diff) or "
+               "face notes with --strict, 2 bad usage.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 naming every stale generated file")
+    mode.add_argument("--diff", action="store_true",
+                      help="write nothing; print a unified diff of what would change")
+    parser.add_argument("--strict", action="store_true",
+                        help="face notes (asyncio-only text left in the blocking face) "
+                             "are errors")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the repository to work on (default: this script's)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root: Path = args.root
+    stale: list[str] = []
+    notes: list[Note] = []
     for src, dst in PAIRS.items():
-        wanted = transform((ROOT / src).read_text(), src)
-        target = ROOT / dst
-        current = target.read_text() if target.exists() else None
-        if current != wanted:
-            stale.append(dst)
-            if not check:
-                target.write_text(wanted)
-    if check and stale:
-        print("stale generated files (run python scripts/unasync.py):", *stale, sep="\n  ")
-        return 1
-    if not check:
+        wanted, found = transform_notes((root / src).read_text(), src)
+        notes += found
+        target = root / dst
+        current = target.read_text() if target.exists() else ""
+        if current == wanted:
+            continue
+        stale.append(dst)
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+                f"a/{dst}", f"b/{dst}"))
+        elif not args.check:
+            target.write_text(wanted)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if args.check and stale:
+        print("stale generated files (run python scripts/unasync.py):", *stale,
+              sep="\n  ", file=sys.stderr)
+    elif not (args.check or args.diff):
         print(f"generated {len(PAIRS)} files ({len(stale)} changed)")
-    return 0
+    if args.strict and notes:
+        return 1
+    return 1 if stale and (args.check or args.diff) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
