@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._errors import BackendError, MQError
+from ._errors import BackendError, ConfigurationError, MQError
 from ._options import ClientOptions
 from ._registry import plugin_for
 from ._url import URL, Secret, parse_options
@@ -59,6 +59,9 @@ def resolve(url: str | None, overrides: Mapping[str, Any]) -> Resolved:
     the rest go to the adapter, which rejects names it does not know. Keywords win
     over query parameters.
     """
+    if url is not None and not isinstance(url, str):
+        raise ConfigurationError(
+            f"url must be a str such as 'memory://', got {type(url).__name__}")
     text = url if url is not None else os.environ.get("MQKIT_URL") or DEFAULT_URL
     parsed = URL.parse(text)
     plugin = plugin_for(parsed.scheme)

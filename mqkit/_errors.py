@@ -8,9 +8,10 @@ original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
     ├── ConfigurationError          bad URL, unknown scheme or parameter, bad option value
     │   └── AdapterNotInstalled     known scheme whose client library is missing
     ├── Unavailable                 broker unreachable, connection lost, broker refused
-    │   └── ConnectTimeout          could not connect within ``connect_timeout``
+    │   └── ConnectTimeout          could not connect within ``connect_timeout`` (also Timeout)
     ├── PermissionDenied            authentication or authorization refused (never retried)
     ├── Timeout                     an operation or a request/reply wait ran out of time
+    │   └── ConnectTimeout          (the same class: an Unavailable and a Timeout)
     ├── NotFound                    topic or group does not exist
     ├── AlreadyExists               create with conflicting settings
     ├── MessageTooLarge             body or headers over the backend's limit (nothing sent)
@@ -18,7 +19,7 @@ original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
     ├── Closed                      use of a closed client, producer or consumer
     ├── Unsupported                 a feature this backend cannot provide
     ├── MessageStateError           second ack/nack/reject of one received message
-    ├── SendBatchError              some entries of a batch failed; names them by index
+    ├── SendBatchError              some entries of a batch failed; carries them and their errors
     ├── SettlementError             acks/nacks/rejects the broker did not take; names them
     │   └── SettlementUnavailable   ... because it stayed unavailable (also Unavailable)
     └── BackendError                any other error of the broker or client library
@@ -30,6 +31,10 @@ redacts passwords, tokens and secret query parameters.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._message import Message
 
 __all__ = [
     "AdapterNotInstalled",
@@ -80,10 +85,6 @@ class Unavailable(MQError, ConnectionError):
     """
 
 
-class ConnectTimeout(Unavailable, TimeoutError):
-    """No connection could be made within the connect timeout."""
-
-
 class PermissionDenied(MQError):
     """The broker refused these credentials, or this user may not do this.
 
@@ -94,6 +95,15 @@ class PermissionDenied(MQError):
 
 class Timeout(MQError, TimeoutError):
     """An operation did not complete within the time allowed."""
+
+
+class ConnectTimeout(Unavailable, Timeout):
+    """No connection could be made within the connect timeout.
+
+    Both an :class:`Unavailable` (retrying later may succeed, so retry loops catch it)
+    and a :class:`Timeout`; every adapter raises it when its broker does not answer
+    within ``connect_timeout``.
+    """
 
 
 class NotFound(MQError, LookupError):
@@ -111,10 +121,13 @@ class InvalidMessage(MQError, ValueError):
 class MessageTooLarge(InvalidMessage):
     """The message exceeds the backend's size limit; nothing was sent.
 
-    ``size`` is the measured size and ``limit`` the backend's maximum, both in bytes.
+    ``size`` is the measured size and ``limit`` the backend's maximum, both in bytes
+    (the portable layer counts body, key and headers, UTF-8 encoded, before sending).
+    Either is ``None`` only when a broker refused the message without saying it (Kafka's
+    ``MESSAGE_TOO_LARGE`` names no limit); never a made-up number.
     """
 
-    def __init__(self, message: str, *, size: int, limit: int) -> None:
+    def __init__(self, message: str, *, size: int | None, limit: int | None) -> None:
         super().__init__(message)
         self.size = size
         self.limit = limit
@@ -148,18 +161,31 @@ class MessageStateError(MQError):
 class SendBatchError(MQError):
     """Part of a batch was not sent.
 
-    ``failures`` maps the index of each failed entry (in the sequence the caller passed)
-    to its error. Entries not in ``failures`` were accepted by the broker.
+    ``failures`` maps the index of each failed entry to its error, and ``messages`` the
+    same indices to the failed :class:`mqkit.Message` objects themselves (as prepared for
+    sending: with their ids), so that they can be sent again
+    (``producer.send_batch(exc.messages.values())``). Indices count in the sequence the
+    caller passed to ``send_batch``, or, from ``flush`` (and ``close``, and a send that
+    flushed), in the order the buffered messages were given to ``send(wait=False)``
+    since the last flush. Entries not in ``failures`` were accepted by the broker.
+    ``messages`` is empty when a driver raises this error: the portable layer fills it.
     """
 
-    def __init__(self, failures: Mapping[int, MQError], total: int) -> None:
+    def __init__(self, failures: Mapping[int, MQError], total: int,
+                 messages: Mapping[int, Message] | None = None) -> None:
         self.failures = dict(failures)
         self.total = total
+        self.messages: dict[int, Message] = dict(messages or {})
         shown = ", ".join(
-            f"#{i}: {type(e).__name__}: {e}" for i, e in sorted(self.failures.items())[:5]
-        )
+            f"#{i}{self._id(i)}: {type(e).__name__}: {e}"
+            for i, e in sorted(self.failures.items())[:5])
         more = "" if len(self.failures) <= 5 else f" (+{len(self.failures) - 5} more)"
         super().__init__(f"{len(self.failures)} of {total} messages not sent: {shown}{more}")
+
+    def _id(self, index: int) -> str:
+        message = self.messages.get(index)
+        mid = message.id if message is not None else None
+        return f" (id {mid})" if mid else ""
 
 
 class SettlementError(MQError):

@@ -3,6 +3,11 @@
 A :class:`Message` is plain data: the body goes on the wire as the caller's bytes, with no
 mqkit envelope, and the other fields map to each broker's native properties or headers
 (see each adapter's module docstring for the mapping).
+
+A message is immutable, headers included: :class:`Headers` is a read-only ``dict``, a copy
+taken when the message is built. Nothing the caller does to its own dict after building
+(or sending) a message reaches the message, and nothing a receiver could do reaches the
+sender, another group, or a redelivery.
 """
 
 from __future__ import annotations
@@ -10,11 +15,66 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["Delivery", "Message", "new_message_id", "received"]
+from ._errors import InvalidMessage
 
-_EMPTY: Mapping[str, str] = {}
+__all__ = ["EMPTY_HEADERS", "Delivery", "Headers", "Message", "freeze_headers",
+           "new_message_id", "received"]
+
+
+class Headers(dict[str, str]):
+    """A message's headers: a ``dict`` that refuses every change.
+
+    Reads are a plain dict's (``h["name"]``, ``h.get``, iteration, ``json.dumps(h)``,
+    ``dict(h)``); every mutator raises :class:`TypeError`. To change headers, build a new
+    mapping (``{**msg.headers, "name": "value"}``) and send that: it is copied again.
+    Equal to any mapping with the same items, and hashable (so a :class:`Message` is).
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("message headers are read-only; build a new mapping instead, e.g. "
+                        "{**msg.headers, 'name': 'value'}")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]  # immutable, so hashable
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[type[Headers], tuple[dict[str, str]]]:
+        # copy and pickle would otherwise rebuild it item by item through __setitem__.
+        return Headers, (dict(self),)
+
+    def __copy__(self) -> Headers:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Headers:
+        return self
+
+
+EMPTY_HEADERS = Headers()
+_EMPTY: Mapping[str, str] = EMPTY_HEADERS
+
+
+def freeze_headers(headers: object) -> Headers:
+    """``headers`` as :class:`Headers`: itself when it already is one (immutable, so
+    shared safely), else a read-only copy; ``None`` or empty gives the shared empty one.
+
+    Raises :class:`InvalidMessage` for anything but a mapping. Key and value types are
+    checked when the message is sent (:func:`mqkit._validation.prepare`).
+    """
+    if type(headers) is Headers:
+        return headers
+    if not headers:
+        if headers is None or isinstance(headers, Mapping):
+            return EMPTY_HEADERS
+    elif isinstance(headers, Mapping):
+        return Headers(headers)
+    raise InvalidMessage(
+        f"headers must be a mapping of str to str, got {type(headers).__name__}")
 
 
 def new_message_id() -> str:
@@ -29,9 +89,12 @@ def new_message_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message to send.
+    """One message to send (immutable).
 
-    ``body`` is bytes and is never changed by mqkit. ``headers`` maps str to str; the
+    ``body`` is bytes and is never changed by mqkit. ``headers`` maps str to str: any
+    mapping given is copied into a read-only :class:`Headers` (mutating it raises
+    :class:`TypeError`), so later changes to the caller's dict never reach the message;
+    names starting with ``mqkit-`` are reserved for mqkit and refused on send. The
     standard properties (``id``, ``content_type``, ``correlation_id``, ``reply_to``) are
     separate fields and are carried in each broker's native slots. ``id`` is assigned by
     the producer when left ``None``.
@@ -62,7 +125,7 @@ class Message:
                  ttl: float | None = None, delay: float | None = None) -> None:
         _m_body(self, body)
         _m_key(self, key)
-        _m_headers(self, headers)
+        _m_headers(self, headers if type(headers) is Headers else freeze_headers(headers))
         _m_id(self, id)
         _m_content_type(self, content_type)
         _m_correlation_id(self, correlation_id)
@@ -151,7 +214,7 @@ def received(  # noqa: PLR0917 - the fields in order
     m: Any = _MessageSlots()
     m.body = body
     m.key = key
-    m.headers = headers
+    m.headers = headers if type(headers) is Headers else freeze_headers(headers)
     m.id = id
     m.content_type = content_type
     m.correlation_id = correlation_id

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._errors import ConfigurationError
+from ._validation import check_bool, check_choice, check_int, check_seconds
 from .driver._types import StartPosition
 
 __all__ = ["ClientOptions", "check_seconds"]
-
-
-def check_seconds(name: str, value: object) -> float:
-    """``value`` if it is a finite, non-negative number of seconds; else a
-    :class:`ConfigurationError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            0 <= value < float("inf")):
-        raise ConfigurationError(
-            f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +48,13 @@ class ClientOptions:
     unavailable_timeout: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.connect_timeout <= 0:
-            raise ConfigurationError("connect_timeout must be positive")
-        if self.send_timeout < 0:
-            raise ConfigurationError("send_timeout must not be negative")
-        if self.prefetch < 1:
-            raise ConfigurationError("prefetch must be at least 1")
-        if self.lease <= 0:
-            raise ConfigurationError("lease must be positive")
-        for name in ("settle_interval", "settle_timeout", "unavailable_timeout"):
+        """Refuse, naming it, any value of the wrong type or out of range (a
+        :class:`ConfigurationError`): zero is never taken to mean "the default"."""
+        check_seconds("connect_timeout", self.connect_timeout, positive=True)
+        check_seconds("lease", self.lease, positive=True)
+        check_int("prefetch", self.prefetch, 1)
+        check_bool("auto_create", self.auto_create)
+        check_choice("start", self.start, ("latest", "earliest"))
+        for name in ("send_timeout", "settle_interval", "settle_timeout",
+                     "unavailable_timeout"):
             check_seconds(name, getattr(self, name))

@@ -9,10 +9,12 @@ its headers. Raising :class:`PermanentFailure` skips the remaining attempts.
 from __future__ import annotations
 
 import enum
+import math
 import random
 from dataclasses import dataclass
 
 from ._errors import ConfigurationError
+from ._validation import check_bool, check_int, check_name, check_seconds
 
 __all__ = ["Action", "PermanentFailure", "RetryPolicy", "decide", "failure_reason"]
 
@@ -54,14 +56,22 @@ class RetryPolicy:
     dead_letter_topic: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("max_attempts must be at least 1")
-        if self.initial_backoff < 0 or self.max_backoff < 0:
-            raise ConfigurationError("backoff must not be negative")
-        if self.multiplier < 1:
-            raise ConfigurationError("multiplier must be at least 1")
-        if not 0 <= self.jitter <= 1:
-            raise ConfigurationError("jitter must be between 0 and 1")
+        """Refuse, naming it, a field of the wrong type or out of range (a
+        :class:`ConfigurationError`)."""
+        check_int("max_attempts", self.max_attempts, 1)
+        check_seconds("initial_backoff", self.initial_backoff)
+        check_seconds("max_backoff", self.max_backoff)
+        multiplier, jitter = self.multiplier, self.jitter
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) or not (
+                1 <= multiplier < math.inf):
+            raise ConfigurationError(
+                f"multiplier must be a finite number of at least 1, got {multiplier!r}")
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not (
+                0 <= jitter <= 1):
+            raise ConfigurationError(f"jitter must be a number in 0..1, got {jitter!r}")
+        check_bool("dead_letter", self.dead_letter)
+        if self.dead_letter_topic is not None:
+            check_name("dead_letter_topic", self.dead_letter_topic)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before redelivering after failed attempt ``attempt``."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._capabilities import Feature
-from .._validation import check_name
+from .._errors import ConfigurationError
+from .._validation import check_choice, check_name
 from ..driver import GroupStats, StartPosition
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ class Admin:
 
     Creates are idempotent; deletes of something missing do nothing. A group created
     before anything is sent retains every message sent from then on, whether or not a
-    consumer is running.
+    consumer is running. Every topic and group argument must be a valid name (see
+    :func:`mqkit._validation.check_name`): anything else raises
+    :class:`ConfigurationError` naming it, before any call to the broker.
     """
 
     def __init__(self, client: Client) -> None:
@@ -28,12 +31,17 @@ class Admin:
 
     def create_topic(self, topic: str, **options: Any) -> None:
         """Create ``topic``; backend options (partitions, fifo...) as keywords."""
+        check_name("topic", topic)
+        bad = [name for name in options if not isinstance(name, str)]
+        if bad:
+            raise ConfigurationError(f"topic options are keywords, got {bad!r}")
         driver = self._client._driver_ready()
         with self._client._errors():
-            driver.create_topic(check_name("topic", topic), options)
+            driver.create_topic(topic, options)
 
     def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` and its groups."""
+        check_name("topic", topic)
         driver = self._client._driver_ready()
         with self._client._errors():
             driver.delete_topic(topic)
@@ -46,6 +54,7 @@ class Admin:
 
     def topic_exists(self, topic: str) -> bool:
         """Whether ``topic`` exists."""
+        check_name("topic", topic)
         driver = self._client._driver_ready()
         with self._client._errors():
             return driver.topic_exists(topic)
@@ -54,35 +63,44 @@ class Admin:
                            start: StartPosition | None = None) -> None:
         """Create ``group`` on ``topic``, retaining messages from ``start``
         (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
-        start = start or self._client.options.start
-        if start == "earliest":
-            self._client.capabilities.require(Feature.REPLAY)
+        check_name("topic", topic)
+        check_name("group", group)
+        chosen: str = self._client.options.start if start is None else check_choice(
+            "start", start, ("latest", "earliest"))
         driver = self._client._driver_ready()
+        if chosen == "earliest":
+            self._client.capabilities.require(Feature.REPLAY)
         with self._client._errors():
-            driver.create_group(topic, check_name("group", group), start)
+            driver.create_group(topic, group, chosen)
 
     def delete_group(self, topic: str, group: str) -> None:
         """Delete ``group`` from ``topic``."""
+        check_name("topic", topic)
+        check_name("group", group)
         driver = self._client._driver_ready()
         with self._client._errors():
             driver.delete_group(topic, group)
 
     def list_groups(self, topic: str) -> list[str]:
         """Names of the groups on ``topic``, sorted."""
+        check_name("topic", topic)
         driver = self._client._driver_ready()
         with self._client._errors():
             return sorted(driver.list_groups(topic))
 
     def group_exists(self, topic: str, group: str) -> bool:
         """Whether ``group`` exists on ``topic`` (false when the topic is missing)."""
+        check_name("group", group)
         if not self.topic_exists(topic):
             return False
         return group in self.list_groups(topic)
 
     def stats(self, topic: str, group: str) -> GroupStats:
         """Depth (or lag) and in-flight count of ``group``."""
-        self._client.capabilities.require(Feature.ADMIN_STATS)
+        check_name("topic", topic)
+        check_name("group", group)
         driver = self._client._driver_ready()
+        self._client.capabilities.require(Feature.ADMIN_STATS)
         with self._client._errors():
             return driver.group_stats(topic, group)
 
@@ -92,7 +110,9 @@ class Admin:
 
     def purge(self, topic: str, group: str) -> None:
         """Drop every message waiting for ``group``."""
-        self._client.capabilities.require(Feature.PURGE)
+        check_name("topic", topic)
+        check_name("group", group)
         driver = self._client._driver_ready()
+        self._client.capabilities.require(Feature.PURGE)
         with self._client._errors():
             driver.purge(topic, group)

@@ -5,6 +5,12 @@ A ``send`` or ``send_batch`` that returned has been accepted by the broker (conf
 acknowledged, stored — whatever the backend's strongest per-send guarantee is). Sends
 with ``wait=False`` are buffered and sent in batches; ``flush`` and ``close`` return only
 once every buffered message is on the broker, and raise if any was not.
+
+Nothing buffered is dropped unreported: a flush hands every buffered message to the
+broker once and empties the buffer; the ones the broker did not take are returned in
+the :class:`SendBatchError` it raises (``exc.messages``, with ``exc.failures`` the error
+of each), for the caller to send again or give up on. They are not kept for a later
+flush: a message the broker refuses for good would otherwise fail every flush after it.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._codecs import RAW, Codec
-from .._errors import Closed, MQError, SendBatchError, Unavailable
+from .._errors import Closed, ConfigurationError, MQError, SendBatchError, Unavailable
 from .._message import Message
-from .._validation import build_message, chunks, prepare
+from .._validation import build_message, check_bool, check_codec, chunks, prepare
 from ..driver import TopicDriver
 from ._runtime import Lock, monotonic, sleep
 
@@ -39,7 +45,7 @@ class Producer:
     def __init__(self, client: Client, topic: str, codec: Codec = RAW) -> None:
         self._client = client
         self.topic = topic
-        self.codec = codec
+        self.codec = check_codec("codec", codec)
         self._driver: TopicDriver | None = None
         self._lock = Lock()
         self._buffer: list[Message] = []
@@ -62,9 +68,16 @@ class Producer:
         """Send one message and return its id.
 
         ``body`` is bytes (or a value the producer's codec encodes, or a
-        :class:`Message`, whose fields the keywords override). With ``wait=False`` the
-        message is buffered and sent with others; errors then surface on ``flush``.
+        :class:`Message`, whose fields the keywords override). ``headers`` is copied:
+        later changes to the caller's mapping do not reach the message. A wrong type or
+        value of any argument raises :class:`InvalidMessage` (or
+        :class:`ConfigurationError`) naming it, before anything is sent.
+
+        With ``wait=False`` the message is buffered and sent with others; errors then
+        surface on ``flush`` (see the module docstring). A send with ``wait=True`` first
+        flushes the buffer: if that raises, this message was not sent either.
         """
+        check_bool("wait", wait)
         self._open()
         msg = prepare(build_message(
             body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
@@ -83,27 +96,64 @@ class Producer:
     def send_batch(self, messages: Iterable[Any]) -> list[str]:
         """Send many messages (``Message``, bytes, or values for the codec); return ids.
 
-        Every message is validated before any is sent. The batch is split to the
-        backend's batch limit; when some entries fail, :class:`SendBatchError` names
-        them by their index in ``messages`` and all the others were accepted.
+        Every message is validated before any is sent (an invalid one raises naming its
+        index, and nothing is sent). The batch is split to the backend's batch limit;
+        when some entries fail, :class:`SendBatchError` carries them (``messages``) and
+        their errors (``failures``) by their index in ``messages``, and all the others
+        were accepted. Buffered messages are flushed first: if that raises, none of
+        ``messages`` was sent.
         """
+        return self._send_batch(messages, internal=False)
+
+    def _send_batch(self, messages: Iterable[Any], *, internal: bool) -> list[str]:
+        """``send_batch``; ``internal``: mqkit's own (dead letters), which may carry
+        ``mqkit-*`` headers."""
+        if isinstance(messages, (str, bytes, bytearray, memoryview, Message)) or not hasattr(
+                messages, "__iter__"):
+            raise ConfigurationError(
+                "send_batch takes an iterable of messages (Message, bytes or values for "
+                f"the codec), got {type(messages).__name__}")
         self._open()
         caps = self._client.capabilities
-        prepared = [prepare(build_message(m, self.codec), caps) for m in messages]
+        prepared = []
+        for index, m in enumerate(messages):
+            try:
+                prepared.append(prepare(build_message(m, self.codec), caps,
+                                        internal=internal))
+            except MQError as exc:
+                exc.args = (f"messages[{index}]: {exc} (nothing was sent)",)
+                raise
         if self._buffer:
             self.flush()
         self._send_all(prepared)
         return [m.id or "" for m in prepared]
 
     def flush(self) -> None:
-        """Send everything buffered by ``send(wait=False)``; raise if any was not sent."""
+        """Send everything buffered by ``send(wait=False)``; raise if any was not sent.
+
+        The buffer is empty afterwards either way: the messages that were not sent are
+        in the :class:`SendBatchError` (``exc.messages``, indexed in buffering order),
+        not kept for another flush.
+        """
         if not self._buffer:
             return
         pending, self._buffer = self._buffer, []
-        self._send_all(pending)
+        try:
+            self._send_all(pending)
+        except MQError:
+            raise
+        except BaseException:
+            # Cancelled (or interrupted) mid-flush: which entries reached the broker is
+            # unknown, so all stay buffered (a duplicate rather than a loss).
+            self._buffer[:0] = pending
+            raise
 
     def close(self) -> None:
-        """Flush, then release the topic. Closing twice is allowed and does nothing."""
+        """Flush, then release the topic. Closing twice is allowed and does nothing.
+
+        When the flush raises :class:`SendBatchError`, the producer is closed all the
+        same and the error carries the messages that were not sent.
+        """
         if self._closed:
             return
         try:
@@ -143,7 +193,8 @@ class Producer:
                 fatal = exc
                 failures.update({offset + i: exc for i in range(len(chunk))})
         if failures:
-            raise SendBatchError(failures, len(prepared))
+            raise SendBatchError(failures, len(prepared),
+                                 {i: prepared[i] for i in failures if 0 <= i < len(prepared)})
 
     def _send_chunk(self, chunk: Sequence[Message]) -> None:
         """Send one driver batch, retrying while the broker is unavailable."""

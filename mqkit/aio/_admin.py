@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._capabilities import Feature
-from .._validation import check_name
+from .._errors import ConfigurationError
+from .._validation import check_choice, check_name
 from ..driver import GroupStats, StartPosition
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ class AsyncAdmin:
 
     Creates are idempotent; deletes of something missing do nothing. A group created
     before anything is sent retains every message sent from then on, whether or not a
-    consumer is running.
+    consumer is running. Every topic and group argument must be a valid name (see
+    :func:`mqkit._validation.check_name`): anything else raises
+    :class:`ConfigurationError` naming it, before any call to the broker.
     """
 
     def __init__(self, client: AsyncClient) -> None:
@@ -27,12 +30,17 @@ class AsyncAdmin:
 
     async def create_topic(self, topic: str, **options: Any) -> None:
         """Create ``topic``; backend options (partitions, fifo...) as keywords."""
+        check_name("topic", topic)
+        bad = [name for name in options if not isinstance(name, str)]
+        if bad:
+            raise ConfigurationError(f"topic options are keywords, got {bad!r}")
         driver = await self._client._driver_ready()
         with self._client._errors():
-            await driver.create_topic(check_name("topic", topic), options)
+            await driver.create_topic(topic, options)
 
     async def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` and its groups."""
+        check_name("topic", topic)
         driver = await self._client._driver_ready()
         with self._client._errors():
             await driver.delete_topic(topic)
@@ -45,6 +53,7 @@ class AsyncAdmin:
 
     async def topic_exists(self, topic: str) -> bool:
         """Whether ``topic`` exists."""
+        check_name("topic", topic)
         driver = await self._client._driver_ready()
         with self._client._errors():
             return await driver.topic_exists(topic)
@@ -53,35 +62,44 @@ class AsyncAdmin:
                            start: StartPosition | None = None) -> None:
         """Create ``group`` on ``topic``, retaining messages from ``start``
         (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
-        start = start or self._client.options.start
-        if start == "earliest":
-            self._client.capabilities.require(Feature.REPLAY)
+        check_name("topic", topic)
+        check_name("group", group)
+        chosen: str = self._client.options.start if start is None else check_choice(
+            "start", start, ("latest", "earliest"))
         driver = await self._client._driver_ready()
+        if chosen == "earliest":
+            self._client.capabilities.require(Feature.REPLAY)
         with self._client._errors():
-            await driver.create_group(topic, check_name("group", group), start)
+            await driver.create_group(topic, group, chosen)
 
     async def delete_group(self, topic: str, group: str) -> None:
         """Delete ``group`` from ``topic``."""
+        check_name("topic", topic)
+        check_name("group", group)
         driver = await self._client._driver_ready()
         with self._client._errors():
             await driver.delete_group(topic, group)
 
     async def list_groups(self, topic: str) -> list[str]:
         """Names of the groups on ``topic``, sorted."""
+        check_name("topic", topic)
         driver = await self._client._driver_ready()
         with self._client._errors():
             return sorted(await driver.list_groups(topic))
 
     async def group_exists(self, topic: str, group: str) -> bool:
         """Whether ``group`` exists on ``topic`` (false when the topic is missing)."""
+        check_name("group", group)
         if not await self.topic_exists(topic):
             return False
         return group in await self.list_groups(topic)
 
     async def stats(self, topic: str, group: str) -> GroupStats:
         """Depth (or lag) and in-flight count of ``group``."""
-        self._client.capabilities.require(Feature.ADMIN_STATS)
+        check_name("topic", topic)
+        check_name("group", group)
         driver = await self._client._driver_ready()
+        self._client.capabilities.require(Feature.ADMIN_STATS)
         with self._client._errors():
             return await driver.group_stats(topic, group)
 
@@ -91,7 +109,9 @@ class AsyncAdmin:
 
     async def purge(self, topic: str, group: str) -> None:
         """Drop every message waiting for ``group``."""
-        self._client.capabilities.require(Feature.PURGE)
+        check_name("topic", topic)
+        check_name("group", group)
         driver = await self._client._driver_ready()
+        self._client.capabilities.require(Feature.PURGE)
         with self._client._errors():
             await driver.purge(topic, group)

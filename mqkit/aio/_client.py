@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections.abc  # unasync: drop
 import contextlib
+import dataclasses
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -12,11 +14,27 @@ from typing import Any, TypeVar
 from .._capabilities import Capabilities, Feature
 from .._codecs import RAW, Codec
 from .._connect import Resolved, resolve
-from .._errors import Closed, MQError, NotFound
+from .._errors import (
+    Closed,
+    ConfigurationError,
+    ConnectTimeout,
+    InvalidMessage,
+    MQError,
+    NotFound,
+    Unavailable,
+)
 from .._message import Message, new_message_id
 from .._options import ClientOptions
 from .._settlement import Releases
-from .._validation import build_message, check_name
+from .._validation import (
+    build_message,
+    check_bool,
+    check_choice,
+    check_codec,
+    check_int,
+    check_name,
+    check_seconds,
+)
 from ..driver import (
     AsyncDriver,
     AsyncSubscriptionDriver,
@@ -29,14 +47,22 @@ from ._consumer import AsyncConsumer
 from ._producer import AsyncProducer
 from ._received import AsyncReceivedMessage
 from ._requests import AsyncRequester
-from ._runtime import Lock, open_driver
+from ._runtime import Lock, monotonic, open_driver, sleep
 
 __all__ = ["DEAD_LETTER_GROUP", "AsyncClient", "connect"]
+
+log = logging.getLogger("mqkit")
 
 T = TypeVar("T")
 # The group created on every dead-letter topic, so dead letters are retained even on
 # backends that drop messages nobody subscribed to.
 DEAD_LETTER_GROUP = "dead-letters"
+# Pauses between connect attempts while the broker is unavailable: a restart is noticed
+# within a second of the broker coming back.
+_CONNECT_RETRY_FIRST = 0.05
+_CONNECT_RETRY_CAP = 1.0
+# The shortest attempt worth making: the last one starts no later than this before the end.
+_CONNECT_LAST = 0.01
 
 
 def connect(url: str | None = None, **options: Any) -> AsyncClient:
@@ -54,10 +80,16 @@ def connect(url: str | None = None, **options: Any) -> AsyncClient:
 class AsyncClient:
     """A connection to one broker. Use as a context manager, or call ``close``.
 
-    With ``mqkit.aio`` the connection opens on ``await``, ``async with`` or first use.
+    The connection opens on entering the client as a context manager, or on first use
+    (the blocking ``connect`` opens it at once). Made by ``connect(url, **options)``, not
+    constructed directly.
     """
 
     def __init__(self, resolved: Resolved) -> None:
+        if not isinstance(resolved, Resolved):
+            raise ConfigurationError(
+                f"Client is not constructed directly (got {type(resolved).__name__}); "
+                "use mqkit.connect(url, **options), e.g. mqkit.connect('memory://')")
         self._resolved = resolved
         self.url = resolved.url
         self.options: ClientOptions = resolved.options
@@ -89,16 +121,22 @@ class AsyncClient:
 
     @property
     def capabilities(self) -> Capabilities:
-        """What this backend does natively, emulated, or not at all."""
+        """What this backend does natively, emulated, or not at all.
+
+        Raises :class:`Closed` after ``close``, and :class:`MQError` before the
+        connection opened."""
+        self._check_open()
         if self._driver is None:
-            raise MQError("the client is not connected yet; await it or use it in a "
-                          "with block first")
+            raise MQError("the client is not connected yet; use it as a context manager "
+                          "(or make a first call) before reading this")
         return self._driver.capabilities
 
     def producer(self, topic: str, *, codec: Codec = RAW) -> AsyncProducer:
-        """A producer for ``topic``; ``codec`` encodes values that are not bytes."""
+        """A producer for ``topic``; ``codec`` (a :class:`mqkit.Codec`) encodes values
+        that are not bytes."""
         self._check_open()
-        return self._adopt(AsyncProducer(self, check_name("topic", topic), codec))
+        return self._adopt(AsyncProducer(self, check_name("topic", topic),
+                                         check_codec("codec", codec)))
 
     def consumer(self, topic: str, group: str, *, prefetch: int | None = None,
                  lease: float | None = None, start: StartPosition | None = None,
@@ -112,18 +150,20 @@ class AsyncClient:
         if this call creates it. With ``create_group=False`` a missing group raises
         :class:`NotFound`. ``settle_interval``, ``settle_timeout`` and
         ``unavailable_timeout`` override the client's (see :class:`ClientOptions`).
+        ``None`` means the client's setting; any other value is checked (``prefetch`` an
+        integer of at least 1, ``lease`` positive finite seconds): a wrong one raises
+        :class:`ConfigurationError` naming it, zero included.
         """
         self._check_open()
+        o = self.options
         opts = SubscriptionOptions(
-            prefetch=prefetch or self.options.prefetch,
-            lease=lease or self.options.lease,
-            start=start or self.options.start,
-            create_group=create_group,
+            prefetch=o.prefetch if prefetch is None else check_int("prefetch", prefetch, 1),
+            lease=o.lease if lease is None else check_seconds("lease", lease, positive=True),
+            start=o.start if start is None else check_choice(  # type: ignore[arg-type]
+                "start", start, ("latest", "earliest")),
+            create_group=check_bool("create_group", create_group),
             consumer_name=f"mqkit-{new_message_id()[:12]}",
         )
-        if opts.prefetch < 1:
-            raise MQError("prefetch must be at least 1")
-        o = self.options
         timing = ClientOptions(
             settle_interval=o.settle_interval if settle_interval is None else settle_interval,
             settle_timeout=o.settle_timeout if settle_timeout is None else settle_timeout,
@@ -140,8 +180,12 @@ class AsyncClient:
 
         The request carries ``reply_to`` (this client's private reply topic) and a
         ``correlation_id``; the reply is the first message there with the same
-        correlation id. Raises :class:`Timeout` after ``timeout`` seconds.
+        correlation id. Raises :class:`Timeout` after ``timeout`` seconds (positive and
+        finite: anything else is a :class:`ConfigurationError` before anything is sent).
         """
+        check_name("topic", topic)
+        timeout = check_seconds("timeout", timeout, positive=True)
+        check_codec("codec", codec)
         await self._driver_ready()
         self.capabilities.require(Feature.REQUEST_REPLY)
         message = build_message(body, codec, headers=headers, key=key,
@@ -152,16 +196,23 @@ class AsyncClient:
                     headers: Mapping[str, str] | None = None,
                     content_type: str | None = None, codec: Codec = RAW) -> str:
         """Send the reply to ``request`` (to its ``reply_to``, same correlation id)."""
+        if not isinstance(request, AsyncReceivedMessage):
+            raise ConfigurationError(
+                f"request must be a received message, got {type(request).__name__}")
+        check_codec("codec", codec)
         if not request.reply_to:
-            raise MQError(f"message {request.id} has no reply_to; it is not a request")
+            raise InvalidMessage(f"message {request.id} has no reply_to; it is not a request")
         message = build_message(body, codec, headers=headers, content_type=content_type,
                                 correlation_id=request.correlation_id or request.id)
         return await self._send_internal(request.reply_to, message)
 
     def dead_letter_topic(self, topic: str) -> str:
         """The backend's default dead-letter topic for ``topic``."""
+        check_name("topic", topic)
+        self._check_open()
         if self._driver is None:
-            raise MQError("the client is not connected yet")
+            raise MQError("the client is not connected yet; use it as a context manager "
+                          "(or make a first call) before reading this")
         return self._driver.dead_letter_topic(topic)
 
     def as_(self, kind: type[T]) -> T | None:
@@ -192,6 +243,10 @@ class AsyncClient:
         if driver is not None:
             with self._errors():
                 await driver.close()
+        for later in errors[1:]:
+            # Only one error can be raised: the others are logged, never dropped unseen.
+            log.error("mqkit: closing %s also failed: %s: %s", self.url,
+                      type(later).__name__, later)
         if errors:
             raise errors[0]
 
@@ -215,10 +270,35 @@ class AsyncClient:
         if self._driver is None:
             async with self._lock:
                 if self._driver is None:
-                    with self._errors():
-                        self._driver = await open_driver(self._resolved.plugin,
-                                                         self._resolved.params)
+                    self._driver = await self._connect()
         return self._driver
+
+    async def _connect(self) -> AsyncDriver:
+        """Open the driver, trying again while the broker is unavailable (refused, reset,
+        not resolvable yet) until ``connect_timeout`` has passed, each attempt given the
+        time left; then :class:`ConnectTimeout` (an :class:`Unavailable` and a
+        :class:`Timeout`) from the last error. The same on every backend, whether its
+        client library fails fast or waits on its own. Other errors are not retried."""
+        timeout = self.options.connect_timeout
+        deadline = monotonic() + timeout
+        params = self._resolved.params
+        pause = _CONNECT_RETRY_FIRST
+        while True:
+            try:
+                with self._errors():
+                    return await open_driver(self._resolved.plugin, params)
+            except ConnectTimeout:
+                raise
+            except Unavailable as exc:
+                remaining = deadline - monotonic()
+                if remaining <= _CONNECT_LAST:
+                    raise ConnectTimeout(
+                        f"could not connect to {self.url} within {timeout:g} s: "
+                        f"{exc}") from exc
+                await sleep(min(pause, remaining - _CONNECT_LAST))
+                pause = min(_CONNECT_RETRY_CAP, pause * 2)
+                params = dataclasses.replace(
+                    params, connect_timeout=max(_CONNECT_LAST, deadline - monotonic()))
 
     def _adopt(self, child: T) -> T:
         with self._children_lock:
@@ -280,5 +360,5 @@ class AsyncClient:
             await self.admin.create_topic(topic)
             await self.admin.create_group(topic, DEAD_LETTER_GROUP, "latest")
             self._dead_letter_ready.add(topic)
-        await (await self._internal_producer(topic)).send_batch(messages)
+        await (await self._internal_producer(topic))._send_batch(messages, internal=True)
 

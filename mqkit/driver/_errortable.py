@@ -107,7 +107,7 @@ class ErrorTable:
             return cls(self.backend, what, detail)
         text = f"{head}: {detail}" if detail else head
         if issubclass(cls, MessageTooLarge):
-            return cls(text, size=-1, limit=-1)  # the native error does not say
+            return cls(text, size=None, limit=None)  # the native error does not say
         return cls(text)
 
     @contextlib.contextmanager

@@ -53,6 +53,15 @@ def send_records(producer: KafkaProducer, topic: str,
         elif future.failed():
             exc = future.exception
             err = map_error(exc, f"send to {topic!r}")
+            if isinstance(err, mqkit.MessageTooLarge) and err.size is None:
+                # The broker's MESSAGE_TOO_LARGE names no sizes: measure the record; its
+                # limit (the topic's max.message.bytes) the broker does not say.
+                key, value, headers = records[i]
+                size = record_size(key, value, headers)
+                err = mqkit.MessageTooLarge(
+                    f"kafka: send to {topic!r}: the broker refused a record of {size} bytes "
+                    "(key, value and headers) as larger than the topic's max.message.bytes",
+                    size=size, limit=None)
             err.__cause__ = exc
             failures[i] = err
     if not failures:

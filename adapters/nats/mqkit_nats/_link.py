@@ -12,6 +12,7 @@ know their outstanding pull requests died with the old connection.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import ssl
 import time
@@ -182,10 +183,21 @@ def connect_kwargs(params: ConnectParams, o: NatsOptions) -> dict[str, Any]:
     if o.token is not None:
         kwargs["token"] = o.token.reveal()
     if o.nkey_seed is not None:
+        _require_nkeys("nkey_seed")
         kwargs["nkeys_seed_str"] = o.nkey_seed.reveal()
     if o.creds_file is not None:
+        _require_nkeys("creds_file")
         kwargs["user_credentials"] = o.creds_file
     return kwargs
+
+
+def _require_nkeys(option: str) -> None:
+    """nats-py signs nkey and credentials challenges with the optional ``nkeys``
+    package: without it, say so before connecting (nats-py fails mid-handshake)."""
+    if importlib.util.find_spec("nkeys") is None:
+        raise mqkit.AdapterNotInstalled(
+            f"nats: option {option!r} needs the 'nkeys' package, which is not installed; "
+            "install it with: pip install nkeys")
 
 
 async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
