@@ -279,9 +279,8 @@ def parse_options(cls: type[T], values: Mapping[str, object], *, source: str = "
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigurationError(
-            f"unknown {source} {', '.join(repr(u) for u in unknown)}; "
-            f"valid: {', '.join(sorted(names)) or '(none)'}")
+        from ._validation import unknown_names  # did-you-mean and the portable names
+        raise unknown_names(source, unknown, names)
     kwargs: dict[str, Any] = {}
     for name, raw in values.items():
         kwargs[name] = _convert(name, raw, hints[name], source)
@@ -331,8 +330,11 @@ def _convert(name: str, raw: object, hint: Any, source: str) -> object:
         if isinstance(raw, bool):
             raise ConfigurationError(f"{source} {name!r} must be a number, got {raw!r}")
         try:
-            return hint(raw)
-        except (TypeError, ValueError):
+            number = hint(raw)
+            if hint is int and not isinstance(raw, str) and number != raw:  # int(2.5) is 2
+                raise ValueError(raw)
+            return number
+        except (TypeError, ValueError, OverflowError):
             kind = "an integer" if hint is int else "a number"
             raise ConfigurationError(
                 f"{source} {name!r} must be {kind}, got {_show(name, raw)}") from None
