@@ -135,6 +135,44 @@ def test_peek_max_stops(capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["body"] for r in _records(capsys.readouterr().out)] == ["m0", "m1"]
 
 
+def test_group_peek_gives_everything_back_uncounted(capsys: pytest.CaptureFixture[str]) -> None:
+    url = _url()
+    assert main(["create-topic", url, "orders"]) == 0
+    assert main(["create-group", url, "orders", "billing"]) == 0
+    for n in range(3):
+        assert main(["send", url, "orders", f"m{n}"]) == 0
+    capsys.readouterr()
+    assert main(["consume", url, "orders", "-g", "billing", "--no-ack", "--max", "2",
+                 "--timeout", "0.2"]) == 0
+    assert [r["body"] for r in _records(capsys.readouterr().out)] == ["m0", "m1"]
+    for _ in range(2):
+        assert main(["consume", url, "orders", "-g", "billing", "--no-ack", "--max", "0",
+                     "--timeout", "0.2"]) == 0
+        records = _records(capsys.readouterr().out)
+        assert [r["body"] for r in records] == ["m0", "m1", "m2"]
+        assert {r["delivery_count"] for r in records} == {1}
+    assert main(["stats", url, "orders", "billing", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["depth"] == 3
+    assert main(["consume", url, "orders", "-g", "billing", "--timeout", "0.2"]) == 0
+    records = _records(capsys.readouterr().out)
+    assert [r["delivery_count"] for r in records] == [1, 1, 1]
+
+
+def test_group_peek_needs_release(capsys: pytest.CaptureFixture[str], faults: None) -> None:
+    FAULTS.caps["release"] = Support.UNSUPPORTED
+    url = f"faulty://cli-{uuid.uuid4().hex[:8]}"
+    assert main(["create-topic", url, "orders"]) == 0
+    assert main(["create-group", url, "orders", "g"]) == 0
+    assert main(["send", url, "orders", "x"]) == 0
+    capsys.readouterr()
+    assert main(["consume", url, "orders", "-g", "g", "--no-ack"]) == 1
+    err = _one_line_error(capsys.readouterr().err)
+    assert err.startswith("error: Unsupported: memory does not support release")
+    assert "peek at the topic instead" in err
+    assert main(["consume", url, "orders", "-g", "g", "--timeout", "0.2"]) == 0
+    assert [r["delivery_count"] for r in _records(capsys.readouterr().out)] == [1]
+
+
 def test_peek_needs_replay(capsys: pytest.CaptureFixture[str], faults: None) -> None:
     FAULTS.caps["replay"] = Support.UNSUPPORTED
     url = f"faulty://cli-{uuid.uuid4().hex[:8]}"
@@ -216,7 +254,7 @@ def test_not_found_elsewhere_has_no_memory_hint(capsys: pytest.CaptureFixture[st
     (["consume", "URL", "t", "-g", "g", "--max", "x"], 2, "invalid int value: 'x'"),
     (["consume", "URL", "t", "-g", "g", "--timeout", "nan"], 2, "--timeout must be a finite"),
     (["consume", "URL", "t", "-g", "g", "--timeout", "-1"], 2, "--timeout must be a finite"),
-    (["consume", "URL", "t", "--no-ack", "-g", "g"], 2, "it takes no --group"),
+    (["consume", "URL", "t", "--no-ack", "-g", "g"], 1, "group 'g' does not exist"),
     (["consume", "URL", "t"], 2, "--group is required"),
     (["consume", "URL"], 2, "missing TOPIC"),
     (["topics", "URL", "extra"], 2, "unexpected argument 'extra'"),
@@ -251,6 +289,22 @@ def test_unexpected_error_is_one_line_unless_traceback_asked(
     assert err.startswith("error: unexpected RuntimeError: kaput")
     with pytest.raises(RuntimeError, match="kaput"):
         main(["--traceback", "doctor", _url()])
+
+
+def test_secrets_of_the_url_never_reach_stderr(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def leak(url: str | None) -> int:
+        raise RuntimeError("could not parse 'ZQa' in host ZQb@127.0.0.1 (token tok-98765)")
+
+    monkeypatch.setattr("mqkit.cli._doctor.run_doctor", leak)
+    monkeypatch.setenv("MQKIT_URL", "amqp://user:ZQa/ZQb@127.0.0.1:1/?token=tok-98765")
+    assert main(["doctor"]) == 1
+    err = _one_line_error(capsys.readouterr().err)
+    assert "ZQa" not in err and "ZQb" not in err and "tok-98765" not in err
+    monkeypatch.delenv("MQKIT_URL")
+    assert main(["doctor", "amqp://user:ZQa/ZQb@127.0.0.1:1/?token=tok-98765"]) == 1
+    err = _one_line_error(capsys.readouterr().err)
+    assert "ZQa" not in err and "ZQb" not in err and "tok-98765" not in err
 
 
 @pytest.mark.parametrize("password", ["ZQa/ZQb", "p@ss#wd?x", "abc:def"])

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -23,9 +24,11 @@ from .._errors import MQError, NotFound
 if TYPE_CHECKING:
     from .._sync._client import Client
     from .._sync._consumer import Consumer
+    from .._sync._received import ReceivedMessage
 
 __all__ = ["UsageError", "format_capabilities", "run"]
 
+PEEK_HOLD = 1000  # what a group peek with --max 0 holds at most before giving all back
 URL_HELP = "broker URL (default: $MQKIT_URL, else memory://)"
 MEMORY_HINT = ("; note: memory:// lives inside one process, so each mqkit command starts "
                "with an empty broker: use a real broker URL (or $MQKIT_URL) to keep topics "
@@ -64,7 +67,7 @@ def run(argv: list[str]) -> int:
     """Parse ``argv`` (without the program name), run the command, return the status."""
     top = _top_parser()
     args = argparse.Namespace(url=None, scheme=None, traceback=False, command=None)
-    urls = [a for a in argv if "://" in a]
+    urls = [a for a in [*argv, os.environ.get("MQKIT_URL", "")] if "://" in a]
     try:
         top.parse_args(argv, namespace=args)
         if args.command is None:
@@ -137,8 +140,6 @@ def scrub(text: str, url: str) -> str:
 
 
 def _silence_stdout() -> None:
-    import os
-
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):
@@ -274,13 +275,15 @@ def _body_value(raw: str, codec: str) -> Any:
 # -- consume ----------------------------------------------------------------------------
 
 def _consume_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--group", "-g", help="the group to consume (not with --no-ack)")
+    p.add_argument("--group", "-g", help="the group to consume (required without --no-ack)")
     p.add_argument("--max", type=int, default=10, help="stop after this many (0: no limit)")
     p.add_argument("--timeout", type=float, default=5.0, help="stop after this idle time")
     p.add_argument("--no-ack", action="store_true",
-                   help="peek: print the topic's retained messages through a scratch group "
-                        "(deleted after), touching no group's messages or delivery counts; "
-                        "needs a backend with replay")
+                   help="peek, raising no delivery count. Without --group: the topic's "
+                        "retained messages through a scratch group (deleted after; needs "
+                        "replay). With --group: what waits for it, held until the end "
+                        f"(--max, 0: up to {PEEK_HOLD}) and given back unstarted (needs "
+                        "release)")
     p.add_argument("--earliest", action="store_true", help="a new group starts at the earliest")
 
 
@@ -289,8 +292,7 @@ def _consume(args: argparse.Namespace) -> int:
     idle = _check_seconds("--timeout", args.timeout)
     if args.no_ack:
         if args.group is not None:
-            raise UsageError("--no-ack peeks through a scratch group; "
-                             "it takes no --group")
+            return _peek_group(args, limit, idle)
         return _peek(args, limit, idle)
     if args.group is None:
         raise UsageError("--group is required (or --no-ack to peek)")
@@ -320,6 +322,44 @@ def _peek(args: argparse.Namespace, limit: int, idle: float) -> int:
     return 0
 
 
+def _peek_group(args: argparse.Namespace, limit: int, idle: float) -> int:
+    """Print what waits for ``args.group`` and give it all back unstarted (released):
+    the messages come back in order with the delivery count they had."""
+    from .._capabilities import Feature
+
+    hold = limit or PEEK_HOLD
+    with _connect(args) as client:
+        client.capabilities.require(
+            Feature.RELEASE, "consume --group G --no-ack gives the messages back unstarted, "
+            "and this backend counts that as a delivery; peek at the topic instead "
+            "(--no-ack without --group)")
+        if not client.admin.group_exists(args.topic, args.group):
+            raise NotFound(f"group {args.group!r} does not exist on topic {args.topic!r}: "
+                           "nothing to peek at")
+        with client.consumer(args.topic, args.group, prefetch=hold) as consumer:
+            held: list[ReceivedMessage] = []
+            try:
+                while len(held) < hold:
+                    batch = consumer.receive(min(100, hold - len(held)), timeout=idle)
+                    if not batch:
+                        break
+                    _print_messages(batch)
+                    held += batch
+            finally:
+                consumer._release(held)
+            consumer.flush_settlements()
+    return 0
+
+
+def _print_messages(batch: Sequence[ReceivedMessage]) -> None:
+    for msg in batch:
+        print(json.dumps({
+            "id": msg.id, "key": msg.key, "headers": dict(msg.headers),
+            "delivery_count": msg.delivery_count, "timestamp": msg.timestamp,
+            "body": msg.body.decode("utf-8", errors="backslashreplace"),
+        }, ensure_ascii=False))
+
+
 def _print_until(consumer: Consumer, limit: int, idle: float) -> None:
     """Print and ack messages as JSON lines: ``limit`` of them (0: any number), until
     nothing arrives for ``idle`` seconds."""
@@ -328,12 +368,7 @@ def _print_until(consumer: Consumer, limit: int, idle: float) -> None:
         batch = consumer.receive(10 if limit == 0 else min(10, limit - seen), timeout=idle)
         if not batch:
             break
-        for msg in batch:
-            print(json.dumps({
-                "id": msg.id, "key": msg.key, "headers": dict(msg.headers),
-                "delivery_count": msg.delivery_count, "timestamp": msg.timestamp,
-                "body": msg.body.decode("utf-8", errors="backslashreplace"),
-            }, ensure_ascii=False))
+        _print_messages(batch)
         consumer.ack(batch)
         seen += len(batch)
     consumer.flush_settlements()
