@@ -59,7 +59,8 @@ if TYPE_CHECKING:
     from ._retry import PermanentFailure, RetryPolicy
     from ._sync._admin import Admin
     from ._sync._client import DEAD_LETTER_GROUP, Client, connect
-    from ._sync._consumer import Consumer, RunStats
+    from ._run import RunStats
+    from ._sync._consumer import Consumer
     from ._sync._producer import Producer
     from ._sync._received import ReceivedMessage
     from ._url import URL, Secret
@@ -130,7 +131,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("PermanentFailure", "RetryPolicy"), "._retry"),
     "Admin": "._sync._admin",
     **dict.fromkeys(("DEAD_LETTER_GROUP", "Client", "connect"), "._sync._client"),
-    **dict.fromkeys(("Consumer", "RunStats"), "._sync._consumer"),
+    "RunStats": "._run",
+    "Consumer": "._sync._consumer",
     "Producer": "._sync._producer",
     "ReceivedMessage": "._sync._received",
     **dict.fromkeys(("URL", "Secret"), "._url"),

@@ -36,6 +36,7 @@ from .._message import Message
 from .._options import ClientOptions
 from .._registry import installed_schemes
 from .._retry import PermanentFailure, RetryPolicy
+from .._run import RunStats
 from .._url import URL, Secret
 from .._validation import DLQ_HEADERS
 from ..driver import GroupStats
@@ -43,7 +44,6 @@ from ._admin import AsyncAdmin as Admin
 from ._client import DEAD_LETTER_GROUP, connect
 from ._client import AsyncClient as Client
 from ._consumer import AsyncConsumer as Consumer
-from ._consumer import RunStats
 from ._producer import AsyncProducer as Producer
 from ._received import AsyncReceivedMessage as ReceivedMessage
 
