@@ -57,9 +57,9 @@ if TYPE_CHECKING:
     from ._options import ClientOptions
     from ._registry import installed_schemes
     from ._retry import PermanentFailure, RetryPolicy
+    from ._run import RunStats
     from ._sync._admin import Admin
     from ._sync._client import DEAD_LETTER_GROUP, Client, connect
-    from ._run import RunStats
     from ._sync._consumer import Consumer
     from ._sync._producer import Producer
     from ._sync._received import ReceivedMessage
