@@ -2,7 +2,7 @@
 """The driver SPI: the classes an adapter implements to add a backend.
 
 ``mqkit/driver/_async.py`` is the source of truth for both faces: ``_sync.py`` is
-generated from it by ``scripts/unasync.py``, dropping ``async``/``await`` and the
+generated from it by ``scripts/unasync.py``, dropping the asyncio keywords and the
 ``Async`` prefix of class names, and CI checks that the two never drift. A backend
 implements the blocking classes, the asyncio ones, or both when its client library has
 both; the portable layer bridges the face it lacks (worker threads or a loop thread).
