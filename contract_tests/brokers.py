@@ -42,6 +42,8 @@ __all__ = [
     "ContainerSpec",
     "Provider",
     "ContainerStartError",
+    "AUTH_PASSWORD",
+    "AUTH_USER",
     "RUN_LABEL",
     "SESSION_LABEL",
     "session_id",
@@ -81,6 +83,20 @@ SESSION_LABEL = "org.mqkit.session"
 """Docker label with this process's own id: what :func:`remove_run_containers` removes at the
 end of a session, so one process never removes a sibling's containers."""
 _LOG_TAIL_LINES = 30
+AUTH_USER = "mqkit"
+AUTH_PASSWORD = "mqkit-auth-check"
+"""A user with a password on the containers whose default URL has none (Redis, NATS), as
+``scripts/brokers`` adds natively (same names): contract 58 checks that a wrong password
+is refused. Password-less clients keep working (Redis's default user stays open; NATS maps
+them to a ``no_auth_user``)."""
+_NATS_CONF_PATH = "/etc/mqkit/nats.conf"
+_NATS_CONF = (
+    "authorization {\n  users = [\n"
+    f'    {{user: "{AUTH_USER}", password: "{AUTH_PASSWORD}"}}\n'
+    '    {user: "anonymous", password: "not-used-by-anyone"}\n'
+    "  ]\n}\n"
+    'no_auth_user: "anonymous"\n'
+).encode()
 _SCRIPT_TIMEOUT = 300.0
 
 
@@ -118,10 +134,22 @@ class ContainerSpec:
     """Run inside the container after a restart until every line of its output ends in
     ``running`` or ``idle`` (RabbitMQ: queues serve only once recovered, as ``scripts/brokers``
     waits natively). Best effort: a command that fails is not waited for."""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """Files copied into the container (absolute path -> content) before it starts, so the
+    official image and mqkit's local one get the same configuration."""
+    auth_url_template: str | None = None
+    """A URL (``{host}``/``{port}`` as in ``url_template``) whose credentials the broker
+    checks, for contract 58; None when the container has no such user."""
 
     def url(self, host: str, port: int) -> str:
         """The mqkit URL of this broker once it is reachable at ``host:port``."""
         return self.url_template.format(host=host, port=port)
+
+    def auth_url(self, host: str, port: int) -> str | None:
+        """The credentialed URL (see ``auth_url_template``), or None."""
+        if self.auth_url_template is None:
+            return None
+        return self.auth_url_template.format(host=host, port=port)
 
     def rendered_env(self, host: str, port: int) -> dict[str, str]:
         """``env`` with ``{host}``/``{port}`` filled in."""
@@ -140,6 +168,7 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         image="rabbitmq:3.13-management",
         ports=(5672,),
         url_template="amqp://guest:guest@{host}:{port}/%2F",
+        auth_url_template="amqp://guest:guest@{host}:{port}/%2F",
         ready_log=r"Server startup complete",
         recovered_command=("rabbitmqctl", "-q", "list_queues", "name", "state",
                            "--no-table-headers"),
@@ -184,18 +213,24 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         image="redis:7.4",
         ports=(6379,),
         url_template="redis://{host}:{port}/0",
+        auth_url_template=f"redis://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port}}/0",
         ready_log=r"Ready to accept connections",
-        # No persistence, like scripts/brokers: a restart empties it.
-        command=("redis-server", "--save", "", "--appendonly", "no"),
+        # No persistence, like scripts/brokers: a restart empties it. The default user stays
+        # open; AUTH_USER is one more, with a password.
+        command=("redis-server", "--save", "", "--appendonly", "no",
+                 "--user", AUTH_USER, "on", f">{AUTH_PASSWORD}", "~*", "&*", "+@all"),
     ),
     "nats": ContainerSpec(
         backend="nats",
         image="nats:2.10",
         ports=(4222,),
         url_template="nats://{host}:{port}",
+        auth_url_template=f"nats://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port}}",
         ready_log=r"Server is ready",
         # JetStream with a file store inside the container: it survives a container restart.
-        command=("-js", "-sd", "/data/jetstream"),
+        # The config file adds AUTH_USER and maps password-less clients to a no_auth_user.
+        command=("-c", _NATS_CONF_PATH, "-js", "-sd", "/data/jetstream"),
+        files={_NATS_CONF_PATH: _NATS_CONF},
     ),
 }
 """Pinned images for the testcontainers provider, one per backend."""
@@ -361,6 +396,10 @@ class BrokerHandle:
     """The testcontainers ``DockerContainer`` for ``testcontainers`` handles."""
     spec: ContainerSpec | None = field(default=None, repr=False)
     python: str = field(default=sys.executable, repr=False)
+    auth_url: str | None = field(default=None, repr=False)
+    """A URL whose credentials this broker checks (contract 58), when the harness has one:
+    containers started from a spec with ``auth_url_template``; None otherwise (natively,
+    ``MQKIT_TEST_<BACKEND>_AUTH_URL`` carries it)."""
 
     @property
     def can_inject_faults(self) -> bool:
@@ -576,6 +615,8 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
     command = spec.rendered_command(host, main_port)
     if command is not None:
         container.with_command(command)
+    for path, data in spec.files.items():
+        container.with_copy_into_container(data, path)
     container.start()
     try:
         _wait_for_log(container, spec.ready_log, 1, _CONTAINER_READY_TIMEOUT)
@@ -597,6 +638,7 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
         provider="testcontainers",
         container=container,
         spec=spec,
+        auth_url=spec.auth_url(host, main_port),
     )
 
 

@@ -1,7 +1,8 @@
 """CONTRACT L: authentication (behaviour 58).
 
 The case needs a URL whose credentials the broker checks: ``MQKIT_TEST_<BACKEND>_AUTH_URL``
-(or the scheme's); ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS. A
+(or the scheme's); ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS, and the
+harness's containers carry one for them too (``BrokerHandle.auth_url``). A
 password in the backend's own URL is not enough: moto accepts any AWS key. Without one the
 case is recorded as unsupported by the harness, naming the backend.
 """
@@ -27,11 +28,13 @@ CONNECT_TIMEOUT = 5.0
 
 def _credentialed(env: Env) -> str | None:
     """``MQKIT_TEST_<BACKEND>_AUTH_URL``, else the one named after the URL's scheme (so
-    a mode of a backend, e.g. nats-core, checks its broker's login too)."""
+    a mode of a backend, e.g. nats-core, checks its broker's login too), else the one of
+    the harness's container for this backend (``BrokerHandle.auth_url``)."""
     backend = env.backend.upper().replace("-", "_")
     scheme = urllib.parse.urlsplit(env.url).scheme.split("+")[0].upper()
     return (os.environ.get(f"MQKIT_TEST_{backend}_AUTH_URL")
-            or os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL") or None)
+            or os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL")
+            or getattr(env.handle, "auth_url", None) or None)
 
 
 def _wrong(url: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,55 @@ def test_session_id_is_per_process_and_apart_from_the_run() -> None:
     sid = brokers.session_id()
     assert sid == brokers.session_id() and sid.startswith("session-")
     assert container_run_id({"MQKIT_CONTAINER_RUN": "ci-1"}) == "ci-1"
+
+
+def _scripts_brokers() -> Any:
+    import importlib.machinery
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
+    loader = importlib.machinery.SourceFileLoader("mqkit_brokers_for_tests", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_container_auth_user_is_the_native_one() -> None:
+    native = _scripts_brokers()
+    assert (brokers.AUTH_USER, brokers.AUTH_PASSWORD) == (native.AUTH_USER, native.AUTH_PASSWORD)
+
+
+@pytest.mark.parametrize("backend", ["rabbitmq", "redis", "nats"])
+def test_containers_with_a_checked_login_carry_an_auth_url(backend: str) -> None:
+    spec = CONTAINER_SPECS[backend]
+    url = spec.auth_url("h", 1234)
+    assert url is not None and "h:1234" in url
+    assert url.split("://")[0] == spec.url("h", 1234).split("://")[0]
+    if backend != "rabbitmq":
+        assert f"{brokers.AUTH_USER}:{brokers.AUTH_PASSWORD}@" in url
+
+
+@pytest.mark.parametrize("backend", ["kafka", "sqs"])
+def test_containers_without_a_checked_login_have_none(backend: str) -> None:
+    assert CONTAINER_SPECS[backend].auth_url("h", 1) is None
+
+
+def test_redis_container_adds_the_user_and_keeps_the_default_open() -> None:
+    cmd = CONTAINER_SPECS["redis"].rendered_command("h", 1)
+    assert cmd is not None
+    i = cmd.index("--user")
+    assert cmd[i + 1:i + 4] == [brokers.AUTH_USER, "on", f">{brokers.AUTH_PASSWORD}"]
+    assert "nopass" not in cmd and "--requirepass" not in cmd  # the default user stays open
+
+
+def test_nats_container_reads_the_copied_config() -> None:
+    spec = CONTAINER_SPECS["nats"]
+    cmd = spec.rendered_command("h", 1)
+    assert cmd is not None
+    conf_path = cmd[cmd.index("-c") + 1]
+    conf = spec.files[conf_path].decode()
+    assert f'user: "{brokers.AUTH_USER}", password: "{brokers.AUTH_PASSWORD}"' in conf
+    assert 'no_auth_user: "anonymous"' in conf
+    assert "-js" in cmd
