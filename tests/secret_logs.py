@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 
 from hypothesis import strategies as st
@@ -81,3 +82,81 @@ def debug_logs() -> Iterator[_Collect]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+def assert_absent(lines: Iterable[str], secret: str) -> None:
+    """Fail when ``secret``, or a form a library prints it in, is in one of ``lines``."""
+    from urllib.parse import quote
+
+    forms = {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], quote(secret, safe="")}
+    for line in lines:
+        for form in forms:
+            assert form not in line, f"secret {form!r} shows in: {line[:2000]}"
+
+
+def round_trip_at_debug(url: str, **options: object) -> tuple[_Collect, BaseException | None]:
+    """Connect with mqkit, create a topic and group, send and receive one message, close:
+    all while the whole process logs at DEBUG. Returns the captured log and the mqkit error
+    that stopped the round trip (``None`` when it completed)."""
+    import mqkit
+
+    topic = f"secret-logs-{uuid.uuid4().hex[:8]}"
+    error: BaseException | None = None
+    with debug_logs() as logs:
+        try:
+            with mqkit.connect(url, connect_timeout=5, **options) as client:
+                client.admin.create_topic(topic)
+                try:
+                    client.admin.create_group(topic, "g")
+                    with client.consumer(topic, "g") as consumer, client.producer(topic) as p:
+                        consumer.receive(1, timeout=0)
+                        p.send(b"secret-logs")
+                        got = consumer.receive(1, timeout=10)
+                        assert got and got[0].body == b"secret-logs"
+                        got[0].ack()
+                finally:
+                    client.admin.delete_topic(topic)
+        except mqkit.MQError as exc:
+            error = exc
+            logging.getLogger("tests.secret_logs").exception("round trip failed")
+    return logs, error
+
+
+def auth_url(backend: str) -> str:
+    """``MQKIT_TEST_<BACKEND>_AUTH_URL`` (a broker that checks a password), with the same
+    policy as ``contract_tests.brokers.env_url``: missing fails when
+    ``MQKIT_REQUIRE_BACKENDS`` names the backend, else skips."""
+    import os
+
+    import pytest
+
+    from contract_tests.brokers import required_backends
+
+    var = f"MQKIT_TEST_{backend.upper()}_AUTH_URL"
+    url = os.environ.get(var)
+    if url:
+        return url
+    if backend in required_backends():
+        pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {backend} but {var} is not set")
+    pytest.skip(f"no {backend} broker with authentication: set {var}")
+
+
+def password_of(url: str) -> str:
+    """The clear-text password of ``url``."""
+    from mqkit import URL
+
+    parsed = URL.parse(url)
+    assert parsed.password is not None, "the URL has no password"
+    return parsed.password.reveal()
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with its password (percent-encoded) replaced by ``password``."""
+    from urllib.parse import quote
+
+    from mqkit import URL
+
+    parsed = URL.parse(url)
+    auth = f"{quote(parsed.username or 'mqkit', safe='')}:{quote(password, safe='')}@"
+    scheme, _, rest = parsed.render(reveal=True).partition("://")
+    return f"{scheme}://{auth}{rest.rpartition('@')[2]}"
