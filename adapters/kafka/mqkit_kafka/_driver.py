@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 from collections.abc import Mapping
@@ -30,11 +31,21 @@ from ._producer import KafkaTopic
 
 __all__ = ["KafkaDriver", "capabilities_for", "client_config", "connect"]
 
+log = logging.getLogger("mqkit")
+
 T = TypeVar("T")
 # Messages per driver send: a 1000-record batch is a few produce requests at the
 # default batch_size, and one flush waits for all of them.
 MAX_BATCH = 1000
 _PRODUCE_REQUEST_TIMEOUT_MS = 10_000
+
+
+def _poisoned(producer: KafkaProducer) -> bool:
+    """Whether kafka-python's transaction manager holds a fatal error (every later send
+    on this producer would fail with it)."""
+    manager = getattr(producer, "_transaction_manager", None)
+    check = getattr(manager, "has_fatal_error", None)
+    return bool(check()) if callable(check) else False
 
 
 def capabilities_for(options: KafkaOptions) -> Capabilities:
@@ -141,8 +152,20 @@ class KafkaDriver(Driver):
         return f"<KafkaDriver {self._params.url}>"
 
     def producer(self) -> KafkaProducer:
-        """The driver's producer, made on first use (thread-safe, shared)."""
+        """The driver's producer, made on first use (thread-safe, shared), and made
+        again once kafka-python has put it in its fatal state: its idempotent producer
+        turns any non-retriable batch error (a record the topic refuses as too large)
+        into a fatal error that fails every later send, which would make one oversize
+        message break the driver for good."""
         with self._producer_lock:
+            if self._producer is not None and _poisoned(self._producer):
+                stale, self._producer = self._producer, None
+                log.warning("mqkit: kafka producer entered kafka-python's fatal state after "
+                            "a refused batch; replacing it")
+                try:
+                    stale.close(timeout=0)
+                except Exception:  # a broken producer: a new one follows
+                    pass
             if self._producer is None:
                 o = self._options
                 with mapped("create producer"):
@@ -168,7 +191,8 @@ class KafkaDriver(Driver):
     def open_topic(self, topic: str) -> KafkaTopic:
         if not self._admin.topic_exists(topic):
             raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
-        return KafkaTopic(self.producer(), topic, self._options.max_request_size,
+        self.producer()  # made now, so that its errors surface when the topic opens
+        return KafkaTopic(self.producer, topic, self._options.max_request_size,
                           self._send_timeout)
 
     def open_subscription(self, topic: str, group: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kafka import KafkaProducer
@@ -75,8 +75,8 @@ def send_records(producer: KafkaProducer, topic: str,
 class KafkaTopic(TopicDriver):
     """Sends to one topic through the driver's producer."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, max_request_size: int,
-                 timeout: float) -> None:
+    def __init__(self, producer: Callable[[], KafkaProducer], topic: str,
+                 max_request_size: int, timeout: float) -> None:
         self._producer = producer
         self._topic = topic
         self._max = max_request_size
@@ -85,10 +85,11 @@ class KafkaTopic(TopicDriver):
     def send_batch(self, messages: Sequence[Message]) -> None:
         records = [(None if m.key is None else m.key.encode(), m.body, record_headers(m))
                    for m in messages]
-        send_records(self._producer, self._topic, records, self._max, self._timeout)
+        send_records(self._producer(), self._topic, records, self._max, self._timeout)
 
     def close(self) -> None:
         """Nothing to release: the producer is the driver's, flushed by every send."""
 
     def as_(self, kind: type[T]) -> T | None:
-        return self._producer if isinstance(self._producer, kind) else None
+        producer = self._producer()
+        return producer if isinstance(producer, kind) else None
