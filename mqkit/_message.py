@@ -68,6 +68,8 @@ def freeze_headers(headers: object) -> Headers:
     """
     if type(headers) is Headers:
         return headers
+    if type(headers) is dict:  # the common case, without the Mapping ABC check
+        return Headers(headers) if headers else EMPTY_HEADERS
     if not headers:
         if headers is None or isinstance(headers, Mapping):
             return EMPTY_HEADERS

@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 from ._capabilities import Capabilities, Feature
 from ._codecs import RAW, Codec
 from ._errors import ConfigurationError, InvalidMessage, MessageTooLarge, MQError
-from ._message import Message, new_message_id
+from ._message import Headers, Message, new_message_id
 
 __all__ = ["DLQ_HEADERS", "RESERVED_PREFIX", "build_message", "check_bool", "check_choice",
-           "check_codec", "check_int", "check_name", "check_seconds", "check_text", "chunks",
-           "prepare", "unknown_names"]
+           "check_codec", "check_int", "check_name", "check_seconds", "check_text",
+           "check_type", "chunks", "prepare", "unknown_names"]
 
 T = TypeVar("T")
 
@@ -147,6 +147,15 @@ def unknown_names(source: str, unknown: Sequence[str], valid: Iterable[str]) -> 
     return ConfigurationError(text)
 
 
+def check_type(name: str, kind: object) -> type[Any]:
+    """``kind`` if it is a class (what ``as_`` and ``isinstance`` take); else a
+    :class:`ConfigurationError` naming ``name``."""
+    if not isinstance(kind, type):
+        raise ConfigurationError(f"{name} must be a class, such as pika.BlockingConnection, "
+                                 f"got {_show(kind)}")
+    return kind
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else f"{type(value).__name__} of {len(text)} characters"
@@ -249,7 +258,7 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
 
 def _check_headers(headers: Mapping[str, str], caps: Capabilities, internal: bool) -> int:
     """Check header types, names and count; return their size in UTF-8 bytes."""
-    if not isinstance(headers, Mapping):
+    if type(headers) is not Headers and not isinstance(headers, Mapping):
         raise InvalidMessage("headers must be a mapping of str to str")
     if caps.max_headers is not None and len(headers) > caps.max_headers:
         raise InvalidMessage(
@@ -263,7 +272,7 @@ def _check_headers(headers: Mapping[str, str], caps: Capabilities, internal: boo
                 f"{type(name).__name__} to {type(value).__name__}")
         if not name:
             raise InvalidMessage("header names must not be empty")
-        if name[:6].lower() == RESERVED_PREFIX and not internal:
+        if name[0] in "mM" and name[:6].lower() == RESERVED_PREFIX and not internal:
             raise InvalidMessage(
                 f"header {name!r}: names starting with {RESERVED_PREFIX!r} are reserved for "
                 "mqkit; rename it (to forward a received message, drop those headers: "

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import mqkit
 import mqkit.aio
+import mqkit.memory
 from mqkit._registry import register
 from mqkit.driver import AdapterPlugin, ConnectParams, Driver
 from mqkit.memory._driver import connect as memory_connect
@@ -370,3 +371,14 @@ def test_consumer_options_are_exact_or_refused_by_name(prefetch: object,
         with consumer:
             assert ValueError not in (want_p, want_l), (prefetch, lease)
             assert (consumer.options.prefetch, consumer.options.lease) == (want_p, want_l)
+
+
+@pytest.mark.parametrize("kind", [5, "pika.BlockingConnection", None])
+def test_as_takes_a_class(client: mqkit.Client, kind: Any) -> None:
+    with pytest.raises(mqkit.ConfigurationError, match="kind"):
+        client.as_(kind)
+    with client.producer("t") as producer:
+        producer.send(b"x")
+        with pytest.raises(mqkit.ConfigurationError, match="kind"):
+            producer.as_(kind)
+    assert client.as_(mqkit.memory.Broker) is not None

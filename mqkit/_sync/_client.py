@@ -34,6 +34,7 @@ from .._validation import (
     check_int,
     check_name,
     check_seconds,
+    check_type,
 )
 from ..driver import (
     Driver,
@@ -211,6 +212,7 @@ class Client:
 
     def as_(self, kind: type[T]) -> T | None:
         """The native client object of type ``kind`` (escape hatch), or ``None``."""
+        check_type("kind", kind)
         return None if self._driver is None else self._driver.as_(kind)
 
     def close(self) -> None:

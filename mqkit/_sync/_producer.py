@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._codecs import RAW, Codec
 from .._errors import Closed, ConfigurationError, MQError, SendBatchError, Unavailable
 from .._message import Message
-from .._validation import build_message, check_bool, check_codec, chunks, prepare
+from .._validation import (
+    build_message,
+    check_bool,
+    check_codec,
+    check_type,
+    chunks,
+    prepare,
+)
 from ..driver import TopicDriver
 from ._runtime import Lock, monotonic, sleep
 
@@ -217,6 +224,7 @@ class Producer:
         """The native object of type ``kind`` behind this producer (escape hatch), or ``None``
         (before its first send opens the topic, after close,
         or when the backend has none of that type)."""
+        check_type("kind", kind)
         return None if self._driver is None else self._driver.as_(kind)
 
     def __repr__(self) -> str:
