@@ -382,3 +382,15 @@ def test_as_takes_a_class(client: mqkit.Client, kind: Any) -> None:
         with pytest.raises(mqkit.ConfigurationError, match="kind"):
             producer.as_(kind)
     assert client.as_(mqkit.memory.Broker) is not None
+
+
+@pytest.mark.parametrize(("kwargs", "word"), [({"correlation_id": ""}, "correlation_id"),
+                                              ({"correlation_id": 5}, "correlation_id"),
+                                              ({"headers": {"mqkit-x": "1"}}, "reserved"),
+                                              ({"key": 3}, "key")])
+def test_bad_request_fields_are_refused_before_sending(client: mqkit.Client,
+                                                       kwargs: dict[str, Any],
+                                                       word: str) -> None:
+    with pytest.raises(mqkit.InvalidMessage, match=word):
+        client.request("t", b"ping", timeout=1, **kwargs)
+    assert client.admin.depth("t", "g") == 0

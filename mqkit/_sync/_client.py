@@ -34,6 +34,7 @@ from .._validation import (
     check_int,
     check_name,
     check_seconds,
+    check_text,
     check_type,
 )
 from ..driver import (
@@ -70,8 +71,9 @@ def connect(url: str | None = None, **options: Any) -> Client:
     """A client for ``url`` (else ``$MQKIT_URL``, else ``memory://``).
 
     Keywords override the URL's query parameters. Raises :class:`ConfigurationError`
-    for a bad URL, unknown scheme or unknown option, and :class:`Unavailable` when the
-    broker cannot be reached within ``connect_timeout``.
+    for a bad URL, unknown scheme or unknown option (or value), and
+    :class:`ConnectTimeout` (an :class:`Unavailable`) when the broker cannot be reached
+    within ``connect_timeout``: an unavailable broker is tried again until then.
     """
     client = Client(resolve(url, options))
     client._driver_ready()
@@ -181,6 +183,7 @@ class Client:
         check_name("topic", topic)
         timeout = check_seconds("timeout", timeout, positive=True)
         check_codec("codec", codec)
+        check_text("correlation_id", correlation_id)  # "" would be replaced silently
         self._driver_ready()
         self.capabilities.require(Feature.REQUEST_REPLY)
         message = build_message(body, codec, headers=headers, key=key,
