@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from . import _redact
 from ._errors import BackendError, ConfigurationError, MQError
 from ._options import ClientOptions
 from ._registry import plugin_for
@@ -30,7 +31,8 @@ class Resolved:
     params: ConnectParams
 
     def scrub(self, text: str) -> str:
-        """``text`` with every secret of this URL replaced by ``***``."""
+        """``text`` with every secret of this URL replaced by ``***``, also in the forms a
+        library prints it in and after credential-looking keys (:func:`mqkit._redact.redact`)."""
         secrets = [self.url.password.reveal()] if self.url.password else []
         secrets += [v.reveal() for v in self.url.query.values() if isinstance(v, Secret) and v]
         secrets += [v.reveal() for v in self.params.options.values()
@@ -38,7 +40,7 @@ class Resolved:
         for secret in sorted(secrets, key=len, reverse=True):
             if len(secret) >= 3:  # shorter values would redact ordinary words
                 text = text.replace(secret, "***")
-        return text
+        return _redact.redact(text)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:

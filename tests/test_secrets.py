@@ -456,3 +456,26 @@ def test_connect_registers_secrets_before_the_library_sees_them() -> None:
                                                           "ZQkpw9")
     assert_hidden(logs.lines, "ZQkey1 ZQsess ZQkpw9")
 
+
+
+class _NativeError(Exception):
+    pass
+
+
+@some
+@given(secret=secrets())
+def test_mapped_native_errors_never_show_a_secret_in_any_form(secret: str) -> None:
+    """A client library's exception text may hold a secret as repr, bytes or in a config."""
+    from mqkit.driver import ErrorTable
+
+    resolved = resolve(f"memory://u:{quote(secret, safe='')}@x", {})
+    native = _NativeError(f"bad login {secret!r} {secret.encode()!r} {{'sasl_password': 'pw'}}")
+    table = ErrorTable("test", [(_NativeError, mqkit.PermissionDenied)])
+    mapped = table.map(native, "connect")
+    assert isinstance(mapped, mqkit.PermissionDenied)
+    with pytest.raises(mqkit.BackendError) as wrapped:
+        with resolved.errors():
+            raise native
+    shown = [str(mapped), str(wrapped.value)]
+    assert all("'sasl_password': ***" in text for text in shown)
+    assert_hidden(shown, secret)

@@ -16,7 +16,8 @@ The mapped error's text is ``"<backend>: <what>: <detail>"``; ``detail`` is
 ``"<NativeType>: <native text>"`` unless the hook says otherwise. ``mapped()`` raises it
 ``from`` the native error, so the original stays reachable as ``__cause__``. Any string
 passed in ``secrets`` never appears in the text (it is removed; if it would still
-appear, the native text is dropped altogether).
+appear, the native text is dropped altogether), nor does any secret registered by a
+``ConnectParams`` or the value after a credential-looking key (``mqkit._redact``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from .. import _redact
 from .._errors import BackendError, MessageTooLarge, MQError, Unsupported
 
 __all__ = ["ErrorHook", "ErrorTable"]
@@ -96,6 +98,7 @@ class ErrorTable:
         if isinstance(exc, MQError):
             return exc
         cls, detail = self._decide(exc)
+        detail = _redact.redact(detail)  # registered secrets in any form, credential keys
         secrets = tuple(s for s in secrets if s)
         detail = _scrub(detail, secrets)
         head = f"{self.backend}: {what}"
