@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -90,6 +90,9 @@ AUTH_PASSWORD = "mqkit-auth-check"
 is refused. Password-less clients keep working (Redis's default user stays open; NATS maps
 them to a ``no_auth_user``)."""
 _NATS_CONF_PATH = "/etc/mqkit/nats.conf"
+_KAFKA_JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+               f'username="{AUTH_USER}" password="{AUTH_PASSWORD}" '
+               f'user_{AUTH_USER}="{AUTH_PASSWORD}";')
 _NATS_CONF = (
     "authorization {\n  users = [\n"
     f'    {{user: "{AUTH_USER}", password: "{AUTH_PASSWORD}"}}\n'
@@ -115,10 +118,11 @@ class ContainerSpec:
 
     ``ports`` are container ports, the client-facing one first. Each is bound to a free host
     port chosen before start, so a container restart keeps its URL. ``url_template``,
-    ``env`` values and ``command`` items may use ``{host}`` and ``{port}`` (the host and
-    host port of the first port). With ``listener_on_host_port`` the broker listens inside
-    the container on the *host* port number (Kafka: the advertised listener must be the
-    address clients use, so both sides share one number).
+    ``auth_url_template``, ``env`` values and ``command`` items may use ``{host}``,
+    ``{port}`` (the host and the host port of the first port) and ``{port1}``, ``{port2}``...
+    (the host ports of the others, passed as ``others``). With ``listener_on_host_port`` the
+    broker listens inside the container on the *host* port numbers (Kafka: an advertised
+    listener must be the address clients use, so both sides share one number).
     """
 
     backend: str
@@ -141,25 +145,32 @@ class ContainerSpec:
     """A URL (``{host}``/``{port}`` as in ``url_template``) whose credentials the broker
     checks, for contract 58; None when the container has no such user."""
 
-    def url(self, host: str, port: int) -> str:
+    def url(self, host: str, port: int, others: Sequence[int] = ()) -> str:
         """The mqkit URL of this broker once it is reachable at ``host:port``."""
-        return self.url_template.format(host=host, port=port)
+        return self.url_template.format(**_slots(host, port, others))
 
-    def auth_url(self, host: str, port: int) -> str | None:
+    def auth_url(self, host: str, port: int, others: Sequence[int] = ()) -> str | None:
         """The credentialed URL (see ``auth_url_template``), or None."""
         if self.auth_url_template is None:
             return None
-        return self.auth_url_template.format(host=host, port=port)
+        return self.auth_url_template.format(**_slots(host, port, others))
 
-    def rendered_env(self, host: str, port: int) -> dict[str, str]:
-        """``env`` with ``{host}``/``{port}`` filled in."""
-        return {k: v.format(host=host, port=port) for k, v in self.env.items()}
+    def rendered_env(self, host: str, port: int, others: Sequence[int] = ()) -> dict[str, str]:
+        """``env`` with ``{host}``/``{port}``/``{port1}``... filled in."""
+        slots = _slots(host, port, others)
+        return {k: v.format(**slots) for k, v in self.env.items()}
 
-    def rendered_command(self, host: str, port: int) -> list[str] | None:
-        """``command`` with ``{host}``/``{port}`` filled in, or None for the image default."""
+    def rendered_command(self, host: str, port: int,
+                         others: Sequence[int] = ()) -> list[str] | None:
+        """``command`` with the slots filled in, or None for the image default."""
         if self.command is None:
             return None
-        return [part.format(host=host, port=port) for part in self.command]
+        slots = _slots(host, port, others)
+        return [part.format(**slots) for part in self.command]
+
+
+def _slots(host: str, port: int, others: Sequence[int]) -> dict[str, object]:
+    return {"host": host, "port": port, **{f"port{i}": p for i, p in enumerate(others, 1)}}
 
 
 CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
@@ -176,17 +187,25 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
     "kafka": ContainerSpec(
         backend="kafka",
         image="apache/kafka:3.9.0",
-        ports=(9092,),
+        # PLAINTEXT for clients, and (as scripts/brokers) a SASL/PLAIN listener with one
+        # user, AUTH_USER, for contract 58.
+        ports=(9092, 9094),
         url_template="kafka://{host}:{port}",
+        auth_url_template=f"kafka://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port1}}",
         ready_log=r"Kafka Server started",
         listener_on_host_port=True,
         env={
             "KAFKA_NODE_ID": "1",
             "KAFKA_PROCESS_ROLES": "broker,controller",
-            "KAFKA_LISTENERS": "PLAINTEXT://0.0.0.0:{port},CONTROLLER://127.0.0.1:9093",
-            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://{host}:{port}",
+            "KAFKA_LISTENERS": ("PLAINTEXT://0.0.0.0:{port},CONTROLLER://127.0.0.1:9093,"
+                                "SASL://0.0.0.0:{port1}"),
+            "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://{host}:{port},SASL://{host}:{port1}",
             "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
-            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": ("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                                                     "SASL:SASL_PLAINTEXT"),
+            "KAFKA_SASL_ENABLED_MECHANISMS": "PLAIN",
+            "KAFKA_LISTENER_NAME_SASL_SASL_ENABLED_MECHANISMS": "PLAIN",
+            "KAFKA_LISTENER_NAME_SASL_PLAIN_SASL_JAAS_CONFIG": _KAFKA_JAAS,
             "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
             "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093",
             "KAFKA_NUM_PARTITIONS": "1",
@@ -607,12 +626,13 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
     host = client.host()
     host_ports = [_free_port() for _ in spec.ports]
     main_port = host_ports[0]
-    for index, (container_port, host_port) in enumerate(zip(spec.ports, host_ports, strict=True)):
-        inside = host_port if (index == 0 and spec.listener_on_host_port) else container_port
+    others = host_ports[1:]
+    for container_port, host_port in zip(spec.ports, host_ports, strict=True):
+        inside = host_port if spec.listener_on_host_port else container_port
         container.with_bind_ports(inside, host_port)
-    for key, value in spec.rendered_env(host, main_port).items():
+    for key, value in spec.rendered_env(host, main_port, others).items():
         container.with_env(key, value)
-    command = spec.rendered_command(host, main_port)
+    command = spec.rendered_command(host, main_port, others)
     if command is not None:
         container.with_command(command)
     for path, data in spec.files.items():
@@ -634,11 +654,11 @@ def start_container(spec: ContainerSpec) -> BrokerHandle:
         raise
     return BrokerHandle(
         backend=spec.backend,
-        url=spec.url(host, main_port),
+        url=spec.url(host, main_port, others),
         provider="testcontainers",
         container=container,
         spec=spec,
-        auth_url=spec.auth_url(host, main_port),
+        auth_url=spec.auth_url(host, main_port, others),
     )
 
 

@@ -274,9 +274,11 @@ def test_container_urls_use_mqkit_schemes(backend: str) -> None:
 def test_kafka_spec_advertises_the_host_port() -> None:
     spec = CONTAINER_SPECS["kafka"]
     assert spec.listener_on_host_port
-    env = spec.rendered_env("localhost", 32801)
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://localhost:32801"
+    env = spec.rendered_env("localhost", 32801, (32802,))
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == (
+        "PLAINTEXT://localhost:32801,SASL://localhost:32802")
     assert "PLAINTEXT://0.0.0.0:32801" in env["KAFKA_LISTENERS"]
+    assert "SASL://0.0.0.0:32802" in env["KAFKA_LISTENERS"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert spec.url("localhost", 32801) == "kafka://localhost:32801"

@@ -129,19 +129,28 @@ def test_container_auth_user_is_the_native_one() -> None:
     assert (brokers.AUTH_USER, brokers.AUTH_PASSWORD) == (native.AUTH_USER, native.AUTH_PASSWORD)
 
 
-@pytest.mark.parametrize("backend", ["rabbitmq", "redis", "nats"])
+@pytest.mark.parametrize("backend", ["rabbitmq", "redis", "nats", "kafka"])
 def test_containers_with_a_checked_login_carry_an_auth_url(backend: str) -> None:
     spec = CONTAINER_SPECS[backend]
-    url = spec.auth_url("h", 1234)
-    assert url is not None and "h:1234" in url
-    assert url.split("://")[0] == spec.url("h", 1234).split("://")[0]
+    others = tuple(range(1235, 1235 + len(spec.ports) - 1))
+    url = spec.auth_url("h", 1234, others)
+    # Kafka's login is on its own listener (the second port), as natively
+    assert url is not None and f"h:{others[0] if others else 1234}" in url
+    assert url.split("://")[0] == spec.url("h", 1234, others).split("://")[0]
     if backend != "rabbitmq":
         assert f"{brokers.AUTH_USER}:{brokers.AUTH_PASSWORD}@" in url
 
 
-@pytest.mark.parametrize("backend", ["kafka", "sqs"])
-def test_containers_without_a_checked_login_have_none(backend: str) -> None:
-    assert CONTAINER_SPECS[backend].auth_url("h", 1) is None
+def test_sqs_container_has_no_checked_login() -> None:
+    assert CONTAINER_SPECS["sqs"].auth_url("h", 1) is None
+
+
+def test_kafka_container_sasl_listener_is_the_native_one() -> None:
+    env = CONTAINER_SPECS["kafka"].rendered_env("h", 1, (2,))
+    assert "SASL:SASL_PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert env["KAFKA_LISTENER_NAME_SASL_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+    jaas = env["KAFKA_LISTENER_NAME_SASL_PLAIN_SASL_JAAS_CONFIG"]
+    assert f'user_{brokers.AUTH_USER}="{brokers.AUTH_PASSWORD}"' in jaas
 
 
 def test_redis_container_adds_the_user_and_keeps_the_default_open() -> None:
