@@ -64,6 +64,9 @@ class ConsumerModel(RuleBasedStateMachine):
         self.next_count: dict[str, int] = {}  # the delivery count the next delivery has
         self.held: dict[str, tuple[int, mqkit.ReceivedMessage]] = {}  # id -> (consumer, msg)
         self.decided: list[mqkit.ReceivedMessage] = []
+        # Messages whose lease ran out while undecided: still in the consumer's hand (they
+        # count against its prefetch until decided), but deciding them changes nothing.
+        self.stale: list[tuple[int, mqkit.ReceivedMessage]] = []
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -71,7 +74,8 @@ class ConsumerModel(RuleBasedStateMachine):
         return len(self.sent) - len(self.settled) - len(self.held)
 
     def _room(self, i: int) -> int:
-        return PREFETCH - sum(1 for c, _ in self.held.values() if c == i)
+        return (PREFETCH - sum(1 for c, _ in self.held.values() if c == i)
+                - sum(1 for c, _ in self.stale if c == i))
 
     def _got(self, i: int, msg: mqkit.ReceivedMessage) -> None:
         """Check one delivery against the model, and hold it."""
@@ -127,6 +131,16 @@ class ConsumerModel(RuleBasedStateMachine):
         _, msg = self.held[ident]
         getattr(msg, kind)(wait=wait)
         self._decided(msg, kind)
+
+    @precondition(lambda self: self.stale)
+    @rule(data=st.data(), kind=st.sampled_from(["ack", "nack", "reject"]))
+    def decide_stale(self, data: st.DataObject, kind: str) -> None:
+        """A decision on a message whose lease ran out is taken and does nothing: the
+        broker already gave the message to another delivery."""
+        k = data.draw(st.integers(0, len(self.stale) - 1))
+        _, msg = self.stale.pop(k)
+        getattr(msg, kind)()
+        self.decided.append(msg)
 
     @precondition(lambda self: self.decided)
     @rule(data=st.data(), kind=st.sampled_from(["ack", "nack", "reject"]))
@@ -206,6 +220,7 @@ class ConsumerModel(RuleBasedStateMachine):
                 self.next_count[ident] += 1
         # Later consumers move down one place.
         self.held = {k: (c - 1 if c > i else c, m) for k, (c, m) in self.held.items()}
+        self.stale = [(c - 1 if c > i else c, m) for c, m in self.stale if c != i]
         del self.consumers[i]
 
     @precondition(lambda self: self.held)
@@ -215,8 +230,9 @@ class ConsumerModel(RuleBasedStateMachine):
         for consumer in self.consumers:
             consumer.flush_settlements()
         self.clock.offset += LEASE + 1
-        for ident in self.held:
+        for ident, held in self.held.items():
             self.next_count[ident] += 1
+            self.stale.append(held)
         self.held.clear()
 
     # -- invariants ----------------------------------------------------------------------
@@ -225,6 +241,7 @@ class ConsumerModel(RuleBasedStateMachine):
     def in_flight_matches(self) -> None:
         for i, consumer in enumerate(self.consumers):
             held = sum(1 for c, _ in self.held.values() if c == i)
+            held += sum(1 for c, _ in self.stale if c == i)
             assert consumer.in_flight >= held
 
     def teardown(self) -> None:

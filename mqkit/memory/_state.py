@@ -194,6 +194,7 @@ class Group:
         this group; ignore the others (expired, already settled, foreign). Return whether
         a message was queued again. ``release`` (with ``requeue``): the next delivery
         keeps this one's count, and comes in send order (before later messages)."""
+        self.tidy(now)  # a lease past its deadline is no longer held: settling it is a no-op
         queued = False
         for delivery in deliveries:
             lease = delivery.handle
