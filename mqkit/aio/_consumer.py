@@ -372,6 +372,10 @@ class AsyncConsumer:
                 forget(id(msg), None)
             full = self._queue.add([Decision(m, kind, delay, release) for m in messages])
             wanted, self._slot_wanted = self._slot_wanted, False
+        self._after_decision(wanted, full)
+
+    def _after_decision(self, wanted: bool, full: bool) -> None:
+        """Wake a receive waiting for a slot (``wanted``), and schedule the hand-over."""
         if wanted:
             self._slot_freed.set()
         self._flusher.wake(full)
@@ -387,9 +391,7 @@ class AsyncConsumer:
             self._unsettled.pop(id(msg), None)
             full = self._queue.add1(Decision(msg, kind, delay))
             wanted, self._slot_wanted = self._slot_wanted, False
-        if wanted:
-            self._slot_freed.set()
-        self._flusher.wake(full)
+        self._after_decision(wanted, full)
 
     def _release(self, messages: Sequence[AsyncReceivedMessage]) -> int:
         """Give back undecided messages without using up an attempt; how many."""
