@@ -118,3 +118,21 @@ def test_secret_never_in_hook_text(secret: str, detail: str) -> None:
     err = table.map(Native(), "connect", secrets=(secret,))
     assert type(err) is mqkit.PermissionDenied
     assert secret not in str(err)
+
+
+def _coded(code: str, message: str) -> tuple[type[mqkit.MQError], str]:
+    return mqkit.PermissionDenied, f"{code}: {message}"
+
+
+@pytest.mark.parametrize("code", ["InvalidClientTokenId", "ExpiredToken",
+                                  "SignatureDoesNotMatch", "AuthorizationError"])
+def test_an_error_name_with_a_credential_word_keeps_its_message(code: str) -> None:
+    """A broker's error code is not a credential key: its message is kept, not hidden."""
+    table = ErrorTable("fake", (), hook=lambda exc: _coded(code, str(exc)),
+                       catch=(Native,))
+    assert str(table.map(Native("no access"), "send")) == f"fake: send: {code}: no access"
+
+
+def test_a_credential_key_in_the_message_after_an_error_name_is_still_hidden() -> None:
+    err = TABLE.map(Native("login failed, token=abc123 password: 'x y'"), "connect")
+    assert str(err) == "fake: connect: Native: login failed, token=*** password: ***"

@@ -23,6 +23,7 @@ appear, the native text is dropped altogether), nor does any secret registered b
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from .. import _redact
@@ -32,6 +33,22 @@ __all__ = ["ErrorHook", "ErrorTable"]
 
 ErrorHook = Callable[[BaseException], "tuple[type[MQError], str] | None"]
 """Sees a native error before the table: ``(mqkit class, detail)``, or ``None``."""
+
+
+_ERROR_NAME = re.compile(r"[A-Za-z_][\w.]*+")
+
+
+def _redact_detail(detail: str) -> str:
+    """``detail`` with registered secrets in any form and values after credential keys hidden.
+
+    A leading error name (``InvalidClientTokenId: ...``, the native type or the broker's
+    error code) is not taken for a credential key: only registered secrets are hidden in it,
+    so that ``ExpiredToken: <message>`` keeps its message.
+    """
+    name, sep, rest = detail.partition(": ")
+    if sep and _ERROR_NAME.fullmatch(name):
+        return _redact.redact(name, library=False) + sep + _redact.redact(rest)
+    return _redact.redact(detail)
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
@@ -98,7 +115,7 @@ class ErrorTable:
         if isinstance(exc, MQError):
             return exc
         cls, detail = self._decide(exc)
-        detail = _redact.redact(detail)  # registered secrets in any form, credential keys
+        detail = _redact_detail(detail)
         secrets = tuple(s for s in secrets if s)
         detail = _scrub(detail, secrets)
         head = f"{self.backend}: {what}"
