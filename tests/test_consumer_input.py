@@ -123,7 +123,7 @@ def test_a_single_message_where_a_list_is_expected(held: Any, verb: str) -> None
 def test_messages_that_are_not_received_messages(held: Any, value: object) -> None:
     consumer, msg = held
     for verb in ("ack", "nack", "reject"):
-        _refused(lambda verb=verb: getattr(consumer, verb)(value), "messages")
+        _refused(lambda verb=verb: getattr(consumer, verb)(value), "messages")  # type: ignore[misc]
     _refused(lambda: consumer.extend_lease(value, 5), "messages")
     assert msg.decision is None
 
@@ -180,17 +180,17 @@ def test_asyncio_face_refuses_the_same() -> None:
             async with client.consumer("t", "g", lease=300) as consumer:
                 [msg] = await consumer.receive(1, timeout=2)
                 cases: list[tuple[Callable[[], Any], str]] = [
-                    (lambda: consumer.receive("5"), "max_messages"),
-                    (lambda: consumer.receive(1, None), "timeout"),
-                    (lambda: consumer.receive(2.5), "max_messages"),
-                    (lambda: msg.nack(delay="x"), "delay"),
+                    (lambda: consumer.receive("5"), "max_messages"),  # type: ignore[arg-type]
+                    (lambda: consumer.receive(1, None), "timeout"),  # type: ignore[arg-type]
+                    (lambda: consumer.receive(2.5), "max_messages"),  # type: ignore[arg-type]
+                    (lambda: msg.nack(delay="x"), "delay"),  # type: ignore[arg-type]
                     (lambda: msg.nack(delay=-1), "delay"),
-                    (lambda: msg.ack(wait="yes"), "wait"),
-                    (lambda: consumer.ack(msg), "msg.ack()"),
-                    (lambda: consumer.reject(None), "messages"),
+                    (lambda: msg.ack(wait="yes"), "wait"),  # type: ignore[arg-type]
+                    (lambda: consumer.ack(msg), "msg.ack()"),  # type: ignore[arg-type]
+                    (lambda: consumer.reject(None), "messages"),  # type: ignore[arg-type]
                     (lambda: msg.extend_lease(-5), "seconds"),
-                    (lambda: msg.extend_lease("x"), "seconds"),
-                    (lambda: consumer.run(lambda m: None, concurrency="2"), "concurrency"),
+                    (lambda: msg.extend_lease("x"), "seconds"),  # type: ignore[arg-type]
+                    (lambda: consumer.run(lambda m: None, concurrency="2"), "concurrency"),  # type: ignore[arg-type]
                     (lambda: consumer.run(lambda m: None, idle_timeout=math.nan),
                      "idle_timeout"),
                 ]

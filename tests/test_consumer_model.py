@@ -53,7 +53,7 @@ class ConsumerModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = _Clock()
-        memory_broker.time = self.clock  # type: ignore[assignment]
+        memory_broker.time = self.clock  # type: ignore[attr-defined,assignment]
         self.client = mqkit.connect(f"memory://model-{uuid.uuid4().hex[:8]}")
         self.client.admin.create_topic("t")
         self.client.admin.create_group("t", "g")
@@ -262,7 +262,7 @@ class ConsumerModel(RuleBasedStateMachine):
                     for msg in got:
                         assert msg.id not in self.settled, f"{msg.id} settled, came back"
                         assert msg.id not in seen, f"{msg.id} twice in the final drain"
-                        assert msg.delivery_count == self.next_count[msg.id], msg.id
+                        assert msg.delivery_count == self.next_count[msg.id or ""], msg.id
                         seen[msg.id or ""] = msg.delivery_count
                     last.ack(got)
             lost = self.sent - self.settled - set(seen)
@@ -270,7 +270,7 @@ class ConsumerModel(RuleBasedStateMachine):
         finally:
             self.producer.close()
             self.client.close()
-            memory_broker.time = time  # type: ignore[assignment]
+            memory_broker.time = time  # type: ignore[attr-defined]
 
 
 ConsumerModel.TestCase.settings = settings(
@@ -295,8 +295,8 @@ def test_model_catches_a_counted_release(monkeypatch: Any) -> None:
         machine.send(3)
         machine.open_consumer()
         with pytest.raises(AssertionError, match="delivery_count"):
-            machine.iterate_and_break(_Data([0]))  # type: ignore[arg-type]
-            machine.receive(_Data([0]), 3)  # type: ignore[arg-type]
+            machine.iterate_and_break(_Data([0]))
+            machine.receive(_Data([0]), 3)
     finally:
         try:
             machine.teardown()

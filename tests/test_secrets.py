@@ -275,7 +275,7 @@ def test_adapter_options_never_show_their_secrets(secret: str) -> None:
         for name in names:
             assert is_secret_name(name), (cls, name)
             try:
-                opts = parse_options(cls, {name: secret})
+                opts: object = parse_options(cls, {name: secret})
             except ConfigurationError as exc:  # a rule such as "token excludes user"
                 assert_hidden([str(exc)], secret)
                 continue
