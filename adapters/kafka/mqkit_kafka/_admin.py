@@ -18,8 +18,14 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.structs import OffsetAndMetadata
 
-import mqkit
-from mqkit.driver import GroupStats
+from mqkit.driver import (
+    AlreadyExists,
+    BackendError,
+    ConfigurationError,
+    GroupStats,
+    NotFound,
+    Unavailable,
+)
 
 from ._errors import mapped
 from ._names import Names
@@ -53,7 +59,7 @@ class Admin:
             try:
                 with self._lock, mapped(what):
                     return fn()
-            except mqkit.Unavailable as exc:
+            except Unavailable as exc:
                 retriable = isinstance(exc.__cause__, (ke.RetriableError, OSError))
                 if not retriable or time.monotonic() > deadline:
                     raise
@@ -70,21 +76,21 @@ class Admin:
         try:
             self._call(f"create topic {topic!r}", lambda: self.native.create_topics(
                 {topic: spec}, wait_for_metadata=True))
-        except mqkit.AlreadyExists:
+        except AlreadyExists:
             return False
         return True
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         unknown = [k for k in options if k not in _TOPIC_OPTIONS]
         if unknown:
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 f"kafka: unknown topic option(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(_TOPIC_OPTIONS)}")
         partitions = int(options.get("partitions", self._options.partitions))  # type: ignore[call-overload]
         replication = options.get("replication", self._options.replication)
         configs = options.get("configs") or {}
         if not isinstance(configs, Mapping):
-            raise mqkit.ConfigurationError("kafka: topic option configs must be a mapping")
+            raise ConfigurationError("kafka: topic option configs must be a mapping")
         if self.topic_exists(topic):
             return
         self._create(topic, partitions,
@@ -120,7 +126,7 @@ class Admin:
         try:
             self._call(f"delete topic {topic!r}",
                        lambda: self.native.delete_topics(doomed))
-        except mqkit.NotFound:
+        except NotFound:
             pass
 
     # -- groups ----------------------------------------------------------------------
@@ -149,7 +155,7 @@ class Admin:
     def create_group(self, topic: str, group: str, start: str) -> None:
         parts = self._partitions(topic)
         if parts is None:
-            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+            raise NotFound(f"kafka: topic {topic!r} does not exist")
         gid = self._names.group_id(topic, group)
         retry = self._names.retry_topic(topic, group)
         self._create(retry, len(parts), self._options.replication, {})
@@ -178,7 +184,7 @@ class Admin:
             if not strict and status == "NonEmptyGroupError":
                 continue  # live members: the broker drops the deleted topic's offsets
             if status not in ("OK", "GroupIdNotFoundError"):
-                raise mqkit.BackendError(f"kafka: delete group {gid!r}: {status} "
+                raise BackendError(f"kafka: delete group {gid!r}: {status} "
                                          "(a member is still connected?)")
 
     def delete_group(self, topic: str, group: str) -> None:
@@ -189,12 +195,12 @@ class Admin:
             try:
                 self._call(f"delete topic {retry!r}",
                            lambda: self.native.delete_topics([retry]))
-            except mqkit.NotFound:
+            except NotFound:
                 pass
 
     def list_groups(self, topic: str) -> list[str]:
         if self._partitions(topic) is None:
-            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+            raise NotFound(f"kafka: topic {topic!r} does not exist")
         out = []
         for gid in self._group_ids(topic):
             name = self._names.group_of(topic, gid)
@@ -206,13 +212,13 @@ class Admin:
         gid = self._names.group_id(topic, group)
         parts = self._partitions(topic)
         if parts is None:
-            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+            raise NotFound(f"kafka: topic {topic!r} does not exist")
         parts += self._partitions(self._names.retry_topic(topic, group)) or []
         ends = self._call(f"end offsets of {topic!r}", lambda: self.native.list_partition_offsets(
             {tp: OffsetSpec.LATEST for tp in parts}))
         committed = self._offsets(gid)
         if not any(tp.topic == topic for tp in committed):
-            raise mqkit.NotFound(f"kafka: group {group!r} ({gid!r}) of topic {topic!r} "
+            raise NotFound(f"kafka: group {group!r} ({gid!r}) of topic {topic!r} "
                                  "does not exist")
         return {tp: (committed.get(tp, 0), o.offset) for tp, o in ends.items()}
 

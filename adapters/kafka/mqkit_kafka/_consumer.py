@@ -20,8 +20,14 @@ import kafka.errors as ke
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-import mqkit
-from mqkit.driver import Delivery, Message, SubscriptionDriver
+from mqkit.driver import (
+    BackendError,
+    Delivery,
+    Message,
+    MQError,
+    NotFound,
+    SubscriptionDriver,
+)
 
 from ._errors import mapped
 from ._ledger import Ledger, _Partition
@@ -117,7 +123,7 @@ class KafkaSubscription(SubscriptionDriver):
                 # than partitions); stuck when some partition has no owner.
                 behind = self._unowned()
                 reason = f"no partitions while {behind} have no owner ({state})"
-        except mqkit.MQError as exc:
+        except MQError as exc:
             log.info("kafka: progress check of %s failed: %s", self._topic, exc)
             return
         if not behind:
@@ -133,7 +139,7 @@ class KafkaSubscription(SubscriptionDriver):
                     "consumer", self._topic, self._stuck_after, reason)
         try:
             self._commit(None)
-        except mqkit.MQError as exc:
+        except MQError as exc:
             log.info("kafka: commit before replacing the member failed: %s", exc)
         old, self._consumer = self._consumer, self._subscribe()
         for tp in self._ledger.partitions():
@@ -159,7 +165,7 @@ class KafkaSubscription(SubscriptionDriver):
     def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         try:
             self._commit(revoked)
-        except mqkit.MQError as exc:
+        except MQError as exc:
             log.warning("kafka: commit before revocation of %s failed: %s", revoked, exc)
         for tp in revoked:
             state = self._ledger.detach(tp)
@@ -254,7 +260,7 @@ class KafkaSubscription(SubscriptionDriver):
         with mapped(f"look up topic {self._topic!r}"):
             topics = self._consumer.topics()
         if self._topic not in topics:
-            raise mqkit.NotFound(f"kafka: topic {self._topic!r} does not exist (deleted?)")
+            raise NotFound(f"kafka: topic {self._topic!r} does not exist (deleted?)")
 
     # -- settle --------------------------------------------------------------------
 
@@ -275,7 +281,7 @@ class KafkaSubscription(SubscriptionDriver):
         try:
             with mapped(f"commit on {self._topic!r}"):
                 self._consumer.commit(native)
-        except mqkit.BackendError as exc:
+        except BackendError as exc:
             if isinstance(exc.__cause__, (ke.CommitFailedError, ke.RebalanceInProgressError,
                                           ke.IllegalGenerationError, ke.UnknownMemberIdError)):
                 # A rebalance is under way: the partitions' next owner redelivers what

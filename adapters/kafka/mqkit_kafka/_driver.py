@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-import mqkit
 from mqkit.driver import (
     Capabilities,
     ConnectParams,
     Driver,
     GroupStats,
+    MQError,
+    NotFound,
     SubscriptionOptions,
     Support,
     parse_options,
@@ -142,7 +143,7 @@ class KafkaDriver(Driver):
         try:
             with mapped(f"connect to {params.url}", secrets=(secret,)):
                 native = KafkaAdminClient(**{**self._config, "kafka_client": recording})
-        except mqkit.MQError:
+        except MQError:
             for client in made:  # the constructor left its network thread running
                 close_quietly(client)
             raise
@@ -190,7 +191,7 @@ class KafkaDriver(Driver):
 
     def open_topic(self, topic: str) -> KafkaTopic:
         if not self._admin.topic_exists(topic):
-            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+            raise NotFound(f"kafka: topic {topic!r} does not exist")
         self.producer()  # made now, so that its errors surface when the topic opens
         return KafkaTopic(self.producer, topic, self._options.max_request_size,
                           self._send_timeout)
@@ -198,10 +199,10 @@ class KafkaDriver(Driver):
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> KafkaSubscription:
         if not self._admin.topic_exists(topic):
-            raise mqkit.NotFound(f"kafka: topic {topic!r} does not exist")
+            raise NotFound(f"kafka: topic {topic!r} does not exist")
         if not self._admin.group_exists(topic, group):
             if not options.create_group:
-                raise mqkit.NotFound(
+                raise NotFound(
                     f"kafka: group {group!r} (consumer group "
                     f"{self._names.group_id(topic, group)!r}) of topic {topic!r} "
                     "does not exist")

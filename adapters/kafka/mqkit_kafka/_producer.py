@@ -7,8 +7,14 @@ from typing import Any, TypeVar
 
 from kafka import KafkaProducer
 
-import mqkit
-from mqkit.driver import Message, TopicDriver
+from mqkit.driver import (
+    Message,
+    MessageTooLarge,
+    MQError,
+    SendBatchError,
+    TopicDriver,
+    Unavailable,
+)
 
 from ._errors import map_error, mapped
 from ._names import record_headers, record_size
@@ -35,7 +41,7 @@ def send_records(producer: KafkaProducer, topic: str,
             continue
         size = record_size(key, value, headers)
         if size > max_request_size:
-            raise mqkit.MessageTooLarge(
+            raise MessageTooLarge(
                 f"kafka: record of {size} bytes with key and headers exceeds "
                 f"max_request_size {max_request_size}", size=size, limit=max_request_size)
     futures: list[Any] = []
@@ -45,20 +51,20 @@ def send_records(producer: KafkaProducer, topic: str,
             futures.append(send(topic, value=value, key=key, headers=headers))
         # flush() sends what lingers at once and waits for every ack of this batch.
         producer.flush(timeout=timeout)
-    failures: dict[int, mqkit.MQError] = {}
+    failures: dict[int, MQError] = {}
     for i, future in enumerate(futures):
         if not future.is_done:
-            failures[i] = mqkit.Unavailable(f"kafka: send to {topic!r}: no ack within "
+            failures[i] = Unavailable(f"kafka: send to {topic!r}: no ack within "
                                             f"{timeout:.0f}s")
         elif future.failed():
             exc = future.exception
             err = map_error(exc, f"send to {topic!r}")
-            if isinstance(err, mqkit.MessageTooLarge) and err.size is None:
+            if isinstance(err, MessageTooLarge) and err.size is None:
                 # The broker's MESSAGE_TOO_LARGE names no sizes: measure the record; its
                 # limit (the topic's max.message.bytes) the broker does not say.
                 key, value, headers = records[i]
                 size = record_size(key, value, headers)
-                err = mqkit.MessageTooLarge(
+                err = MessageTooLarge(
                     f"kafka: send to {topic!r}: the broker refused a record of {size} bytes "
                     "(key, value and headers) as larger than the topic's max.message.bytes",
                     size=size, limit=None)
@@ -69,7 +75,7 @@ def send_records(producer: KafkaProducer, topic: str,
     if len(failures) == len(futures):
         first = failures[0]
         raise first from first.__cause__
-    raise mqkit.SendBatchError(failures, len(futures))
+    raise SendBatchError(failures, len(futures))
 
 
 class KafkaTopic(TopicDriver):

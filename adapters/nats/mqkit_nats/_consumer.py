@@ -27,8 +27,14 @@ import nats.js.errors as je
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-import mqkit
-from mqkit.driver import AsyncSubscriptionDriver, Delivery
+from mqkit.driver import (
+    AsyncSubscriptionDriver,
+    BackendError,
+    Closed,
+    Delivery,
+    MQError,
+    NotFound,
+)
 
 from ._errors import mapped
 from ._link import Link
@@ -98,7 +104,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._expires = 0.0
         self._no_wait = False
         self._generation = link.generation
-        self._error: mqkit.MQError | None = None
+        self._error: MQError | None = None
         self._gone: str | None = None
         self._closing = False
 
@@ -132,7 +138,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._arrived.set()
 
     def _on_slow(self, exc: BaseException) -> None:
-        error = mqkit.BackendError(
+        error = BackendError(
             f"nats: slow consumer on {self._topic!r}/{self._group!r}: the client dropped "
             "messages (JetStream redelivers them after the lease)")
         error.__cause__ = exc
@@ -152,7 +158,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         """Raise what the subscription holds (closed, slow consumer, deleted group), or
         :class:`mqkit.Unavailable` if the connection is not back within ``wait`` seconds."""
         if self._sub is None or self._closing:
-            raise mqkit.Closed(f"nats: {what}: subscription closed")
+            raise Closed(f"nats: {what}: subscription closed")
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -163,7 +169,7 @@ class PullSubscription(AsyncSubscriptionDriver):
                 try:
                     await self._link.js.consumer_info(self._stream, self._durable)
                 except je.NotFoundError:
-                    raise mqkit.NotFound(
+                    raise NotFound(
                         f"nats: group {self._group!r} on topic {self._topic!r} was deleted "
                         f"({self._gone})") from None
             self._gone = None

@@ -19,13 +19,16 @@ from typing import TypeVar
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-import mqkit
 from mqkit.driver import (
     AsyncSubscriptionDriver,
     AsyncTopicDriver,
+    BackendError,
+    Closed,
     Delivery,
     Message,
+    MQError,
     SubscriptionOptions,
+    Unsupported,
 )
 
 from ._errors import mapped
@@ -73,7 +76,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
         self._sub: Subscription | None = None
         self._buffer: deque[Msg] = deque()
         self._arrived = asyncio.Event()
-        self._error: mqkit.MQError | None = None
+        self._error: MQError | None = None
         self._received = 0
 
     @classmethod
@@ -92,7 +95,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
         self._arrived.set()
 
     def _on_slow(self, exc: BaseException) -> None:
-        error = mqkit.BackendError(
+        error = BackendError(
             f"nats: slow consumer on {self._topic!r}/{self._group!r}: messages were "
             "dropped (core NATS does not redeliver them)")
         error.__cause__ = exc
@@ -100,7 +103,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
 
     async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         if self._sub is None:
-            raise mqkit.Closed("nats: subscription closed")
+            raise Closed("nats: subscription closed")
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -128,7 +131,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
         return None  # core NATS has no acknowledgements
 
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        raise mqkit.Unsupported("nats", "nack", "core NATS cannot redeliver")
+        raise Unsupported("nats", "nack", "core NATS cannot redeliver")
 
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         return None  # dropped already: core NATS never redelivers

@@ -10,16 +10,19 @@ import nats.js.errors as je
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 
-import mqkit
 from mqkit.driver import (
+    AlreadyExists,
     AsyncDriver,
     AsyncSubscriptionDriver,
     AsyncTopicDriver,
     Capabilities,
+    ConfigurationError,
     ConnectParams,
     GroupStats,
+    NotFound,
     SubscriptionOptions,
     Support,
+    Unsupported,
     parse_options,
 )
 
@@ -112,7 +115,7 @@ class NatsDriver(AsyncDriver):
                 info = await self._js.consumer_info(stream, durable)
             except je.NotFoundError:
                 if not options.create_group:
-                    raise mqkit.NotFound(
+                    raise NotFound(
                         f"nats: group {group!r} on topic {topic!r} does not exist "
                         f"(consumer {durable!r} of stream {stream!r})") from None
                 await self._add_consumer(topic, group, options.start, options.lease)
@@ -139,10 +142,10 @@ class NatsDriver(AsyncDriver):
             try:
                 info = await self._js.stream_info(name)
             except je.NotFoundError:
-                raise mqkit.NotFound(
+                raise NotFound(
                     f"nats: topic {topic!r} does not exist (no stream {name!r})") from None
         if topic not in (info.config.subjects or []):
-            raise mqkit.NotFound(
+            raise NotFound(
                 f"nats: stream {name!r} does not capture subject {topic!r} (its subjects: "
                 f"{info.config.subjects}); another topic maps to the same stream name")
         return info
@@ -150,7 +153,7 @@ class NatsDriver(AsyncDriver):
     async def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         unknown = sorted(set(options) - _TOPIC_OPTIONS)
         if unknown:
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 f"nats: unknown topic option {', '.join(map(repr, unknown))}; valid: "
                 f"{', '.join(sorted(_TOPIC_OPTIONS))}")
         if self._options.mode == "core":
@@ -173,7 +176,7 @@ class NatsDriver(AsyncDriver):
                 await self._js.add_stream(config)
                 return
         if info.config.subjects != [topic]:
-            raise mqkit.AlreadyExists(
+            raise AlreadyExists(
                 f"nats: stream {name!r} exists with subjects {info.config.subjects}, not "
                 f"[{topic!r}] (topics differing only in '.' vs '_' share a stream name)")
 
@@ -210,7 +213,7 @@ class NatsDriver(AsyncDriver):
             return True
         try:
             await self._stream_info(topic, "topic exists")
-        except mqkit.NotFound:
+        except NotFound:
             return False
         return True
 
@@ -255,7 +258,7 @@ class NatsDriver(AsyncDriver):
 
     async def group_stats(self, topic: str, group: str) -> GroupStats:
         if self._options.mode == "core":
-            raise mqkit.Unsupported("nats", "admin_stats", "core NATS keeps no backlog")
+            raise Unsupported("nats", "admin_stats", "core NATS keeps no backlog")
         info = await self._consumer_info(topic, group, "group stats")
         ack_pending = info.num_ack_pending or 0
         return GroupStats(topic=topic, group=group,
@@ -269,7 +272,7 @@ class NatsDriver(AsyncDriver):
                     self._stream(topic), consumer_name(group))
                 return info
             except je.NotFoundError:
-                raise mqkit.NotFound(
+                raise NotFound(
                     f"nats: group {group!r} on topic {topic!r} does not exist") from None
 
     async def purge(self, topic: str, group: str) -> None:
@@ -279,7 +282,7 @@ class NatsDriver(AsyncDriver):
         every group. The new consumer keeps the old one's settings.
         """
         if self._options.mode == "core":
-            raise mqkit.Unsupported("nats", "purge", "core NATS keeps no backlog")
+            raise Unsupported("nats", "purge", "core NATS keeps no backlog")
         info = await self._consumer_info(topic, group, "purge")
         stream = self._stream(topic)
         with mapped(f"purge {group!r} on {topic!r}"):

@@ -23,8 +23,14 @@ import nats.errors as ne
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-import mqkit
-from mqkit.driver import ConnectParams
+from mqkit.driver import (
+    AdapterNotInstalled,
+    ConnectParams,
+    ConnectTimeout,
+    MQError,
+    PermissionDenied,
+    Unavailable,
+)
 
 from ._errors import map_error, mapped
 from ._options import NatsOptions
@@ -60,7 +66,7 @@ class Link:
         self._pub_acks_lock = asyncio.Lock()
         # Set while the first connect runs: nats-py keeps retrying a server that refuses
         # the credentials, so the refusal must end the connect from the error callback.
-        self.refused: asyncio.Future[mqkit.MQError] | None = None
+        self.refused: asyncio.Future[MQError] | None = None
 
     async def pub_acks(self, factory: Callable[[Link], A]) -> A:
         """The connection's PubAck router (one wildcard subscription), made once."""
@@ -88,9 +94,9 @@ class Link:
     def check(self, what: str) -> None:
         """Raise :class:`mqkit.Unavailable` unless connected, at once (no waiting)."""
         if self.nc.is_closed:
-            raise mqkit.Unavailable(f"nats: {what}: the connection is closed")
+            raise Unavailable(f"nats: {what}: the connection is closed")
         if not self.nc.is_connected:
-            raise mqkit.Unavailable(f"nats: {what}: not connected (reconnecting)")
+            raise Unavailable(f"nats: {what}: not connected (reconnecting)")
 
     async def ready(self, what: str, timeout: float | None = None) -> None:
         """Return once connected; while nats-py reconnects, wait for it.
@@ -105,10 +111,10 @@ class Link:
         deadline = time.monotonic() + limit
         while not self.nc.is_connected:
             if self.nc.is_closed:
-                raise mqkit.Unavailable(f"nats: {what}: the connection is closed")
+                raise Unavailable(f"nats: {what}: the connection is closed")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise mqkit.Unavailable(
+                raise Unavailable(
                     f"nats: {what}: not connected (still reconnecting after {limit:g} s)")
             # nats-py's own state is the truth; polling it cannot miss a transition.
             await asyncio.sleep(min(_READY_POLL, remaining))
@@ -119,7 +125,7 @@ class Link:
         refused = self.refused
         if refused is not None and not refused.done():
             mapped_exc = map_error(exc, "connect")
-            if isinstance(mapped_exc, mqkit.PermissionDenied):
+            if isinstance(mapped_exc, PermissionDenied):
                 mapped_exc.__cause__ = exc
                 refused.set_result(mapped_exc)
                 return
@@ -195,7 +201,7 @@ def _require_nkeys(option: str) -> None:
     """nats-py signs nkey and credentials challenges with the optional ``nkeys``
     package: without it, say so before connecting (nats-py fails mid-handshake)."""
     if importlib.util.find_spec("nkeys") is None:
-        raise mqkit.AdapterNotInstalled(
+        raise AdapterNotInstalled(
             f"nats: option {option!r} needs the 'nkeys' package, which is not installed; "
             "install it with: pip install nkeys")
 
@@ -223,8 +229,8 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
     except (asyncio.TimeoutError, ne.NoServersError, OSError) as exc:
         await _abandon(nc)
         if isinstance(exc, ssl.SSLError):
-            raise mqkit.Unavailable(f"nats: TLS handshake with {hosts} failed: {exc}") from exc
-        raise mqkit.ConnectTimeout(
+            raise Unavailable(f"nats: TLS handshake with {hosts} failed: {exc}") from exc
+        raise ConnectTimeout(
             f"nats: could not connect to {hosts} within {params.connect_timeout} s "
             f"({type(exc).__name__})") from exc
     except ne.Error as exc:

@@ -17,8 +17,14 @@ from typing import Any, TypeVar
 import nats.js.errors as je
 from nats.aio.msg import Msg
 
-import mqkit
-from mqkit.driver import AsyncTopicDriver, Message
+from mqkit.driver import (
+    AsyncTopicDriver,
+    Message,
+    MQError,
+    SendBatchError,
+    Timeout,
+    Unavailable,
+)
 
 from ._errors import map_error, mapped
 from ._link import Link
@@ -120,12 +126,12 @@ class StreamTopic(AsyncTopicDriver):
     def _raise_failures(self, messages: Sequence[Message],
                         futures: Sequence[asyncio.Future[Any]]) -> None:
         what = f"send to {self._topic!r}"
-        failures: dict[int, mqkit.MQError] = {}
+        failures: dict[int, MQError] = {}
         for i in range(len(messages)):
             fut = futures[i]
             if fut.cancelled():
-                failures[i] = (mqkit.Timeout if self._link.nc.is_connected else
-                               mqkit.Unavailable)(
+                failures[i] = (Timeout if self._link.nc.is_connected else
+                               Unavailable)(
                     f"nats: {what}: no PubAck within {self._link.options.api_timeout} s")
                 continue
             exc = fut.exception()
@@ -140,7 +146,7 @@ class StreamTopic(AsyncTopicDriver):
             if all(type(e) is type(first) for e in failures.values()):
                 # Nothing is known stored: one error (Unavailable lets mqkit retry).
                 raise first
-        raise mqkit.SendBatchError(failures, len(messages))
+        raise SendBatchError(failures, len(messages))
 
     async def close(self) -> None:
         return None

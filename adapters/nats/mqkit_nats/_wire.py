@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-import mqkit
-from mqkit.driver import Message
+from mqkit.driver import (
+    InvalidMessage,
+    Message,
+    MessageTooLarge,
+)
 
 from ._names import message_headers
 
@@ -28,10 +31,10 @@ def _header_block(headers: Mapping[str, str]) -> bytes:
     lines = [_HEAD]
     for name, value in headers.items():
         if not _NAME.fullmatch(name):
-            raise mqkit.InvalidMessage(
+            raise InvalidMessage(
                 f"header name {name!r} is not valid in NATS (printable ASCII, no ':')")
         if "\r" in value or "\n" in value:
-            raise mqkit.InvalidMessage(f"header {name!r}: value holds a line break")
+            raise InvalidMessage(f"header {name!r}: value holds a line break")
         lines.append(f"{name}: {value}\r\n".encode())
     lines.append(b"\r\n")
     return b"".join(lines)
@@ -55,7 +58,7 @@ def encode_batch(subject: str, messages: Sequence[Message], max_payload: int,
             block = _header_block(message_headers(msg))
         total = len(block) + len(msg.body)
         if total > max_payload:
-            raise mqkit.MessageTooLarge(
+            raise MessageTooLarge(
                 f"message {msg.id} is {total} bytes with its headers; the server's "
                 f"max_payload is {max_payload}", size=total, limit=max_payload)
         if reply_prefix is None:
