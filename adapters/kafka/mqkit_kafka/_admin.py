@@ -9,7 +9,6 @@ committed offset, per partition, over the topic and the retry topic.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -24,7 +23,6 @@ from mqkit.driver import (
     ConfigurationError,
     GroupStats,
     NotFound,
-    Unavailable,
 )
 
 from ._errors import mapped
@@ -34,16 +32,18 @@ from ._options import KafkaOptions
 __all__ = ["Admin"]
 
 T = TypeVar("T")
-# Transient errors right after a broker (re)start or a first group (no connection yet,
-# the offsets topic being created or loaded, no leader yet). Retried for at most this
-# long, every _PAUSE seconds: a single-node restart takes about 10 s.
-_TRANSIENT_WAIT = 20.0
-_PAUSE = 0.2
 _TOPIC_OPTIONS = ("partitions", "replication", "configs")
 
 
 class Admin:
-    """Serialised access to one KafkaAdminClient."""
+    """Serialised access to one KafkaAdminClient.
+
+    Every call is tried once (the SPI's rule: a driver does not retry). A transient
+    failure — no connection yet, the offsets topic being created or loaded right after a
+    broker (re)start or a first group, no leader yet — leaves as :class:`Unavailable`
+    (kafka-python's ``RetriableError`` or a socket error as ``__cause__``); waiting it
+    out is the portable layer's business, like connecting.
+    """
 
     def __init__(self, native: KafkaAdminClient, names: Names, options: KafkaOptions,
                  connect_timeout: float) -> None:
@@ -54,16 +54,8 @@ class Admin:
         self._lock = threading.Lock()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        deadline = time.monotonic() + _TRANSIENT_WAIT
-        while True:
-            try:
-                with self._lock, mapped(what):
-                    return fn()
-            except Unavailable as exc:
-                retriable = isinstance(exc.__cause__, (ke.RetriableError, OSError))
-                if not retriable or time.monotonic() > deadline:
-                    raise
-                time.sleep(_PAUSE)
+        with self._lock, mapped(what):
+            return fn()
 
     # -- topics ----------------------------------------------------------------------
 

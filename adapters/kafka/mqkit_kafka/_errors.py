@@ -37,7 +37,8 @@ TABLE = ErrorTable(
         (ke.InvalidConfigurationError, ConfigurationError),
         (ke.KafkaConfigurationError, ConfigurationError),
         (ke.SaslAuthenticationFailedError, PermissionDenied),
-        (ke.UnsupportedSaslMechanismError, Unavailable),
+        # The broker does not enable sasl_mechanism: no retry cures that.
+        (ke.UnsupportedSaslMechanismError, ConfigurationError),
         # Topic/Group/Cluster/TransactionalId authorization failures all subclass it.
         (ke.AuthorizationError, PermissionDenied),
         (ke.DelegationTokenAuthorizationFailedError, PermissionDenied),
