@@ -1,7 +1,13 @@
-"""The NATS driver: one connection, JetStream admin verbs, topics and subscriptions."""
+"""The NATS drivers: one connection, JetStream admin verbs, topics and subscriptions.
+
+The ``mode`` option picks one class once, at connect: :class:`JetStreamDriver` (streams
+and durable consumers) or :class:`CoreDriver` (plain subjects and queue groups: nothing
+to administer). What both share lives in :class:`NatsDriver`.
+"""
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -37,7 +43,7 @@ from ._names import (
 )
 from ._options import NatsOptions
 
-__all__ = ["NatsDriver", "connect"]
+__all__ = ["CoreDriver", "JetStreamDriver", "NatsDriver", "connect"]
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.nats")
@@ -51,9 +57,61 @@ _TOPIC_OPTIONS = frozenset({"max_age", "max_bytes", "max_msgs", "storage", "repl
 
 
 def capabilities(o: NatsOptions, max_payload: int) -> Capabilities:
-    """What this driver does, for its mode and the server's ``max_payload``."""
-    size = max(1, max_payload - _HEADER_RESERVE)
-    if o.mode == "core":
+    """What the driver of ``o.mode`` does, for the server's ``max_payload``."""
+    return _driver_class(o).capabilities_for(o, max(1, max_payload - _HEADER_RESERVE))
+
+
+def _driver_class(o: NatsOptions) -> type[NatsDriver]:
+    return CoreDriver if o.mode == "core" else JetStreamDriver
+
+
+async def connect(params: ConnectParams) -> NatsDriver:
+    """Open a driver for ``params`` (called by the plugin)."""
+    options = parse_options(NatsOptions, params.options)
+    link = await open_link(params, options)
+    return _driver_class(options)(link, options)
+
+
+class NatsDriver(AsyncDriver):
+    """What both modes share over one nats-py connection: closing, native objects and
+    the check of topic options."""
+
+    def __init__(self, link: Link, options: NatsOptions) -> None:
+        self._link = link
+        self._options = options
+        self.max_payload = link.nc.max_payload
+        self.capabilities = capabilities(options, self.max_payload)
+
+    @staticmethod
+    @abc.abstractmethod
+    def capabilities_for(o: NatsOptions, size: int) -> Capabilities:
+        """What this mode does, messages up to ``size`` bytes."""
+
+    def _check_topic_options(self, options: Mapping[str, object]) -> None:
+        unknown = sorted(set(options) - _TOPIC_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"nats: unknown topic option {', '.join(map(repr, unknown))}; valid: "
+                f"{', '.join(sorted(_TOPIC_OPTIONS))}")
+
+    async def close(self) -> None:
+        with mapped("close"):
+            if not self._link.nc.is_closed:
+                await self._link.nc.close()
+
+    def as_(self, kind: type[T]) -> T | None:
+        native: dict[type[Any], object] = {NATS: self._link.nc,
+                                           JetStreamContext: self._link.js}
+        value = native.get(kind)
+        return value if isinstance(value, kind) else None
+
+
+class CoreDriver(NatsDriver):
+    """Core NATS: a topic is a subject, a group a queue group; nothing is kept, so the
+    admin verbs have nothing to create, delete or list (stats and purge: Unsupported)."""
+
+    @staticmethod
+    def capabilities_for(o: NatsOptions, size: int) -> Capabilities:
         return Capabilities(
             backend="nats", nack=_NO, nack_delay=_NO, delay=_NO, dead_letter=_NO,
             ordering=_NO, groups=_NATIVE, competing_consumers=_NATIVE, replay=_NO,
@@ -61,30 +119,58 @@ def capabilities(o: NatsOptions, max_payload: int) -> Capabilities:
             retention=_NO,
             redelivery_on_close=_NO, admin_stats=_NO, purge=_NO, max_message_size=size,
             max_batch=o.max_batch, delivery="at-most-once")
-    return Capabilities(
-        backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_NO, dead_letter=_EMULATED,
-        ordering=_NATIVE, groups=_NATIVE, competing_consumers=_NATIVE, replay=_NATIVE,
-        dedup=_NATIVE, request_reply=_EMULATED, lease_extension=_NATIVE,
-        persistence=_NATIVE if o.storage == "file" else _NO, redelivery_on_close=_NATIVE,
-        admin_stats=_NATIVE, purge=_NATIVE, max_message_size=size, max_batch=o.max_batch,
-        delivery="at-least-once")
+
+    async def open_topic(self, topic: str) -> AsyncTopicDriver:
+        from ._core import CoreTopic
+        return CoreTopic(self._link, topic, self.max_payload)
+
+    async def open_subscription(self, topic: str, group: str,
+                                options: SubscriptionOptions) -> AsyncSubscriptionDriver:
+        from ._core import CoreSubscription
+        return await CoreSubscription.open(self._link, topic, group, options)
+
+    async def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
+        self._check_topic_options(options)
+
+    async def delete_topic(self, topic: str) -> None:
+        return None
+
+    async def list_topics(self) -> list[str]:
+        return []
+
+    async def topic_exists(self, topic: str) -> bool:
+        return True
+
+    async def create_group(self, topic: str, group: str, start: str) -> None:
+        return None
+
+    async def delete_group(self, topic: str, group: str) -> None:
+        return None
+
+    async def list_groups(self, topic: str) -> list[str]:
+        return []
+
+    async def group_stats(self, topic: str, group: str) -> GroupStats:
+        raise Unsupported("nats", "admin_stats", "core NATS keeps no backlog")
+
+    async def purge(self, topic: str, group: str) -> None:
+        raise Unsupported("nats", "purge", "core NATS keeps no backlog")
 
 
-async def connect(params: ConnectParams) -> NatsDriver:
-    """Open a driver for ``params`` (called by the plugin)."""
-    options = parse_options(NatsOptions, params.options)
-    link = await open_link(params, options)
-    return NatsDriver(link, options)
+class JetStreamDriver(NatsDriver):
+    """JetStream (the default mode): a topic is a stream capturing its subject, a group
+    a durable pull consumer."""
 
-
-class NatsDriver(AsyncDriver):
-    """JetStream (default) or core NATS over one nats-py connection."""
-
-    def __init__(self, link: Link, options: NatsOptions) -> None:
-        self._link = link
-        self._options = options
-        self.max_payload = link.nc.max_payload
-        self.capabilities = capabilities(options, self.max_payload)
+    @staticmethod
+    def capabilities_for(o: NatsOptions, size: int) -> Capabilities:
+        return Capabilities(
+            backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_NO,
+            dead_letter=_EMULATED, ordering=_NATIVE, groups=_NATIVE,
+            competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE,
+            request_reply=_EMULATED, lease_extension=_NATIVE,
+            persistence=_NATIVE if o.storage == "file" else _NO, redelivery_on_close=_NATIVE,
+            admin_stats=_NATIVE, purge=_NATIVE, max_message_size=size,
+            max_batch=o.max_batch, delivery="at-least-once")
 
     @property
     def _js(self) -> JetStreamContext:
@@ -96,18 +182,12 @@ class NatsDriver(AsyncDriver):
     # -- topics and subscriptions ----------------------------------------------------
 
     async def open_topic(self, topic: str) -> AsyncTopicDriver:
-        if self._options.mode == "core":
-            from ._core import CoreTopic
-            return CoreTopic(self._link, topic, self.max_payload)
         await self._stream_info(topic, "open topic")
         from ._producer import StreamTopic
         return StreamTopic(self._link, topic, self._stream(topic), self.max_payload)
 
     async def open_subscription(self, topic: str, group: str,
                                 options: SubscriptionOptions) -> AsyncSubscriptionDriver:
-        if self._options.mode == "core":
-            from ._core import CoreSubscription
-            return await CoreSubscription.open(self._link, topic, group, options)
         await self._stream_info(topic, "open subscription")
         stream, durable = self._stream(topic), consumer_name(group)
         with mapped(f"open group {group!r} on {topic!r}"):
@@ -151,13 +231,7 @@ class NatsDriver(AsyncDriver):
         return info
 
     async def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
-        unknown = sorted(set(options) - _TOPIC_OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"nats: unknown topic option {', '.join(map(repr, unknown))}; valid: "
-                f"{', '.join(sorted(_TOPIC_OPTIONS))}")
-        if self._options.mode == "core":
-            return
+        self._check_topic_options(options)
         o = parse_options(NatsOptions, {k: v for k, v in options.items()}, source="topic option")
         merged = {name: getattr(o, name) if name in options else getattr(self._options, name)
                   for name in _TOPIC_OPTIONS}
@@ -181,8 +255,6 @@ class NatsDriver(AsyncDriver):
                 f"[{topic!r}] (topics differing only in '.' vs '_' share a stream name)")
 
     async def delete_topic(self, topic: str) -> None:
-        if self._options.mode == "core":
-            return
         await self._link.ready("delete topic")
         with mapped(f"delete topic {topic!r}"):
             try:
@@ -191,8 +263,6 @@ class NatsDriver(AsyncDriver):
                 return
 
     async def list_topics(self) -> list[str]:
-        if self._options.mode == "core":
-            return []
         await self._link.ready("list topics")
         topics: list[str] = []
         offset = 0
@@ -209,8 +279,6 @@ class NatsDriver(AsyncDriver):
         return sorted(topics)
 
     async def topic_exists(self, topic: str) -> bool:
-        if self._options.mode == "core":
-            return True
         try:
             await self._stream_info(topic, "topic exists")
         except NotFound:
@@ -228,8 +296,6 @@ class NatsDriver(AsyncDriver):
         await self._js.add_consumer(self._stream(topic), config)
 
     async def create_group(self, topic: str, group: str, start: str) -> None:
-        if self._options.mode == "core":
-            return
         await self._stream_info(topic, "create group")
         with mapped(f"create group {group!r} on {topic!r}"):
             try:
@@ -239,8 +305,6 @@ class NatsDriver(AsyncDriver):
                 await self._add_consumer(topic, group, start, 30.0)
 
     async def delete_group(self, topic: str, group: str) -> None:
-        if self._options.mode == "core":
-            return
         await self._link.ready("delete group")
         with mapped(f"delete group {group!r} on {topic!r}"):
             try:
@@ -249,16 +313,12 @@ class NatsDriver(AsyncDriver):
                 return
 
     async def list_groups(self, topic: str) -> list[str]:
-        if self._options.mode == "core":
-            return []
         await self._stream_info(topic, "list groups")
         with mapped(f"list groups of {topic!r}"):
             infos = await self._js.consumers_info(self._stream(topic))
         return sorted(group_from_description(i.name, i.config.description) for i in infos)
 
     async def group_stats(self, topic: str, group: str) -> GroupStats:
-        if self._options.mode == "core":
-            raise Unsupported("nats", "admin_stats", "core NATS keeps no backlog")
         info = await self._consumer_info(topic, group, "group stats")
         ack_pending = info.num_ack_pending or 0
         return GroupStats(topic=topic, group=group,
@@ -281,8 +341,6 @@ class NatsDriver(AsyncDriver):
         JetStream cannot purge one consumer's backlog; purging the stream would empty
         every group. The new consumer keeps the old one's settings.
         """
-        if self._options.mode == "core":
-            raise Unsupported("nats", "purge", "core NATS keeps no backlog")
         info = await self._consumer_info(topic, group, "purge")
         stream = self._stream(topic)
         with mapped(f"purge {group!r} on {topic!r}"):
@@ -291,13 +349,3 @@ class NatsDriver(AsyncDriver):
                                         opt_start_seq=last + 1)
             await self._js.delete_consumer(stream, info.name)
             await self._js.add_consumer(stream, config)
-
-    async def close(self) -> None:
-        with mapped("close"):
-            if not self._link.nc.is_closed:
-                await self._link.nc.close()
-
-    def as_(self, kind: type[T]) -> T | None:
-        native: dict[type[Any], object] = {NATS: self._link.nc, JetStreamContext: self._js}
-        value = native.get(kind)
-        return value if isinstance(value, kind) else None
