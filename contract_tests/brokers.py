@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from contract_tests.native_brokers import ports as native
+from contract_tests.native_brokers.wire import unrecovered
+
 __all__ = [
     "BACKENDS",
     "CONTAINER_SPECS",
@@ -59,19 +62,14 @@ __all__ = [
     "testcontainers_installed",
 ]
 
-BACKENDS: tuple[str, ...] = ("rabbitmq", "kafka", "sqs", "redis", "nats")
+BACKENDS: tuple[str, ...] = native.BACKENDS
 """Every backend the contract suite knows, in a stable order."""
 
 Provider = Literal["env", "native", "testcontainers"]
 
-NATIVE_DEFAULT_PORTS: Mapping[str, int] = {
-    "rabbitmq": 5672,
-    "kafka": 9092,
-    "sqs": 5000,
-    "redis": 6379,
-    "nats": 4222,
-}
-"""The loopback ports ``scripts/brokers`` uses unless ``MQKIT_BROKERS_<BACKEND>_PORT`` is set."""
+NATIVE_DEFAULT_PORTS: Mapping[str, int] = {b: native.DEFAULT_PORTS[b] for b in BACKENDS}
+"""The loopback ports ``scripts/brokers`` uses unless ``MQKIT_BROKERS_<BACKEND>_PORT`` is set
+(from its table, :mod:`contract_tests.native_brokers.ports`)."""
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _REPO_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
@@ -83,23 +81,15 @@ SESSION_LABEL = "org.mqkit.session"
 """Docker label with this process's own id: what :func:`remove_run_containers` removes at the
 end of a session, so one process never removes a sibling's containers."""
 _LOG_TAIL_LINES = 30
-AUTH_USER = "mqkit"
-AUTH_PASSWORD = "mqkit-auth-check"
-"""A user with a password on the containers whose default URL has none (Redis, NATS), as
-``scripts/brokers`` adds natively (same names): contract 58 checks that a wrong password
-is refused. Password-less clients keep working (Redis's default user stays open; NATS maps
-them to a ``no_auth_user``)."""
+AUTH_USER = native.AUTH_USER
+AUTH_PASSWORD = native.AUTH_PASSWORD
+"""The user with a password that ``scripts/brokers`` adds natively, added to the containers
+whose default URL has none (Redis, NATS, Kafka's SASL listener): contract 58 checks that a
+wrong password is refused. Password-less clients keep working (Redis's default user stays
+open; NATS maps them to a ``no_auth_user``)."""
 _NATS_CONF_PATH = "/etc/mqkit/nats.conf"
-_KAFKA_JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-               f'username="{AUTH_USER}" password="{AUTH_PASSWORD}" '
-               f'user_{AUTH_USER}="{AUTH_PASSWORD}";')
-_NATS_CONF = (
-    "authorization {\n  users = [\n"
-    f'    {{user: "{AUTH_USER}", password: "{AUTH_PASSWORD}"}}\n'
-    '    {user: "anonymous", password: "not-used-by-anyone"}\n'
-    "  ]\n}\n"
-    'no_auth_user: "anonymous"\n'
-).encode()
+_KAFKA_JAAS = native.KAFKA_JAAS
+_NATS_CONF = native.NATS_AUTH_CONF.encode()
 _SCRIPT_TIMEOUT = 300.0
 
 
@@ -178,8 +168,8 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         backend="rabbitmq",
         image="rabbitmq:3.13-management",
         ports=(5672,),
-        url_template="amqp://guest:guest@{host}:{port}/%2F",
-        auth_url_template="amqp://guest:guest@{host}:{port}/%2F",
+        url_template=native.URL_TEMPLATES["rabbitmq"],
+        auth_url_template=native.URL_TEMPLATES["rabbitmq"],
         ready_log=r"Server startup complete",
         recovered_command=("rabbitmqctl", "-q", "list_queues", "name", "state",
                            "--no-table-headers"),
@@ -190,7 +180,7 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         # PLAINTEXT for clients, and (as scripts/brokers) a SASL/PLAIN listener with one
         # user, AUTH_USER, for contract 58.
         ports=(9092, 9094),
-        url_template="kafka://{host}:{port}",
+        url_template=native.URL_TEMPLATES["kafka"],
         auth_url_template=f"kafka://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port1}}",
         ready_log=r"Kafka Server started",
         listener_on_host_port=True,
@@ -224,14 +214,14 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         backend="sqs",
         image="motoserver/moto:5.0.28",
         ports=(5000,),
-        url_template="sqs://testing:testing@{host}:{port}?region=us-east-1&tls=false",
+        url_template=native.URL_TEMPLATES["sqs"],
         ready_log=r"Running on",
     ),
     "redis": ContainerSpec(
         backend="redis",
         image="redis:7.4",
         ports=(6379,),
-        url_template="redis://{host}:{port}/0",
+        url_template=native.URL_TEMPLATES["redis"],
         auth_url_template=f"redis://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port}}/0",
         ready_log=r"Ready to accept connections",
         # No persistence, like scripts/brokers: a restart empties it. The default user stays
@@ -243,7 +233,7 @@ CONTAINER_SPECS: Mapping[str, ContainerSpec] = {
         backend="nats",
         image="nats:2.10",
         ports=(4222,),
-        url_template="nats://{host}:{port}",
+        url_template=native.URL_TEMPLATES["nats"],
         auth_url_template=f"nats://{AUTH_USER}:{AUTH_PASSWORD}@{{host}}:{{port}}",
         ready_log=r"Server is ready",
         # JetStream with a file store inside the container: it survives a container restart.
@@ -368,10 +358,13 @@ def docker_available() -> bool:
 
 
 def native_port(backend: str, environ: Mapping[str, str] | None = None) -> int:
-    """The port ``scripts/brokers`` runs ``backend`` on (honours its port overrides)."""
+    """The port ``scripts/brokers`` runs ``backend`` on (honours its port overrides).
+
+    Raises ``contract_tests.native_brokers.ports.PortValueError`` (a ValueError naming the
+    variable) when ``MQKIT_BROKERS_<BACKEND>_PORT`` is set to a non-integer, as the script
+    refuses it too."""
     _check_backend(backend)
-    raw = _environ(environ).get(f"MQKIT_BROKERS_{backend.upper()}_PORT", "").strip()
-    return int(raw) if raw.isdigit() else NATIVE_DEFAULT_PORTS[backend]
+    return native.read_port(backend, _environ(environ))
 
 
 def brokers_script(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -512,12 +505,6 @@ class BrokerHandle:
             f"the {self.backend} container's queues did not recover within "
             f"{_CONTAINER_READY_TIMEOUT:.0f}s"
         )
-
-
-def unrecovered(listing: str) -> list[str]:
-    """Names in a ``name state`` listing whose state is neither ``running`` nor ``idle``."""
-    rows = (line.split() for line in listing.splitlines())
-    return [r[0] for r in rows if len(r) >= 2 and r[-1] not in ("running", "idle")]
 
 
 def _count_log_matches(container: Any, pattern: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,22 +110,13 @@ def test_session_id_is_per_process_and_apart_from_the_run() -> None:
     assert container_run_id({"MQKIT_CONTAINER_RUN": "ci-1"}) == "ci-1"
 
 
-def _scripts_brokers() -> Any:
-    import importlib.machinery
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "brokers"
-    loader = importlib.machinery.SourceFileLoader("mqkit_brokers_for_tests", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 def test_container_auth_user_is_the_native_one() -> None:
-    native = _scripts_brokers()
-    assert (brokers.AUTH_USER, brokers.AUTH_PASSWORD) == (native.AUTH_USER, native.AUTH_PASSWORD)
+    from contract_tests.native_brokers import ports, redis
+
+    assert (brokers.AUTH_USER, brokers.AUTH_PASSWORD) == (ports.AUTH_USER, ports.AUTH_PASSWORD)
+    cmd = redis.command()  # what scripts/brokers runs natively
+    i = cmd.index("--user")
+    assert cmd[i + 1:i + 4] == [brokers.AUTH_USER, "on", f">{brokers.AUTH_PASSWORD}"]
 
 
 @pytest.mark.parametrize("backend", ["rabbitmq", "redis", "nats", "kafka"])

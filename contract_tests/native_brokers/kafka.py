@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import PORTS, SCRIPTS_DIR, bdir, log, log_path
 from .install import run
-from .ports import AUTH_PASSWORD, AUTH_USER, HOST, auth_url
+from .ports import AUTH_PASSWORD, AUTH_USER, HOST, KAFKA_JAAS, auth_url
 from .supervisor import Broker, StartError, spawn
 from .wire import ProbeError, connect, port_open, recv_exact
 
@@ -181,9 +181,6 @@ def start() -> None:
     if port_open(sasl_port):
         raise StartError(f"the SASL listener's port {sasl_port} is taken; choose another "
                          "with MQKIT_BROKERS_KAFKA_SASL_PORT")
-    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="{AUTH_USER}" password="{AUTH_PASSWORD}" '
-            f'user_{AUTH_USER}="{AUTH_PASSWORD}";')
     props = base / "server.properties"
     props.write_text(
         "# written by mqkit scripts/brokers: single node, KRaft mode\n"
@@ -200,7 +197,7 @@ def start() -> None:
         # The SASL listener (clients only, loopback, no TLS): one PLAIN user, AUTH_USER.
         "sasl.enabled.mechanisms=PLAIN\n"
         "listener.name.sasl.sasl.enabled.mechanisms=PLAIN\n"
-        f"listener.name.sasl.plain.sasl.jaas.config={jaas}\n"
+        f"listener.name.sasl.plain.sasl.jaas.config={KAFKA_JAAS}\n"
         f"log.dirs={data}\n"
         "num.partitions=1\n"
         "default.replication.factor=1\n"

@@ -9,18 +9,9 @@ import shutil
 import urllib.request
 
 from .config import PORTS, bdir
-from .ports import AUTH_PASSWORD, AUTH_USER, HOST, auth_url
+from .ports import HOST, NATS_AUTH_CONF, auth_url
 from .supervisor import Broker, spawn
 from .wire import connect, recv_line
-
-CONF = (
-    "authorization {\n  users = [\n"
-    f'    {{user: "{AUTH_USER}", password: "{AUTH_PASSWORD}"}}\n'
-    '    {user: "anonymous", password: "not-used-by-anyone"}\n'
-    "  ]\n}\n"
-    'no_auth_user: "anonymous"\n'
-)
-"""The server's configuration: both users live in the global account, which has JetStream."""
 
 
 def probe(timeout: float = 3.0) -> str | None:
@@ -49,7 +40,7 @@ def start() -> None:
     store = base / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
     conf = base / "nats.conf"
-    conf.write_text(CONF)
+    conf.write_text(NATS_AUTH_CONF)
     spawn(
         "nats",
         [

@@ -19,6 +19,8 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_PORTS",
     "HOST",
+    "KAFKA_JAAS",
+    "NATS_AUTH_CONF",
     "PROCESSES",
     "SQS_AUTH",
     "URL_TEMPLATES",
@@ -47,6 +49,21 @@ AUTH_PASSWORD = "mqkit-auth-check"
 """A user with a password on the brokers whose default URL has none (Redis, NATS, Kafka's
 SASL listener; the containers add the same), for the contract case that a wrong password
 is PermissionDenied; password-less clients keep working."""
+
+KAFKA_JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+              f'username="{AUTH_USER}" password="{AUTH_PASSWORD}" '
+              f'user_{AUTH_USER}="{AUTH_PASSWORD}";')
+"""The JAAS line of Kafka's SASL/PLAIN listener: one user, AUTH_USER."""
+
+NATS_AUTH_CONF = (
+    "authorization {\n  users = [\n"
+    f'    {{user: "{AUTH_USER}", password: "{AUTH_PASSWORD}"}}\n'
+    '    {user: "anonymous", password: "not-used-by-anyone"}\n'
+    "  ]\n}\n"
+    'no_auth_user: "anonymous"\n'
+)
+"""NATS's configuration: AUTH_USER, and clients without credentials mapped to a
+``no_auth_user``; both live in the global account, which has JetStream."""
 
 DEFAULT_PORTS: Mapping[str, int] = {
     "rabbitmq": 5672,

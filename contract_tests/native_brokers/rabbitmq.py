@@ -12,7 +12,7 @@ import uuid
 from .config import PORTS, bdir, log
 from .ports import HOST, auth_url
 from .supervisor import Broker, spawn
-from .wire import ProbeError, connect, recv_exact
+from .wire import ProbeError, connect, recv_exact, unrecovered
 
 NODE = "rabbit@localhost"
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -131,12 +131,6 @@ def start() -> None:
     # The Debian wrapper in /usr/sbin re-runs itself via `su rabbitmq`, which resets HOME (and
     # with it the cookie); the real scripts in /usr/lib/rabbitmq/bin keep our environment.
     spawn("rabbitmq", [SERVER], env=env(), cwd=base)
-
-
-def unrecovered(listing: str) -> list[str]:
-    """The queues of a ``rabbitmqctl list_queues name state`` listing not serving yet."""
-    return [parts[0] for parts in (line.split() for line in listing.splitlines())
-            if len(parts) >= 2 and parts[-1] not in ("running", "idle")]
 
 
 def queues_unready() -> str | None:

@@ -49,3 +49,10 @@ def port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def unrecovered(listing: str) -> list[str]:
+    """The queues of a RabbitMQ ``list_queues name state`` listing that are neither
+    ``running`` nor ``idle`` (not serving yet after a restart); natively and in containers."""
+    rows = (line.split() for line in listing.splitlines())
+    return [r[0] for r in rows if len(r) >= 2 and r[-1] not in ("running", "idle")]
