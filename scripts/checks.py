@@ -41,7 +41,7 @@ def shipped_adapters() -> list[str]:
 
 
 def _lint() -> list[list[str]]:
-    paths = ["mqkit", "contract_tests", "tests", "scripts", "examples",
+    paths = ["mqkit", "contract_tests", "tests", "scripts", "scripts/brokers", "examples",
              "benchmarks/_harness.py", "benchmarks/bench_memory.py", "benchmarks/bench_import.py"]
     for name in shipped_adapters():
         paths.append(f"adapters/{name}")
@@ -51,7 +51,7 @@ def _lint() -> list[list[str]]:
 
 
 def _type() -> list[list[str]]:
-    packages = ["-p", "mqkit"]
+    packages = ["-p", "mqkit", "-p", "contract_tests.native_brokers"]  # scripts/brokers' code
     for name in shipped_adapters():
         packages += ["-p", f"mqkit_{name}"]
     # pyproject's [tool.mypy] is strict for both; tests/ has no relaxed module.
