@@ -60,6 +60,7 @@ __all__ = [
     "required_backends",
     "start_container",
     "testcontainers_installed",
+    "unrecovered",
 ]
 
 BACKENDS: tuple[str, ...] = native.BACKENDS
