@@ -159,3 +159,78 @@ def test_shell_value_quotes_only_what_needs_it() -> None:
 
     assert shell_value("kafka://127.0.0.1:9092") == "kafka://127.0.0.1:9092"
     assert shell_value("sqs://a:b@h:1?region=x&tls=false") == "'sqs://a:b@h:1?region=x&tls=false'"
+
+
+_FAKE_SUPERVISED = r'''
+import socket, sys
+from pathlib import Path
+from contract_tests.native_brokers import supervisor
+from contract_tests.native_brokers.config import PORTS, bdir
+from contract_tests.native_brokers.wire import port_open
+
+events = Path(sys.argv[1])
+port = PORTS["redis"]
+server = [sys.executable, "-c",
+          "import socket,time\ns=socket.socket()\n"
+          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(60)\n", "fake-broker"]
+
+def start():
+    bdir("redis").mkdir(parents=True, exist_ok=True)
+    supervisor.spawn("redis", server, cwd=bdir("redis"))
+
+def note(what):
+    with events.open("a") as f:
+        f.write(what + "\n")
+
+fake = supervisor.Broker(
+    name="redis", start=start, mark="fake-broker", stop_grace=5.0,
+    probe=lambda: None if port_open(port) else "closed",
+    settle=lambda: "queues not recovered",  # never settles: gone on with at the deadline
+    before_stop=lambda: note("before_stop"), after_stop=lambda: note("after_stop"),
+)
+ok = supervisor.start_backends({"redis": fake}, ["redis"])
+note(f"started {ok} {supervisor.running_pid('redis') is not None} {port_open(port)}")
+supervisor.stop_backend(fake)
+note(f"stopped {supervisor.running_pid('redis') is None} {port_open(port)}")
+supervisor.stop_backend(fake)  # idempotent: no hook runs again
+'''
+
+
+def test_supervisor_runs_the_hooks_of_a_broker(tmp_path: Path) -> None:
+    """A fake broker through start_backends/stop_backend, with RabbitMQ's kind of hooks:
+    a readiness that never settles is gone on with at the deadline, the graceful stop runs
+    before the signal and the tidy-up after; both only while something runs."""
+    env = _private_env(tmp_path / "home")
+    env["MQKIT_BROKERS_TIMEOUT"] = "1"
+    env["PYTHONPATH"] = str(ROOT)
+    events = tmp_path / "events"
+    proc = subprocess.run([sys.executable, "-c", _FAKE_SUPERVISED, str(events)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "redis: going on although queues not recovered" in proc.stderr
+    assert "redis ready at redis://127.0.0.1:" in proc.stderr
+    assert events.read_text().splitlines() == [
+        "started True True True", "before_stop", "after_stop", "stopped True False",
+    ]
+
+
+def test_rabbitmq_is_wired_to_its_settings_and_hooks(tmp_path: Path) -> None:
+    env = _private_env(tmp_path)
+    env["PYTHONPATH"] = str(ROOT)
+    code = (
+        "from contract_tests.native_brokers import rabbitmq as r\n"
+        "e = r.env()\n"
+        "print(e['RABBITMQ_NODE_PORT'], e['RABBITMQ_DIST_PORT'], e['HOME'],\n"
+        "      e['RABBITMQ_NODENAME'])\n"
+        "b = r.BROKER\n"
+        "print(b.settle is r.queues_unready, b.before_stop is r.stop_gracefully, b.mark)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.splitlines()
+    assert first.split() == [env["MQKIT_BROKERS_RABBITMQ_PORT"],
+                             env["MQKIT_BROKERS_RABBITMQ_DIST_PORT"],
+                             str(tmp_path / "rabbitmq" / "home"), "rabbit@localhost"]
+    assert second == "True True beam"
