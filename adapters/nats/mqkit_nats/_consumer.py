@@ -8,9 +8,9 @@ request is outstanding per instance: messages that arrive after a call returned 
 batch beyond what it handed out. ``close`` naks everything it holds and handed out
 unsettled, so another consumer gets it at once instead of after AckWait.
 
-Settling publishes ``+ACK`` / ``-NAK {"delay"}`` / ``+TERM`` / ``+WPI`` to each message's
-reply subject, then flushes (one round trip per batch: the server has them when the call
-returns).
+Settling goes through nats-py's ``Msg.ack`` / ``nak(delay)`` / ``term`` / ``in_progress``
+(a publish to each message's reply subject), then flushes (one round trip per batch: the
+server has them when the call returns). A message already settled for good is left alone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import nats.js.errors as je
@@ -92,7 +92,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._group = group
         self._stream = stream
         self._durable = durable
-        self._next_subject = f"{link.js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._next_subject = f"{link.api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = link.nc.new_inbox()
         self._sub: Subscription | None = None
         self._buffer: deque[Msg] = deque()
@@ -114,7 +114,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self = cls(link, topic, group, stream, durable)
         with mapped(f"subscribe to {topic!r}/{group!r}"):
             self._sub = await link.nc.subscribe(self._inbox, cb=self._on_msg)
-        link.watch_slow(self._sub._id, self._on_slow)
+        link.watch_slow(self._sub, self._on_slow)
         return self
 
     # -- callbacks (run on the connection's loop) ------------------------------------
@@ -231,40 +231,36 @@ class PullSubscription(AsyncSubscriptionDriver):
 
     # -- settling --------------------------------------------------------------------
 
-    async def _settle(self, deliveries: Sequence[Delivery], what: str, payload: bytes) -> None:
+    async def _settle(self, deliveries: Sequence[Delivery], what: str,
+                      settle: Callable[[Msg], Awaitable[None]], final: bool = True) -> None:
+        """``settle`` each delivery's message (nats-py's ``Msg.ack``/``nak``/``term``/
+        ``in_progress``: a publish to its reply subject), then one flush. A ``final``
+        decision lets the message go from what this instance holds; a message that had
+        one already is skipped (nats-py would raise MsgAlreadyAckdError)."""
         self._link.check(what)
-        nc = self._link.nc
         with mapped(f"{what} on {self._topic!r}/{self._group!r}"):
             for d in deliveries:
                 msg = d.handle
                 assert isinstance(msg, Msg)
-                self._held.pop(id(msg), None)
-                await nc.publish(msg.reply, payload)
-                msg._ackd = True
+                if final:
+                    self._held.pop(id(msg), None)
+                if not msg.is_acked:
+                    await settle(msg)
             await self._link.flush()
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        await self._settle(deliveries, "ack", b"+ACK")
+        await self._settle(deliveries, "ack", Msg.ack)
 
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        payload = b"-NAK"
-        if delay is not None and delay > 0:
-            payload += json.dumps({"delay": int(delay * 1e9)}).encode()
-        await self._settle(deliveries, "nack", payload)
+        # nats-py sends a delay (in ns) only when it is positive, as the SPI means it.
+        await self._settle(deliveries, "nack", lambda msg: msg.nak(delay))
 
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
-        await self._settle(deliveries, "reject", b"+TERM")
+        await self._settle(deliveries, "reject", Msg.term)
 
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         """``+WPI`` (in progress): AckWait starts again, whatever ``seconds`` asks."""
-        self._link.check("extend lease")
-        nc = self._link.nc
-        with mapped(f"extend lease on {self._topic!r}/{self._group!r}"):
-            for d in deliveries:
-                msg = d.handle
-                assert isinstance(msg, Msg)
-                await nc.publish(msg.reply, b"+WPI")
-            await self._link.flush()
+        await self._settle(deliveries, "extend lease", Msg.in_progress, final=False)
 
     async def close(self) -> None:
         """Give back (nak) what this instance holds, so others get it at once.
@@ -291,7 +287,7 @@ class PullSubscription(AsyncSubscriptionDriver):
                 await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())
             except asyncio.TimeoutError:
                 break
-        held = [m for m in (*self._held.values(), *self._buffer) if not m._ackd]
+        held = [m for m in (*self._held.values(), *self._buffer) if not m.is_acked]
         self._held.clear()
         self._buffer.clear()
         try:
@@ -306,7 +302,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         sub, self._sub = self._sub, None
         if sub is None:
             return
-        self._link.unwatch(sub._id)
+        self._link.unwatch(sub)
         try:
             await sub.unsubscribe()
         except Exception:  # the connection may be closed by now: nothing to undo

@@ -34,6 +34,7 @@ from mqkit.driver import (
 from ._errors import mapped
 from ._link import Link
 from ._names import split_headers
+from ._private import write
 from ._wire import encode_batch
 
 __all__ = ["CoreSubscription", "CoreTopic"]
@@ -56,7 +57,7 @@ class CoreTopic(AsyncTopicDriver):
         with mapped(what):
             # One write for the whole batch (nats-py's own buffer and flusher), then a
             # PING/PONG: the server has every message when this returns.
-            await self._link.nc._send_command(data)
+            await write(self._link.nc, data)
             await self._link.flush()
 
     async def close(self) -> None:
@@ -87,7 +88,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
         with mapped(f"subscribe to {topic!r}/{group!r}"):
             self._sub = await link.nc.subscribe(topic, queue=group, cb=self._on_msg)
             await link.flush()
-        link.watch_slow(self._sub._id, self._on_slow)
+        link.watch_slow(self._sub, self._on_slow)
         return self
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -141,7 +142,7 @@ class CoreSubscription(AsyncSubscriptionDriver):
         self._buffer.clear()
         if sub is None:
             return
-        self._link.unwatch(sub._id)
+        self._link.unwatch(sub)
         if self._link.nc.is_connected:
             with mapped(f"close {self._topic!r}/{self._group!r}"):
                 await sub.unsubscribe()

@@ -21,7 +21,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 import nats.errors as ne
 from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext, api
 
 from mqkit.driver import (
     AdapterNotInstalled,
@@ -58,8 +59,11 @@ class Link:
         self.options = options
         self.connect_timeout = connect_timeout
         """How long a call waits for a reconnection by default (:meth:`ready`)."""
+        self.api_prefix = api.DEFAULT_PREFIX
+        """The JetStream API's subject prefix (nats-py's default; no domain is set)."""
         self.js: JetStreamContext = nc.jetstream(
-            timeout=options.api_timeout, publish_async_max_pending=options.publish_window)
+            prefix=self.api_prefix, timeout=options.api_timeout,
+            publish_async_max_pending=options.publish_window)
         self.generation = 0
         self._slow: dict[int, Callable[[BaseException], None]] = {}
         self._pub_acks: Any = None
@@ -79,12 +83,12 @@ class Link:
         result: A = self._pub_acks
         return result
 
-    def watch_slow(self, sid: int, report: Callable[[BaseException], None]) -> None:
-        """Call ``report`` when subscription ``sid`` drops messages (slow consumer)."""
-        self._slow[sid] = report
+    def watch_slow(self, sub: Subscription, report: Callable[[BaseException], None]) -> None:
+        """Call ``report`` when ``sub`` drops messages (slow consumer)."""
+        self._slow[id(sub)] = report
 
-    def unwatch(self, sid: int) -> None:
-        self._slow.pop(sid, None)
+    def unwatch(self, sub: Subscription) -> None:
+        self._slow.pop(id(sub), None)
 
     async def flush(self) -> None:
         """One PING/PONG round trip: the server has everything published before."""
@@ -130,7 +134,7 @@ class Link:
                 refused.set_result(mapped_exc)
                 return
         if isinstance(exc, ne.SlowConsumerError):
-            report = self._slow.get(exc.sid)
+            report = self._slow.get(id(exc.sub))
             if report is not None:
                 report(exc)
                 return
@@ -240,7 +244,7 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
         if not link.refused.done():
             link.refused.cancel()
         link.refused = None
-    link.js = nc.jetstream(timeout=o.api_timeout,
+    link.js = nc.jetstream(prefix=link.api_prefix, timeout=o.api_timeout,
                            publish_async_max_pending=o.publish_window)
     return link
 

@@ -28,6 +28,7 @@ from mqkit.driver import (
 
 from ._errors import map_error, mapped
 from ._link import Link
+from ._private import write
 from ._wire import encode_batch
 
 __all__ = ["PubAcks", "StreamTopic"]
@@ -109,8 +110,7 @@ class StreamTopic(AsyncTopicDriver):
                 plans.append((batch, futures, data))
             for batch, futures, data in plans:
                 with mapped(what):
-                    await link.nc._send_command(data)
-                    await link.nc._flush_pending()
+                    await write(link.nc, data, kick=True)
                 _, pending = await asyncio.wait(futures, timeout=link.options.api_timeout)
                 for fut in pending:
                     fut.cancel()
