@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = {
     "mqkit/driver/_async.py": "mqkit/driver/_sync.py",
     "mqkit/aio/_client.py": "mqkit/_sync/_client.py",
+    "mqkit/aio/_connection.py": "mqkit/_sync/_connection.py",
     "mqkit/aio/_producer.py": "mqkit/_sync/_producer.py",
     "mqkit/aio/_consumer.py": "mqkit/_sync/_consumer.py",
     "mqkit/aio/_admin.py": "mqkit/_sync/_admin.py",

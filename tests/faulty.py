@@ -134,6 +134,7 @@ class FaultyDriver(Driver):
         self.capabilities = dataclasses.replace(inner.capabilities, **FAULTS.caps)
 
     def open_topic(self, topic: str) -> TopicDriver:
+        FAULTS.hit("open_topic", 0)
         return FaultyTopic(self._inner.open_topic(topic))
 
     def open_subscription(self, topic: str, group: str,
@@ -156,6 +157,7 @@ class FaultyDriver(Driver):
         return self._inner.topic_exists(topic)
 
     def create_group(self, topic: str, group: str, start: str) -> None:
+        FAULTS.hit("create_group", 0)
         self._inner.create_group(topic, group, start)
 
     def delete_group(self, topic: str, group: str) -> None:
@@ -165,6 +167,7 @@ class FaultyDriver(Driver):
         return self._inner.list_groups(topic)
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
+        FAULTS.hit("group_stats", 0)
         return self._inner.group_stats(topic, group)
 
     def purge(self, topic: str, group: str) -> None:

@@ -206,7 +206,8 @@ def test_foreign_errors_become_backend_errors_without_secrets() -> None:
         def broken(messages: Sequence[Message]) -> None:
             raise RuntimeError("auth failed for password hunter22")
 
-        driver.send_batch = broken  # type: ignore[method-assign]
+        # The backend's own driver, below the connection's error mapping.
+        driver._inner.send_batch = broken  # type: ignore[method-assign]
         with pytest.raises(mqkit.BackendError) as info:
             producer.send(b"x")
         assert "hunter22" not in str(info.value)

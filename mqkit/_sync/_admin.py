@@ -11,7 +11,7 @@ from .._validation import check_choice, check_name
 from ..driver import GroupStats, StartPosition
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._connection import Connection
 
 __all__ = ["Admin"]
 
@@ -26,8 +26,8 @@ class Admin:
     :class:`ConfigurationError` naming it, before any call to the broker.
     """
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def create_topic(self, topic: str, **options: Any) -> None:
         """Create ``topic``; backend options (partitions, fifo...) as keywords."""
@@ -35,29 +35,21 @@ class Admin:
         bad = [name for name in options if not isinstance(name, str)]
         if bad:
             raise ConfigurationError(f"topic options are keywords, got {bad!r}")
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            driver.create_topic(topic, options)
+        self._connection.create_topic(topic, options)
 
     def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` and its groups."""
         check_name("topic", topic)
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            driver.delete_topic(topic)
+        self._connection.delete_topic(topic)
 
     def list_topics(self) -> list[str]:
         """Names of the existing topics, sorted."""
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            return sorted(driver.list_topics())
+        return sorted(self._connection.list_topics())
 
     def topic_exists(self, topic: str) -> bool:
         """Whether ``topic`` exists."""
         check_name("topic", topic)
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            return driver.topic_exists(topic)
+        return self._connection.topic_exists(topic)
 
     def create_group(self, topic: str, group: str,
                            start: StartPosition | None = None) -> None:
@@ -65,28 +57,22 @@ class Admin:
         (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
         check_name("topic", topic)
         check_name("group", group)
-        chosen: str = self._client.options.start if start is None else check_choice(
+        chosen: str = self._connection.options.start if start is None else check_choice(
             "start", start, ("latest", "earliest"))
-        driver = self._client._driver_ready()
         if chosen == "earliest":
-            self._client.capabilities.require(Feature.REPLAY)
-        with self._client._errors():
-            driver.create_group(topic, group, chosen)
+            (self._connection.ready()).capabilities.require(Feature.REPLAY)
+        self._connection.create_group(topic, group, chosen)
 
     def delete_group(self, topic: str, group: str) -> None:
         """Delete ``group`` from ``topic``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            driver.delete_group(topic, group)
+        self._connection.delete_group(topic, group)
 
     def list_groups(self, topic: str) -> list[str]:
         """Names of the groups on ``topic``, sorted."""
         check_name("topic", topic)
-        driver = self._client._driver_ready()
-        with self._client._errors():
-            return sorted(driver.list_groups(topic))
+        return sorted(self._connection.list_groups(topic))
 
     def group_exists(self, topic: str, group: str) -> bool:
         """Whether ``group`` exists on ``topic`` (false when the topic is missing)."""
@@ -99,10 +85,8 @@ class Admin:
         """Depth (or lag) and in-flight count of ``group``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = self._client._driver_ready()
-        self._client.capabilities.require(Feature.ADMIN_STATS)
-        with self._client._errors():
-            return driver.group_stats(topic, group)
+        (self._connection.ready()).capabilities.require(Feature.ADMIN_STATS)
+        return self._connection.group_stats(topic, group)
 
     def depth(self, topic: str, group: str) -> int:
         """Messages ``group`` has not acked yet (the lag, on log backends)."""
@@ -112,7 +96,5 @@ class Admin:
         """Drop every message waiting for ``group``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = self._client._driver_ready()
-        self._client.capabilities.require(Feature.PURGE)
-        with self._client._errors():
-            driver.purge(topic, group)
+        (self._connection.ready()).capabilities.require(Feature.PURGE)
+        self._connection.purge(topic, group)

@@ -46,7 +46,7 @@ from .._retry import Action, RetryPolicy, decide, failure_reason
 from .._run import Outage, RunStats
 from .._settlement import ACK, NACK, REJECT, Decision, SettleQueue, retry_pause
 from .._validation import DLQ_HEADERS, check_bool, check_int, check_name, check_seconds
-from ..driver import SubscriptionDriver, SubscriptionOptions
+from ..driver import SubscriptionOptions
 from ._received import ReceivedMessage
 from ._runtime import (
     AwaitableResult,
@@ -62,7 +62,8 @@ from ._runtime import (
 )
 
 if TYPE_CHECKING:
-    from ._client import Client
+
+    from ._connection import Connection, MappedSubscription
 
 __all__ = ["Consumer", "RunStats"]
 
@@ -87,14 +88,21 @@ Handler = Callable[[ReceivedMessage], None]
 class Consumer:
     """Receives from one group of one topic. Create with ``client.consumer(topic, group)``."""
 
-    def __init__(self, client: Client, topic: str, group: str,
-                 options: SubscriptionOptions, timing: ClientOptions | None = None) -> None:
-        self._client = client
+    def __init__(
+            self, connection: Connection, topic: str, group: str,
+            options: SubscriptionOptions, timing: ClientOptions | None = None, *,
+            dead_letters: Callable[[str, list[Message]], None],
+    ) -> None:
+        """``dead_letters(topic, copies)`` is how ``run`` dead-letters: the client sends
+        the copies with its internal producer, or raises :class:`SendBatchError` naming
+        those not sent."""
+        self._connection = connection
+        self._dead_letters = dead_letters
         self.topic = topic
         self.group = group
         self.options = options
-        self.timing = timing or client.options
-        self._driver: SubscriptionDriver | None = None
+        self.timing = timing or connection.options
+        self._driver: MappedSubscription | None = None
         self._lock = Lock()  # serialises driver calls
         self._state = threading.Lock()  # guards the bookkeeping below; never held across I/O
         self._unsettled: dict[int, ReceivedMessage] = {}
@@ -132,7 +140,7 @@ class Consumer:
         self._closed = True
         self._stop_requested = True
         self._slot_freed.set()
-        self._client._forget(self)
+        self._connection.forget(self)
         self._flusher.stop()
         try:
             self._drain(limit)
@@ -140,8 +148,7 @@ class Consumer:
             with self._lock:
                 driver, self._driver = self._driver, None
                 if driver is not None:
-                    with self._client._errors():
-                        driver.close()
+                    driver.close()
         self._raise_failures()
 
     def stop(self) -> None:
@@ -159,15 +166,15 @@ class Consumer:
         taken by the broker)."""
         return len(self._unsettled) + len(self._queue.pending) + self._queue.in_driver
 
-    def _open(self) -> SubscriptionDriver:
+    def _open(self) -> MappedSubscription:
         if self._closed:
             raise Closed(f"consumer of {self.topic!r}/{self.group!r} is closed")
         if self._driver is None:
             with self._lock:
                 if self._driver is None:
-                    self._driver = self._client._open_subscription(
+                    self._driver = self._connection.open_subscription(
                         self.topic, self.group, self.options)
-                    self._queue.max_batch = max(1, self._client.capabilities.max_batch)
+                    self._queue.max_batch = max(1, self._connection.capabilities.max_batch)
         return self._driver
 
     def _closed_error(self) -> Closed:
@@ -211,9 +218,8 @@ class Consumer:
             if self._queue.pending:
                 self._hand_over(driver)
                 self._raise_failures()
-            with self._client._errors():
-                deliveries = driver.receive_batch(
-                    min(max_messages, room), max(0.0, deadline - monotonic()))
+            deliveries = driver.receive_batch(
+                min(max_messages, room), max(0.0, deadline - monotonic()))
         group = self.group
         received = [ReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
@@ -236,7 +242,7 @@ class Consumer:
         held: list[ReceivedMessage] = []
         # At-most-once backends cannot take back what the loop holds: hold nothing.
         batch = (min(self.options.prefetch, _ITER_BATCH)
-                 if self._client.capabilities.support(Feature.NACK) else 1)
+                 if self._connection.capabilities.support(Feature.NACK) else 1)
         outage = Outage(self.timing.unavailable_timeout)
         ticker = self._lease_ticker()
         try:
@@ -287,7 +293,7 @@ class Consumer:
         check_bool("wait", wait)
         if delay is not None:
             delay = check_seconds("delay", delay)
-        caps = self._client.capabilities
+        caps = self._connection.capabilities
         caps.require(Feature.NACK)
         if delay is not None and delay > 0:
             caps.require(Feature.NACK_DELAY)
@@ -344,14 +350,13 @@ class Consumer:
         (a positive number)."""
         batch = self._messages("extend_lease", messages)
         seconds = check_seconds("seconds", seconds, positive=True)
-        self._client.capabilities.require(Feature.LEASE_EXTENSION)
+        self._connection.capabilities.require(Feature.LEASE_EXTENSION)
         live = [m.delivery for m in batch if m.decision is None]
         if not live:
             return
         driver = self._open()
         with self._lock:
-            with self._client._errors():
-                driver.extend_lease(live, seconds)
+            driver.extend_lease(live, seconds)
 
     def _decide(self, messages: Sequence[ReceivedMessage], kind: str,
                 delay: float | None, release: bool = False) -> None:
@@ -398,10 +403,10 @@ class Consumer:
         live = [m for m in messages if m.decision is None]
         if not live or self._closed:
             return 0
-        if not self._client.capabilities.support(Feature.NACK):
+        if not self._connection.capabilities.support(Feature.NACK):
             return 0  # nothing to give back with: the broker drops them (at-most-once)
-        if not self._client.capabilities.support(Feature.RELEASE):
-            releases = self._client._releases  # the broker counts them: remember
+        if not self._connection.capabilities.support(Feature.RELEASE):
+            releases = self._connection.releases  # the broker counts them: remember
             for msg in live:
                 key = self._key(msg)
                 if key is not None:
@@ -417,7 +422,7 @@ class Consumer:
         """Failed attempts so far, counting this one: deliveries minus the releases
         the broker counted (none where it has Feature.RELEASE)."""
         key = self._key(msg)
-        released = 0 if key is None else self._client._releases.count(key)
+        released = 0 if key is None else self._connection.releases.count(key)
         return max(1, msg.delivery_count - released)
 
     def _background_flush(self) -> float | None:
@@ -455,7 +460,7 @@ class Consumer:
                 return
             sleep(min(remaining, retry_pause(self._queue.unavailable)))
 
-    def _hand_over(self, driver: SubscriptionDriver) -> None:
+    def _hand_over(self, driver: MappedSubscription) -> None:
         """Send pending decisions to the driver, batch by batch; caller holds the lock.
 
         Stops early when the broker is unavailable (the rest stays pending).
@@ -469,8 +474,7 @@ class Consumer:
                 return
             for i, group in enumerate(groups):
                 try:
-                    with self._client._errors():
-                        self._settle_group(driver, group)
+                    self._settle_group(driver, group)
                 except Unavailable as exc:
                     with self._state:
                         queue.put_back(groups[i:], exc, monotonic(), timeout)
@@ -482,7 +486,7 @@ class Consumer:
                     with self._state:
                         queue.done(group)
 
-    def _settle_group(self, driver: SubscriptionDriver,
+    def _settle_group(self, driver: MappedSubscription,
                             group: Sequence[Decision]) -> None:
         first = group[0]
         deliveries = [d.message.delivery for d in group]
@@ -496,7 +500,7 @@ class Consumer:
             return
         else:
             driver.reject(deliveries)
-        releases = self._client._releases
+        releases = self._connection.releases
         if releases:
             for d in group:
                 key = self._key(d.message)
@@ -523,7 +527,7 @@ class Consumer:
 
     def _log_settle_failure(self, exc: SettlementError) -> None:
         log.warning("mqkit: %s on %s; the broker will redeliver those messages",
-                    exc, self._client.url)
+                    exc, self._connection.url)
 
     # -- handler loop ----------------------------------------------------------------
 
@@ -561,7 +565,7 @@ class Consumer:
                                             batch_size=batch_size)
         self._open()
         stats = RunStats()
-        caps = self._client.capabilities
+        caps = self._connection.capabilities
         releasable = bool(caps.support(Feature.NACK))
         size = batch_size or max(concurrency, min(self.options.prefetch, 100))
         ticker = self._lease_ticker()
@@ -648,7 +652,7 @@ class Consumer:
             return None
         if policy.dead_letter_topic is not None:
             return check_name("dead_letter_topic", policy.dead_letter_topic)
-        return self._client.dead_letter_topic(self.topic)
+        return self._connection.dead_letter_topic(self.topic)
 
     def _ride_out(self, outage: Outage, exc: Unavailable) -> None:
         """Wait before retrying an unavailable broker, or raise ``exc`` when it has been
@@ -656,14 +660,14 @@ class Consumer:
         pause = outage.failed()
         if pause < 0:
             log.error("mqkit: %s unavailable for %s/%s for %.0f s; giving up: %s",
-                      self._client.url, self.topic, self.group, outage.limit, exc)
+                      self._connection.url, self.topic, self.group, outage.limit, exc)
             raise exc
         log.warning("mqkit: %s unavailable for %s/%s (%s); retrying for up to %.0f s",
-                    self._client.url, self.topic, self.group, exc, outage.limit)
+                    self._connection.url, self.topic, self.group, exc, outage.limit)
         sleep(pause)
 
     def _lease_ticker(self) -> Ticker | None:
-        if not self._client.capabilities.support(Feature.LEASE_EXTENSION):
+        if not self._connection.capabilities.support(Feature.LEASE_EXTENSION):
             return None
         ticker = Ticker(max(0.05, self.options.lease / 3), self._extend_unsettled)
         ticker.start()
@@ -691,7 +695,7 @@ class Consumer:
         to_drop: list[ReceivedMessage] = []
         to_dead_letter: list[tuple[ReceivedMessage, BaseException, int]] = []
         released: list[ReceivedMessage] = []
-        can_nack = self._client.capabilities.support(Feature.NACK)
+        can_nack = self._connection.capabilities.support(Feature.NACK)
         for msg, outcome in zip(batch, outcomes, strict=True):
             if outcome is _NOT_STARTED:
                 released.append(msg)
@@ -738,7 +742,7 @@ class Consumer:
     def _retry(self, msg: ReceivedMessage, policy: RetryPolicy,
                      attempts: int) -> None:
         delay: float | None = policy.backoff(attempts)
-        if not self._client.capabilities.support(Feature.NACK_DELAY):
+        if not self._connection.capabilities.support(Feature.NACK_DELAY):
             delay = None
         self.nack([msg], delay=delay)
 
@@ -759,7 +763,7 @@ class Consumer:
                                   correlation_id=src.correlation_id, reply_to=src.reply_to))
         failed: dict[int, MQError] = {}
         try:
-            self._client._publish_dead_letters(topic, copies)
+            self._dead_letters(topic, copies)
         except SendBatchError as exc:
             failed = dict(exc.failures)
         except MQError as exc:

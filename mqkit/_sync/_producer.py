@@ -30,11 +30,10 @@ from .._validation import (
     chunks,
     prepare,
 )
-from ..driver import TopicDriver
 from ._runtime import Lock, monotonic, sleep
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._connection import Connection, MappedTopic
 
 __all__ = ["Producer"]
 
@@ -49,11 +48,11 @@ _RETRY_CAP = 2.0
 class Producer:
     """Sends messages to one topic. Create with ``client.producer(topic)``."""
 
-    def __init__(self, client: Client, topic: str, codec: Codec = RAW) -> None:
-        self._client = client
+    def __init__(self, connection: Connection, topic: str, codec: Codec = RAW) -> None:
+        self._connection = connection
         self.topic = topic
         self.codec = check_codec("codec", codec)
-        self._driver: TopicDriver | None = None
+        self._driver: MappedTopic | None = None
         self._lock = Lock()
         self._buffer: list[Message] = []
         self._closed = False
@@ -89,10 +88,10 @@ class Producer:
         msg = prepare(build_message(
             body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
             correlation_id=correlation_id, reply_to=reply_to, priority=priority, ttl=ttl,
-            delay=delay), self._client.capabilities)
+            delay=delay), self._connection.capabilities)
         if not wait:
             self._buffer.append(msg)
-            if len(self._buffer) >= self._client.capabilities.max_batch:
+            if len(self._buffer) >= self._connection.capabilities.max_batch:
                 self.flush()
             return msg.id or ""
         if self._buffer:
@@ -121,7 +120,7 @@ class Producer:
                 "send_batch takes an iterable of messages (Message, bytes or values for "
                 f"the codec), got {type(messages).__name__}")
         self._open()
-        caps = self._client.capabilities
+        caps = self._connection.capabilities
         prepared = []
         for index, m in enumerate(messages):
             try:
@@ -167,18 +166,17 @@ class Producer:
             self.flush()
         finally:
             self._closed = True
-            self._client._forget(self)
+            self._connection.forget(self)
             driver, self._driver = self._driver, None
             if driver is not None:
-                with self._client._errors():
-                    driver.close()
+                driver.close()
 
-    def _open(self) -> TopicDriver:
+    def _open(self) -> MappedTopic:
         self._check_open()
         if self._driver is None:
             with self._lock:
                 if self._driver is None:
-                    self._driver = self._client._open_topic(self.topic)
+                    self._driver = self._connection.open_topic(self.topic)
         return self._driver
 
     def _check_open(self) -> None:
@@ -188,7 +186,7 @@ class Producer:
     def _send_all(self, prepared: Sequence[Message]) -> None:
         failures: dict[int, MQError] = {}
         fatal: MQError | None = None
-        for offset, chunk in chunks(prepared, self._client.capabilities.max_batch):
+        for offset, chunk in chunks(prepared, self._connection.capabilities.max_batch):
             if fatal is not None:
                 failures.update({offset + i: fatal for i in range(len(chunk))})
                 continue
@@ -206,13 +204,12 @@ class Producer:
     def _send_chunk(self, chunk: Sequence[Message]) -> None:
         """Send one driver batch, retrying while the broker is unavailable."""
         driver = self._open()
-        deadline = monotonic() + self._client.options.send_timeout
+        deadline = monotonic() + self._connection.options.send_timeout
         wait = _RETRY_FIRST
         while True:
             try:
                 with self._lock:
-                    with self._client._errors():
-                        driver.send_batch(chunk)
+                    driver.send_batch(chunk)
                 return
             except Unavailable:
                 if self._closed or monotonic() + wait > deadline:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from ._received import ReceivedMessage
 from ._runtime import Lock, monotonic
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._connection import Connection
     from ._consumer import Consumer
 
 __all__ = ["Requester"]
@@ -28,8 +29,14 @@ REPLY_GROUP = "replies"
 class Requester:
     """Sends requests and waits for their replies on the client's reply topic."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, connection: Connection,
+                 consumer: Callable[[str, str], Consumer],
+                 send: Callable[[str, Message], str]) -> None:
+        """``consumer(topic, group)`` makes one of the client's consumers; ``send(topic,
+        message)`` sends with the client's internal producer for ``topic``."""
+        self._connection = connection
+        self._new_consumer = consumer
+        self._send = send
         self._lock = Lock()
         self._topic: str | None = None
         self._consumer: Consumer | None = None
@@ -38,9 +45,9 @@ class Requester:
     def _ensure(self) -> tuple[str, Consumer]:
         if self._topic is None or self._consumer is None:
             topic = f"mqkit-reply-{new_message_id()[:16]}"
-            self._client.admin.create_topic(topic)
-            self._client.admin.create_group(topic, REPLY_GROUP, "latest")
-            consumer = self._client.consumer(topic, REPLY_GROUP)
+            self._connection.create_topic(topic, {})
+            self._connection.create_group(topic, REPLY_GROUP, "latest")
+            consumer = self._new_consumer(topic, REPLY_GROUP)
             consumer._open()
             self._topic, self._consumer = topic, consumer
         return self._topic, self._consumer
@@ -49,7 +56,7 @@ class Requester:
         with self._lock:
             reply_topic, _ = self._ensure()
         corr = message.correlation_id or new_message_id()
-        self._client._send_internal(
+        self._send(
             topic, replace(message, reply_to=reply_topic, correlation_id=corr))
         deadline = monotonic() + timeout
         while True:
@@ -83,4 +90,4 @@ class Requester:
         if consumer is not None:
             consumer.close()
         if topic is not None:
-            self._client.admin.delete_topic(topic)
+            self._connection.delete_topic(topic)

@@ -10,7 +10,7 @@ from .._validation import check_choice, check_name
 from ..driver import GroupStats, StartPosition
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from ._connection import AsyncConnection
 
 __all__ = ["AsyncAdmin"]
 
@@ -25,8 +25,8 @@ class AsyncAdmin:
     :class:`ConfigurationError` naming it, before any call to the broker.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def create_topic(self, topic: str, **options: Any) -> None:
         """Create ``topic``; backend options (partitions, fifo...) as keywords."""
@@ -34,29 +34,21 @@ class AsyncAdmin:
         bad = [name for name in options if not isinstance(name, str)]
         if bad:
             raise ConfigurationError(f"topic options are keywords, got {bad!r}")
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            await driver.create_topic(topic, options)
+        await self._connection.create_topic(topic, options)
 
     async def delete_topic(self, topic: str) -> None:
         """Delete ``topic`` and its groups."""
         check_name("topic", topic)
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            await driver.delete_topic(topic)
+        await self._connection.delete_topic(topic)
 
     async def list_topics(self) -> list[str]:
         """Names of the existing topics, sorted."""
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            return sorted(await driver.list_topics())
+        return sorted(await self._connection.list_topics())
 
     async def topic_exists(self, topic: str) -> bool:
         """Whether ``topic`` exists."""
         check_name("topic", topic)
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            return await driver.topic_exists(topic)
+        return await self._connection.topic_exists(topic)
 
     async def create_group(self, topic: str, group: str,
                            start: StartPosition | None = None) -> None:
@@ -64,28 +56,22 @@ class AsyncAdmin:
         (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
         check_name("topic", topic)
         check_name("group", group)
-        chosen: str = self._client.options.start if start is None else check_choice(
+        chosen: str = self._connection.options.start if start is None else check_choice(
             "start", start, ("latest", "earliest"))
-        driver = await self._client._driver_ready()
         if chosen == "earliest":
-            self._client.capabilities.require(Feature.REPLAY)
-        with self._client._errors():
-            await driver.create_group(topic, group, chosen)
+            (await self._connection.ready()).capabilities.require(Feature.REPLAY)
+        await self._connection.create_group(topic, group, chosen)
 
     async def delete_group(self, topic: str, group: str) -> None:
         """Delete ``group`` from ``topic``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            await driver.delete_group(topic, group)
+        await self._connection.delete_group(topic, group)
 
     async def list_groups(self, topic: str) -> list[str]:
         """Names of the groups on ``topic``, sorted."""
         check_name("topic", topic)
-        driver = await self._client._driver_ready()
-        with self._client._errors():
-            return sorted(await driver.list_groups(topic))
+        return sorted(await self._connection.list_groups(topic))
 
     async def group_exists(self, topic: str, group: str) -> bool:
         """Whether ``group`` exists on ``topic`` (false when the topic is missing)."""
@@ -98,10 +84,8 @@ class AsyncAdmin:
         """Depth (or lag) and in-flight count of ``group``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = await self._client._driver_ready()
-        self._client.capabilities.require(Feature.ADMIN_STATS)
-        with self._client._errors():
-            return await driver.group_stats(topic, group)
+        (await self._connection.ready()).capabilities.require(Feature.ADMIN_STATS)
+        return await self._connection.group_stats(topic, group)
 
     async def depth(self, topic: str, group: str) -> int:
         """Messages ``group`` has not acked yet (the lag, on log backends)."""
@@ -111,7 +95,5 @@ class AsyncAdmin:
         """Drop every message waiting for ``group``."""
         check_name("topic", topic)
         check_name("group", group)
-        driver = await self._client._driver_ready()
-        self._client.capabilities.require(Feature.PURGE)
-        with self._client._errors():
-            await driver.purge(topic, group)
+        (await self._connection.ready()).capabilities.require(Feature.PURGE)
+        await self._connection.purge(topic, group)

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import collections.abc  # unasync: drop
-import contextlib
-import dataclasses
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .._capabilities import Capabilities, Feature
 from .._codecs import RAW, Codec
 from .._connect import Resolved, resolve
-from .._errors import (
-    Closed,
-    ConfigurationError,
-    ConnectTimeout,
-    InvalidMessage,
-    MQError,
-    NotFound,
-    Unavailable,
-)
+from .._errors import ConfigurationError, InvalidMessage, MQError
 from .._message import Message, new_message_id
 from .._options import ClientOptions
-from .._settlement import Releases
 from .._validation import (
     build_message,
     check_bool,
@@ -37,19 +26,13 @@ from .._validation import (
     check_text,
     check_type,
 )
-from ..driver import (
-    AsyncDriver,
-    AsyncSubscriptionDriver,
-    AsyncTopicDriver,
-    StartPosition,
-    SubscriptionOptions,
-)
+from ..driver import StartPosition, SubscriptionOptions
 from ._admin import AsyncAdmin
+from ._connection import AsyncConnection
 from ._consumer import AsyncConsumer
 from ._producer import AsyncProducer
 from ._received import AsyncReceivedMessage
 from ._requests import AsyncRequester
-from ._runtime import Lock, monotonic, open_driver, sleep
 
 __all__ = ["DEAD_LETTER_GROUP", "AsyncClient", "connect"]
 
@@ -59,12 +42,6 @@ T = TypeVar("T")
 # The group created on every dead-letter topic, so dead letters are retained even on
 # backends that drop messages nobody subscribed to.
 DEAD_LETTER_GROUP = "dead-letters"
-# Pauses between connect attempts while the broker is unavailable: a restart is noticed
-# within a second of the broker coming back.
-_CONNECT_RETRY_FIRST = 0.05
-_CONNECT_RETRY_CAP = 1.0
-# The shortest attempt worth making: the last one starts no later than this before the end.
-_CONNECT_LAST = 0.01
 
 
 def connect(url: str | None = None, **options: Any) -> AsyncClient:
@@ -76,7 +53,7 @@ def connect(url: str | None = None, **options: Any) -> AsyncClient:
     within ``connect_timeout``: an unavailable broker is tried again until then.
     """
     client = AsyncClient(resolve(url, options))
-    pass  # unasync: client._driver_ready()
+    pass  # unasync: client._connection.ready()
     return client
 
 
@@ -96,26 +73,22 @@ class AsyncClient:
         self._resolved = resolved
         self.url = resolved.url
         self.options: ClientOptions = resolved.options
-        self._driver: AsyncDriver | None = None
-        self._lock = Lock()
-        self._closed = False
-        self._children: dict[int, AsyncProducer | AsyncConsumer] = {}
-        self._children_lock = threading.Lock()
+        self._connection = AsyncConnection(resolved)
         self._internal: dict[str, AsyncProducer] = {}
+        self._internal_lock = threading.Lock()
         self._dead_letter_ready: set[str] = set()
-        self._releases = Releases()
-        self._requester = AsyncRequester(self)
-        self.admin = AsyncAdmin(self)
+        self._requester = AsyncRequester(self._connection, self.consumer, self._send_internal)
+        self.admin = AsyncAdmin(self._connection)
 
     def __await__(self) -> collections.abc.Generator[Any, None, AsyncClient]:  # unasync: drop
         return self._await_ready().__await__()  # unasync: drop
     # unasync: drop
     async def _await_ready(self) -> AsyncClient:  # unasync: drop
-        await self._driver_ready()  # unasync: drop
+        await self._connection.ready()  # unasync: drop
         return self  # unasync: drop
 
     async def __aenter__(self) -> AsyncClient:
-        await self._driver_ready()
+        await self._connection.ready()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -128,18 +101,14 @@ class AsyncClient:
 
         Raises :class:`Closed` after ``close``, and :class:`MQError` before the
         connection opened."""
-        self._check_open()
-        if self._driver is None:
-            raise MQError("the client is not connected yet; use it as a context manager "
-                          "(or make a first call) before reading this")
-        return self._driver.capabilities
+        return self._connection.capabilities
 
     def producer(self, topic: str, *, codec: Codec = RAW) -> AsyncProducer:
         """A producer for ``topic``; ``codec`` (a :class:`mqkit.Codec`) encodes values
         that are not bytes."""
-        self._check_open()
-        return self._adopt(AsyncProducer(self, check_name("topic", topic),
-                                         check_codec("codec", codec)))
+        self._connection.check_open()
+        return self._connection.adopt(AsyncProducer(
+            self._connection, check_name("topic", topic), check_codec("codec", codec)))
 
     def consumer(self, topic: str, group: str, *, prefetch: int | None = None,
                  lease: float | None = None, start: StartPosition | None = None,
@@ -157,7 +126,7 @@ class AsyncClient:
         integer of at least 1, ``lease`` positive finite seconds): a wrong one raises
         :class:`ConfigurationError` naming it, zero included.
         """
-        self._check_open()
+        self._connection.check_open()
         o = self.options
         opts = SubscriptionOptions(
             prefetch=o.prefetch if prefetch is None else check_int("prefetch", prefetch, 1),
@@ -172,8 +141,9 @@ class AsyncClient:
             settle_timeout=o.settle_timeout if settle_timeout is None else settle_timeout,
             unavailable_timeout=(o.unavailable_timeout if unavailable_timeout is None
                                  else unavailable_timeout))
-        return self._adopt(AsyncConsumer(self, check_name("topic", topic),
-                                         check_name("group", group), opts, timing))
+        return self._connection.adopt(AsyncConsumer(
+            self._connection, check_name("topic", topic), check_name("group", group), opts,
+            timing, dead_letters=self._publish_dead_letters))
 
     async def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
                       headers: Mapping[str, str] | None = None, key: str | None = None,
@@ -190,7 +160,7 @@ class AsyncClient:
         timeout = check_seconds("timeout", timeout, positive=True)
         check_codec("codec", codec)
         check_text("correlation_id", correlation_id)  # "" would be replaced silently
-        await self._driver_ready()
+        await self._connection.ready()
         self.capabilities.require(Feature.REQUEST_REPLY)
         message = build_message(body, codec, headers=headers, key=key,
                                 content_type=content_type, correlation_id=correlation_id)
@@ -213,41 +183,31 @@ class AsyncClient:
     def dead_letter_topic(self, topic: str) -> str:
         """The backend's default dead-letter topic for ``topic``."""
         check_name("topic", topic)
-        self._check_open()
-        if self._driver is None:
-            raise MQError("the client is not connected yet; use it as a context manager "
-                          "(or make a first call) before reading this")
-        return self._driver.dead_letter_topic(topic)
+        return self._connection.dead_letter_topic(topic)
 
     def as_(self, kind: type[T]) -> T | None:
         """The native client object of type ``kind`` (escape hatch), or ``None``."""
         check_type("kind", kind)
-        return None if self._driver is None else self._driver.as_(kind)
+        return self._connection.as_(kind)
 
     async def close(self) -> None:
         """Close producers (flushing them), consumers and the connection.
 
         Closing twice is allowed and does nothing.
         """
-        if self._closed:
+        if self._connection.state == "closed":
             return
         errors: list[BaseException] = []
         try:
             await self._requester.close()
         except MQError as exc:
             errors.append(exc)
-        with self._children_lock:
-            children = list(self._children.values())
-        for child in children:
+        for child in self._connection.children():
             try:
                 await child.close()
             except MQError as exc:
                 errors.append(exc)
-        self._closed = True
-        driver, self._driver = self._driver, None
-        if driver is not None:
-            with self._errors():
-                await driver.close()
+        await self._connection.close()
         for later in errors[1:]:
             # Only one error can be raised: the others are logged, never dropped unseen.
             log.error("mqkit: closing %s also failed: %s: %s", self.url,
@@ -256,97 +216,16 @@ class AsyncClient:
             raise errors[0]
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._driver else "not connected"
-        return f"<Client {self.url} {state}>"
+        return f"<Client {self.url} {self._connection.state}>"
 
-    # -- internals shared with producers, consumers and admin ---------------------
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        with self._resolved.errors():
-            yield
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise Closed(f"client for {self.url} is closed")
-
-    async def _driver_ready(self) -> AsyncDriver:
-        self._check_open()
-        if self._driver is None:
-            async with self._lock:
-                if self._driver is None:
-                    self._driver = await self._connect()
-        return self._driver
-
-    async def _connect(self) -> AsyncDriver:
-        """Open the driver, trying again while the broker is unavailable (refused, reset,
-        not resolvable yet) until ``connect_timeout`` has passed, each attempt given the
-        time left; then :class:`ConnectTimeout` (an :class:`Unavailable` and a
-        :class:`Timeout`) from the last error. The same on every backend, whether its
-        client library fails fast or waits on its own. Other errors are not retried."""
-        timeout = self.options.connect_timeout
-        deadline = monotonic() + timeout
-        params = self._resolved.params
-        pause = _CONNECT_RETRY_FIRST
-        while True:
-            try:
-                with self._errors():
-                    return await open_driver(self._resolved.plugin, params)
-            except ConnectTimeout:
-                raise
-            except Unavailable as exc:
-                remaining = deadline - monotonic()
-                if remaining <= _CONNECT_LAST:
-                    raise ConnectTimeout(
-                        f"could not connect to {self.url} within {timeout:g} s: "
-                        f"{exc}") from exc
-                await sleep(min(pause, remaining - _CONNECT_LAST))
-                pause = min(_CONNECT_RETRY_CAP, pause * 2)
-                params = dataclasses.replace(
-                    params, connect_timeout=max(_CONNECT_LAST, deadline - monotonic()))
-
-    def _adopt(self, child: T) -> T:
-        with self._children_lock:
-            self._children[id(child)] = child  # type: ignore[assignment]
-        return child
-
-    def _forget(self, child: object) -> None:
-        with self._children_lock:
-            self._children.pop(id(child), None)
-
-    async def _open_topic(self, topic: str) -> AsyncTopicDriver:
-        driver = await self._driver_ready()
-        try:
-            with self._errors():
-                return await driver.open_topic(topic)
-        except NotFound:
-            if not self.options.auto_create:
-                raise
-        with self._errors():
-            await driver.create_topic(topic, {})
-            return await driver.open_topic(topic)
-
-    async def _open_subscription(self, topic: str, group: str,
-                                 options: SubscriptionOptions) -> AsyncSubscriptionDriver:
-        driver = await self._driver_ready()
-        try:
-            with self._errors():
-                return await driver.open_subscription(topic, group, options)
-        except NotFound:
-            if not self.options.auto_create or not options.create_group:
-                raise
-            if await driver.topic_exists(topic):
-                raise
-        with self._errors():
-            await driver.create_topic(topic, {})
-            return await driver.open_subscription(topic, group, options)
+    # -- internals: the client's own producers and consumers -------------------------
 
     async def _internal_producer(self, topic: str) -> AsyncProducer:
-        with self._children_lock:
+        with self._internal_lock:
             producer = self._internal.get(topic)
         if producer is None:
             fresh = self.producer(topic)
-            with self._children_lock:
+            with self._internal_lock:
                 producer = self._internal.setdefault(topic, fresh)
             if producer is not fresh:
                 await fresh.close()
@@ -354,9 +233,6 @@ class AsyncClient:
 
     async def _send_internal(self, topic: str, message: Message) -> str:
         return await (await self._internal_producer(topic)).send(message)
-
-    async def _publish_dead_letter(self, topic: str, message: Message) -> None:
-        await self._publish_dead_letters(topic, [message])
 
     async def _publish_dead_letters(self, topic: str, messages: Sequence[Message]) -> None:
         """Send ``messages`` to dead-letter ``topic`` (created with its group on first

@@ -29,11 +29,10 @@ from .._validation import (
     chunks,
     prepare,
 )
-from ..driver import AsyncTopicDriver
 from ._runtime import Lock, monotonic, sleep
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from ._connection import AsyncConnection, AsyncMappedTopic
 
 __all__ = ["AsyncProducer"]
 
@@ -48,11 +47,11 @@ _RETRY_CAP = 2.0
 class AsyncProducer:
     """Sends messages to one topic. Create with ``client.producer(topic)``."""
 
-    def __init__(self, client: AsyncClient, topic: str, codec: Codec = RAW) -> None:
-        self._client = client
+    def __init__(self, connection: AsyncConnection, topic: str, codec: Codec = RAW) -> None:
+        self._connection = connection
         self.topic = topic
         self.codec = check_codec("codec", codec)
-        self._driver: AsyncTopicDriver | None = None
+        self._driver: AsyncMappedTopic | None = None
         self._lock = Lock()
         self._buffer: list[Message] = []
         self._closed = False
@@ -88,10 +87,10 @@ class AsyncProducer:
         msg = prepare(build_message(
             body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
             correlation_id=correlation_id, reply_to=reply_to, priority=priority, ttl=ttl,
-            delay=delay), self._client.capabilities)
+            delay=delay), self._connection.capabilities)
         if not wait:
             self._buffer.append(msg)
-            if len(self._buffer) >= self._client.capabilities.max_batch:
+            if len(self._buffer) >= self._connection.capabilities.max_batch:
                 await self.flush()
             return msg.id or ""
         if self._buffer:
@@ -120,7 +119,7 @@ class AsyncProducer:
                 "send_batch takes an iterable of messages (Message, bytes or values for "
                 f"the codec), got {type(messages).__name__}")
         await self._open()
-        caps = self._client.capabilities
+        caps = self._connection.capabilities
         prepared = []
         for index, m in enumerate(messages):
             try:
@@ -166,18 +165,17 @@ class AsyncProducer:
             await self.flush()
         finally:
             self._closed = True
-            self._client._forget(self)
+            self._connection.forget(self)
             driver, self._driver = self._driver, None
             if driver is not None:
-                with self._client._errors():
-                    await driver.close()
+                await driver.close()
 
-    async def _open(self) -> AsyncTopicDriver:
+    async def _open(self) -> AsyncMappedTopic:
         self._check_open()
         if self._driver is None:
             async with self._lock:
                 if self._driver is None:
-                    self._driver = await self._client._open_topic(self.topic)
+                    self._driver = await self._connection.open_topic(self.topic)
         return self._driver
 
     def _check_open(self) -> None:
@@ -187,7 +185,7 @@ class AsyncProducer:
     async def _send_all(self, prepared: Sequence[Message]) -> None:
         failures: dict[int, MQError] = {}
         fatal: MQError | None = None
-        for offset, chunk in chunks(prepared, self._client.capabilities.max_batch):
+        for offset, chunk in chunks(prepared, self._connection.capabilities.max_batch):
             if fatal is not None:
                 failures.update({offset + i: fatal for i in range(len(chunk))})
                 continue
@@ -205,13 +203,12 @@ class AsyncProducer:
     async def _send_chunk(self, chunk: Sequence[Message]) -> None:
         """Send one driver batch, retrying while the broker is unavailable."""
         driver = await self._open()
-        deadline = monotonic() + self._client.options.send_timeout
+        deadline = monotonic() + self._connection.options.send_timeout
         wait = _RETRY_FIRST
         while True:
             try:
                 async with self._lock:
-                    with self._client._errors():
-                        await driver.send_batch(chunk)
+                    await driver.send_batch(chunk)
                 return
             except Unavailable:
                 if self._closed or monotonic() + wait > deadline:

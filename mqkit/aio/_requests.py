@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable  # unasync: from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from ._received import AsyncReceivedMessage
 from ._runtime import Lock, monotonic
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient
+    from ._connection import AsyncConnection
     from ._consumer import AsyncConsumer
 
 __all__ = ["AsyncRequester"]
@@ -27,8 +28,15 @@ REPLY_GROUP = "replies"
 class AsyncRequester:
     """Sends requests and waits for their replies on the client's reply topic."""
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(self, connection: AsyncConnection,
+                 consumer: Callable[[str, str], AsyncConsumer],
+                 send: Callable[  # unasync: send: Callable[[str, Message], str]) -> None:
+                     [str, Message], Awaitable[str]]) -> None:  # unasync: drop
+        """``consumer(topic, group)`` makes one of the client's consumers; ``send(topic,
+        message)`` sends with the client's internal producer for ``topic``."""
+        self._connection = connection
+        self._new_consumer = consumer
+        self._send = send
         self._lock = Lock()
         self._topic: str | None = None
         self._consumer: AsyncConsumer | None = None
@@ -37,9 +45,9 @@ class AsyncRequester:
     async def _ensure(self) -> tuple[str, AsyncConsumer]:
         if self._topic is None or self._consumer is None:
             topic = f"mqkit-reply-{new_message_id()[:16]}"
-            await self._client.admin.create_topic(topic)
-            await self._client.admin.create_group(topic, REPLY_GROUP, "latest")
-            consumer = self._client.consumer(topic, REPLY_GROUP)
+            await self._connection.create_topic(topic, {})
+            await self._connection.create_group(topic, REPLY_GROUP, "latest")
+            consumer = self._new_consumer(topic, REPLY_GROUP)
             await consumer._open()
             self._topic, self._consumer = topic, consumer
         return self._topic, self._consumer
@@ -48,7 +56,7 @@ class AsyncRequester:
         async with self._lock:
             reply_topic, _ = await self._ensure()
         corr = message.correlation_id or new_message_id()
-        await self._client._send_internal(
+        await self._send(
             topic, replace(message, reply_to=reply_topic, correlation_id=corr))
         deadline = monotonic() + timeout
         while True:
@@ -82,4 +90,4 @@ class AsyncRequester:
         if consumer is not None:
             await consumer.close()
         if topic is not None:
-            await self._client.admin.delete_topic(topic)
+            await self._connection.delete_topic(topic)

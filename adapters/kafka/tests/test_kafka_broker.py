@@ -165,7 +165,7 @@ def test_lag_per_partition(client: mqkit.Client, name: str) -> None:
         client.admin.create_group(name, "g")
         client.producer(name).send_batch(
             [mqkit.Message(b"x", key=f"k{i}") for i in range(10)])
-        driver = client._driver  # the adapter's own per-partition view
+        driver = client._connection._driver  # the adapter's own per-partition view
         lag = driver._admin.lag(name, "g")
         assert sum(v for (t, _), v in lag.items() if t == name) == 10
         assert {p for (t, p) in lag if t == name} == {0, 1}
@@ -278,7 +278,7 @@ def test_stalled_member_is_replaced(url: str, name: str) -> None:
             native = None
             while time.monotonic() < deadline:
                 assert consumer.receive(1, 0.5) == []
-                native = consumer._driver._consumer  # type: ignore[union-attr]
+                native = consumer._driver._inner._consumer  # type: ignore[union-attr]
                 if native.assignment():
                     break
             assert native is not None and native.assignment()
@@ -288,7 +288,7 @@ def test_stalled_member_is_replaced(url: str, name: str) -> None:
             got = _collect(consumer, 1, timeout=40)
             assert [m.id for m in got] == [msg_id]
             assert time.monotonic() - start >= 5
-            assert consumer._driver._consumer is not native  # type: ignore[union-attr]
+            assert consumer._driver._inner._consumer is not native  # type: ignore[union-attr]
             consumer.close()
         finally:
             client.admin.delete_topic(name)
@@ -306,7 +306,8 @@ def test_idle_member_with_every_partition_owned_is_left_alone(url: str, name: st
             while time.monotonic() < deadline:  # both members joined, one owns it all
                 a.receive(1, 0.3)
                 b.receive(1, 0.3)
-                natives = [a._driver._consumer, b._driver._consumer]  # type: ignore[union-attr]
+                natives = [c._driver._inner._consumer  # type: ignore[union-attr]
+                           for c in (a, b)]
                 owners = [bool(n.assignment()) for n in natives]
                 if sorted(owners) == [False, True] and all(
                         n._coordinator.state == "<stable>" for n in natives):
@@ -314,7 +315,8 @@ def test_idle_member_with_every_partition_owned_is_left_alone(url: str, name: st
             end = time.monotonic() + 6 + 5 + 3 + 4  # past the watchdog's two looks
             while time.monotonic() < end:
                 assert a.receive(1, 0.3) == [] and b.receive(1, 0.3) == []
-            assert [a._driver._consumer, b._driver._consumer] == natives  # type: ignore[union-attr]
+            assert [c._driver._inner._consumer  # type: ignore[union-attr]
+                    for c in (a, b)] == natives
             a.close()
             b.close()
         finally:

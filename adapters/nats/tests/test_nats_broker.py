@@ -189,7 +189,7 @@ async def test_slow_consumer_is_raised_on_next_receive(client: mqkit.aio.AsyncCl
     await client.admin.create_topic(name)
     async with client.consumer(name, "g") as consumer:
         await consumer.receive(1, 0.1)
-        driver = consumer._driver
+        driver = consumer._driver._inner  # under the connection's error mapping
         assert isinstance(driver, PullSubscription) and driver._sub is not None
         sub = driver._sub
         await driver._link.on_error(ne.SlowConsumerError(
