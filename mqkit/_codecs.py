@@ -58,7 +58,10 @@ class TextCodec:
         return value.encode("utf-8")
 
     def decode(self, body: bytes) -> Any:
-        return body.decode("utf-8")
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidMessage(f"body is not valid UTF-8 text: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,31 @@ _BY_TYPE: dict[str, Codec] = {}
 
 
 def register_codec(codec: Codec) -> None:
-    """Make ``decode`` honour ``codec.content_type`` on received messages."""
-    _BY_TYPE[_base_type(codec.content_type)] = codec
+    """Make ``decode`` honour ``codec.content_type`` on received messages.
+
+    ``codec`` must be a :class:`Codec` (a non-empty ``content_type`` and callable
+    ``encode``/``decode``): anything else is a :class:`ConfigurationError` naming it.
+    """
+    from ._validation import check_codec  # _validation imports this module
+
+    base = _base_type(check_codec("codec", codec).content_type)
+    if not base:
+        raise ConfigurationError(f"codec.content_type names no media type: "
+                                 f"{codec.content_type!r}")
+    _BY_TYPE[base] = codec
 
 
 def codec_for(content_type: str | None) -> Codec:
-    """The codec registered for ``content_type``; raw bytes when none or unknown."""
+    """The codec registered for ``content_type``; raw bytes when none or unknown.
+
+    ``content_type`` is a ``str`` or ``None``: anything else is a
+    :class:`ConfigurationError` naming it.
+    """
+    if content_type is None:
+        return RAW
+    if not isinstance(content_type, str):
+        raise ConfigurationError(
+            f"content_type must be a str or None, got {type(content_type).__name__}")
     if not content_type:
         return RAW
     return _BY_TYPE.get(_base_type(content_type), RAW)

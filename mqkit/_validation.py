@@ -181,7 +181,14 @@ def build_message(value: Any, codec: Codec = RAW, **fields: Any) -> Message:
             return value
         from dataclasses import replace
         return replace(value, **overrides)
-    body = codec.encode(value)
+    try:
+        body = codec.encode(value)
+    except MQError:
+        raise
+    except Exception as exc:  # a user's codec: its failure is still mqkit's typed error
+        raise InvalidMessage(f"codec {codec.content_type!r} could not encode the "
+                             f"{type(value).__name__} body: {type(exc).__name__}: "
+                             f"{exc}") from exc
     if codec is not RAW and "content_type" not in overrides:
         overrides["content_type"] = codec.content_type
     if "id" not in overrides:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._codecs import codec_for
-from .._errors import MessageStateError
+from .._errors import InvalidMessage, MessageStateError, MQError
 from .._message import Delivery, Message
 from .._settlement import ACK, REJECT
 
@@ -91,8 +91,19 @@ class AsyncReceivedMessage:
         return self.delivery.broker_id
 
     def decode(self) -> Any:
-        """The body decoded by the codec of its content type (bytes when none)."""
-        return codec_for(self.content_type).decode(self.body)
+        """The body decoded by the codec of its content type (bytes when none).
+
+        A body its codec cannot decode raises :class:`InvalidMessage` naming the
+        content type (the codec's own error as ``__cause__``), whatever the codec
+        raised."""
+        codec = codec_for(self.content_type)
+        try:
+            return codec.decode(self.body)
+        except MQError:
+            raise
+        except Exception as exc:
+            raise InvalidMessage(f"a {self.content_type!r} body its codec cannot decode: "
+                                 f"{type(exc).__name__}: {exc}") from exc
 
     async def ack(self, *, wait: bool = False) -> None:
         """Processing succeeded: never deliver this message to this group again.
