@@ -13,17 +13,20 @@ may be repeated); the broker will in any case redeliver it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .._codecs import codec_for
+from .._codecs import JSON, RAW, TEXT, Codec, codec_for
 from .._errors import InvalidMessage, MessageStateError, MQError
 from .._message import Delivery, Message
 from .._settlement import ACK, REJECT
+from .._validation import check_codec
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
 
 __all__ = ["ReceivedMessage"]
+
+T = TypeVar("T")
 
 
 class ReceivedMessage:
@@ -91,13 +94,25 @@ class ReceivedMessage:
     def broker_id(self) -> str | None:
         return self.delivery.broker_id
 
-    def decode(self) -> Any:
-        """The body decoded by the codec of its content type (bytes when none).
+    @overload
+    def decode(self) -> Any: ...
 
-        A body its codec cannot decode raises :class:`InvalidMessage` naming the
+    @overload
+    def decode(self, codec: Codec[T]) -> T: ...
+
+    def decode(self, codec: Codec[Any] | None = None) -> Any:
+        """The body decoded by ``codec``, typed as that codec decodes
+        (``msg.decode(mqkit.TEXT)`` is a ``str``); without one, by the codec registered
+        for the message's content type (bytes when none or unknown), typed ``Any``.
+
+        A body the codec cannot decode raises :class:`InvalidMessage` naming the
         content type (the codec's own error as ``__cause__``), whatever the codec
-        raised."""
-        codec = codec_for(self.content_type)
+        raised; a ``codec`` that is not a :class:`Codec` is a :class:`ConfigurationError`.
+        """
+        if codec is None:
+            codec = codec_for(self.content_type)
+        elif codec is not RAW and codec is not TEXT and codec is not JSON:
+            check_codec("codec", codec)
         try:
             return codec.decode(self.body)
         except MQError:
