@@ -234,3 +234,20 @@ def test_rabbitmq_is_wired_to_its_settings_and_hooks(tmp_path: Path) -> None:
                              env["MQKIT_BROKERS_RABBITMQ_DIST_PORT"],
                              str(tmp_path / "rabbitmq" / "home"), "rabbit@localhost"]
     assert second == "True True beam"
+
+
+def test_services_are_forbidden_only_while_installing(tmp_path: Path) -> None:
+    """apt-get's package scripts see policy-rc.d exit 101 inside, and ours is gone after
+    (also after a failed install); one already there is kept."""
+    from contract_tests.native_brokers.install import services_forbidden
+
+    policy = tmp_path / "policy-rc.d"
+    with pytest.raises(RuntimeError), services_forbidden(policy=policy):
+        done = subprocess.run([str(policy)], check=False)
+        assert done.returncode == 101
+        raise RuntimeError("apt-get install failed")
+    assert not policy.exists()
+    policy.write_text("#!/bin/sh\nexit 0\n")
+    with services_forbidden(policy=policy):
+        pass
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"

@@ -3,12 +3,13 @@ retried command runner the other installers (Maven, pip) share."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .config import log
@@ -60,6 +61,26 @@ def _sudo() -> list[str]:
     sys.exit("brokers: installing Debian packages needs root (or passwordless sudo)")
 
 
+@contextlib.contextmanager
+def services_forbidden(sudo: Sequence[str] = (),
+                       policy: Path = Path("/usr/sbin/policy-rc.d")) -> Iterator[None]:
+    """While inside, Debian package scripts may not start services (an ``apt-get install``
+    of rabbitmq-server or docker.io would start Debian's own daemon, which nothing of ours
+    stops). invoke-rc.d honours ``/usr/sbin/policy-rc.d``; exit 101 means "action
+    forbidden". A policy already there is left as it is; ours is removed on the way out.
+    Needs root (with ``sudo`` the file is not written: nothing is forbidden)."""
+    placed = False
+    if not policy.exists() and not sudo:
+        policy.write_text("#!/bin/sh\n# placed by mqkit during apt-get install\nexit 101\n")
+        policy.chmod(0o755)
+        placed = True
+    try:
+        yield
+    finally:
+        if placed:
+            policy.unlink(missing_ok=True)
+
+
 def install_apt(backends: Sequence[str]) -> None:
     """apt-get install the servers (and Java and Maven for Kafka) that are missing, without
     letting the packages start Debian's own services."""
@@ -76,25 +97,13 @@ def install_apt(backends: Sequence[str]) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     sudo = _sudo()
     # Package scripts must not start Debian's own services: we run the brokers ourselves.
-    # invoke-rc.d honours /usr/sbin/policy-rc.d; exit 101 means "action forbidden".
-    policy = Path("/usr/sbin/policy-rc.d")
-    placed_policy = False
-    if not policy.exists() and not sudo:
-        policy.write_text(
-            "#!/bin/sh\n# placed by mqkit scripts/brokers during apt-get install\nexit 101\n"
-        )
-        policy.chmod(0o755)
-        placed_policy = True
-    try:
+    with services_forbidden(sudo):
         run([*sudo, "apt-get", "update", "-q"], env=env, what="apt-get update")
         run(
             [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted],
             env=env,
             what="apt-get install",
         )
-    finally:
-        if placed_policy:
-            policy.unlink(missing_ok=True)
     log(f"installed {' '.join(wanted)} in {time.monotonic() - started:.0f}s")
     # Whatever a postinst may have started despite the policy is not ours: stop it.
     for service in ("rabbitmq-server", "redis-server", "nats-server"):
