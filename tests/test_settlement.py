@@ -515,3 +515,23 @@ def test_bad_flush_and_close_timeouts_are_refused_by_name(value: object) -> None
         with pytest.raises(mqkit.ConfigurationError, match="timeout"):
             c.close(value)  # type: ignore[arg-type]
         c.close()
+
+
+def test_an_outage_is_logged_at_warning_with_the_backend_and_no_secret(
+        caplog: pytest.LogCaptureFixture) -> None:
+    url = f"faulty://mqkit:hunter2-%40x@s-{uuid.uuid4().hex[:8]}"
+    with mqkit.connect(url, unavailable_timeout=0.3) as client:
+        client.admin.create_topic("t")
+        client.admin.create_group("t", "g")
+        with client.consumer("t", "g") as c:
+            c.receive(1, timeout=0)
+            FAULTS.fail_always("receive_batch", mqkit.Unavailable("connection refused"))
+            with caplog.at_level("WARNING", logger="mqkit"), pytest.raises(mqkit.Unavailable):
+                c.run(lambda m: None, idle_timeout=60)
+            FAULTS.fail_always("receive_batch", None)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings, caplog.text
+    first = warnings[0].getMessage()
+    assert first.startswith("mqkit: faulty://") and "t/g" in first and "retrying" in first
+    assert "giving up" in caplog.text  # the last one, at ERROR, before raising
+    assert "hunter2" not in caplog.text and "%40x" not in caplog.text
