@@ -21,17 +21,18 @@ import redis.exceptions as re_
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-import mqkit
 from mqkit.driver import (
     AsyncDriver,
     AsyncSubscriptionDriver,
     AsyncTopicDriver,
     Capabilities,
     ConnectParams,
+    ConnectTimeout,
     Delivery,
     GroupStats,
     Message,
     SubscriptionOptions,
+    Unsupported,
     parse_options,
 )
 
@@ -141,7 +142,7 @@ async def connect_async(params: ConnectParams) -> AsyncDriver:
             except re_.NoPermissionError:
                 info = None  # an ACL user without INFO: persistence not declared
             except re_.TimeoutError as exc:
-                raise mqkit.ConnectTimeout(
+                raise ConnectTimeout(
                     f"redis: connect: no answer within {params.connect_timeout} s "
                     f"from {params.url}") from exc
     except BaseException:
@@ -339,7 +340,7 @@ class AsyncPubSubSubscription(AsyncSubscriptionDriver):
         return None
 
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        raise mqkit.Unsupported("redis", "nack", "pub/sub delivers at most once")
+        raise Unsupported("redis", "nack", "pub/sub delivers at most once")
 
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         return None
@@ -399,10 +400,10 @@ class AsyncPubSubDriver(AsyncDriver):
         return []
 
     async def group_stats(self, topic: str, group: str) -> GroupStats:
-        raise mqkit.Unsupported("redis", "admin_stats", "pub/sub keeps no backlog")
+        raise Unsupported("redis", "admin_stats", "pub/sub keeps no backlog")
 
     async def purge(self, topic: str, group: str) -> None:
-        raise mqkit.Unsupported("redis", "purge", "pub/sub keeps no backlog")
+        raise Unsupported("redis", "purge", "pub/sub keeps no backlog")
 
     async def close(self) -> None:
         with mapped("close"):

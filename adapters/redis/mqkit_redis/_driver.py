@@ -7,10 +7,10 @@ from typing import TypeVar
 
 import redis.exceptions as re_
 
-import mqkit
 from mqkit.driver import (
     Capabilities,
     ConnectParams,
+    ConnectTimeout,
     Driver,
     GroupStats,
     SubscriptionOptions,
@@ -82,7 +82,7 @@ def connect(params: ConnectParams) -> Driver:
             except re_.NoPermissionError:
                 info = None  # an ACL user without INFO: persistence not declared
             except re_.TimeoutError as exc:
-                raise mqkit.ConnectTimeout(
+                raise ConnectTimeout(
                     f"redis: connect: no answer within {params.connect_timeout} s "
                     f"from {params.url}") from exc
     except BaseException:

@@ -16,8 +16,17 @@ from typing import Any, TypeVar
 
 import redis.exceptions as re_
 
-import mqkit
-from mqkit.driver import Delivery, GroupStats, Message, SubscriptionOptions
+from mqkit.driver import (
+    AlreadyExists,
+    ConfigurationError,
+    Delivery,
+    GroupStats,
+    Message,
+    MQError,
+    NotFound,
+    SendBatchError,
+    SubscriptionOptions,
+)
 
 from ._delay import MOVE_DUE
 from ._names import Names
@@ -105,11 +114,11 @@ def send_outcome(topic: str, key: str, replies: list[Any]) -> None:
     were), the native error as ``__cause__``."""
     from ._errors import map_error
 
-    failures: dict[int, mqkit.MQError] = {}
+    failures: dict[int, MQError] = {}
     for i, reply in enumerate(replies):
         if reply is None:
-            failures[i] = mqkit.NotFound(f"redis: topic {topic!r} (stream {key!r}) "
-                                         "does not exist")
+            failures[i] = NotFound(f"redis: topic {topic!r} (stream {key!r}) "
+                                   "does not exist")
         elif isinstance(reply, Exception):
             failures[i] = map_error(reply, f"send to {topic!r}")
     if not failures:
@@ -117,7 +126,7 @@ def send_outcome(topic: str, key: str, replies: list[Any]) -> None:
     if len(failures) == len(replies):
         cause = replies[0] if isinstance(replies[0], Exception) else None
         raise failures[0] from cause
-    raise mqkit.SendBatchError(failures, len(replies))
+    raise SendBatchError(failures, len(replies))
 
 
 # -- receiving -----------------------------------------------------------------------
@@ -295,8 +304,8 @@ def is_stream(names: Names, topic: str) -> Flow[bool]:
 
 def require_topic(names: Names, topic: str) -> Flow[None]:
     if not (yield from is_stream(names, topic)):
-        raise mqkit.NotFound(f"redis: topic {topic!r} (stream {names.stream(topic)!r}) "
-                             "does not exist")
+        raise NotFound(f"redis: topic {topic!r} (stream {names.stream(topic)!r}) "
+                       "does not exist")
 
 
 def groups_info(names: Names, topic: str) -> Flow[list[dict[str, Any]]]:
@@ -320,8 +329,8 @@ def create_topic(names: Names, topic: str) -> Flow[None]:
         yield from call(("MULTI",), ("XGROUP", "CREATE", key, "mqkit-init", "$", "MKSTREAM"),
                         ("XGROUP", "DESTROY", key, "mqkit-init"), ("EXEC",))
     elif kind != "stream":
-        raise mqkit.AlreadyExists(f"redis: key {key!r} exists and holds a {kind}, "
-                                  "not a stream")
+        raise AlreadyExists(f"redis: key {key!r} exists and holds a {kind}, "
+                            "not a stream")
 
 
 def delete_topic(names: Names, topic: str) -> Flow[None]:
@@ -373,7 +382,7 @@ def group_stats(names: Names, topic: str, group: str) -> Flow[GroupStats]:
     infos = yield from groups_info(names, topic)
     info = next((i for i in infos if _s(i["name"]) == group), None)
     if info is None:
-        raise mqkit.NotFound(f"redis: group {group!r} of topic {topic!r} does not exist")
+        raise NotFound(f"redis: group {group!r} of topic {topic!r} does not exist")
     lag = info.get("lag")
     if lag is None:
         lag = 0
@@ -421,14 +430,14 @@ def open_subscription(names: Names, topic: str, group: str,
     yield from require_topic(names, topic)
     if group not in (yield from group_names(names, topic)):
         if not sub.create_group:
-            raise mqkit.NotFound(f"redis: group {group!r} of topic {topic!r} "
-                                 "does not exist")
+            raise NotFound(f"redis: group {group!r} of topic {topic!r} "
+                           "does not exist")
         yield from create_group(names, topic, group, sub.start)
 
 
 def options_check(options: Mapping[str, object]) -> None:
     if options:
-        raise mqkit.ConfigurationError(
+        raise ConfigurationError(
             f"redis: unknown topic option(s) {', '.join(map(repr, options))} "
             "(retention is set on the client: maxlen, max_age)")
 
@@ -452,7 +461,7 @@ def is_channel(names: Names, topic: str) -> Flow[bool]:
 
 def require_channel(names: Names, topic: str) -> Flow[None]:
     if not (yield from is_channel(names, topic)):
-        raise mqkit.NotFound(f"redis: channel topic {topic!r} does not exist")
+        raise NotFound(f"redis: channel topic {topic!r} does not exist")
 
 
 def list_channels(names: Names) -> Flow[list[str]]:

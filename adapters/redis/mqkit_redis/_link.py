@@ -28,7 +28,7 @@ import redis.exceptions as re_
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from mqkit.driver import ConnectParams
+from mqkit.driver import ConfigurationError, ConnectParams
 
 from ._delay import MOVE_DUE
 from ._flows import Command, Flow, parse_info, redeclare_commands
@@ -60,7 +60,6 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
     try:
         db = int(path) if path else 0
     except ValueError:
-        from mqkit import ConfigurationError
         raise ConfigurationError(f"redis: the URL path must be a database number, "
                                  f"got {path!r}") from None
     password = options.password or url.password

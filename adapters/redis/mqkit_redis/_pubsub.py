@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-import mqkit
 from mqkit.driver import (
     Capabilities,
     Delivery,
@@ -26,6 +25,7 @@ from mqkit.driver import (
     SubscriptionOptions,
     Support,
     TopicDriver,
+    Unsupported,
 )
 
 from . import _flows as flows
@@ -113,7 +113,7 @@ class PubSubSubscription(SubscriptionDriver):
         return None
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        raise mqkit.Unsupported("redis", "nack", "pub/sub delivers at most once")
+        raise Unsupported("redis", "nack", "pub/sub delivers at most once")
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
         return None
@@ -172,10 +172,10 @@ class PubSubDriver(Driver):
         return []
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
-        raise mqkit.Unsupported("redis", "admin_stats", "pub/sub keeps no backlog")
+        raise Unsupported("redis", "admin_stats", "pub/sub keeps no backlog")
 
     def purge(self, topic: str, group: str) -> None:
-        raise mqkit.Unsupported("redis", "purge", "pub/sub keeps no backlog")
+        raise Unsupported("redis", "purge", "pub/sub keeps no backlog")
 
     def close(self) -> None:
         with mapped("close"):

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-import mqkit
+import mqkit  # for DEAD_LETTER_GROUP only, which mqkit.driver does not export (issue 21)
+from mqkit.driver import NotFound, Unsupported
 
 from ._errors import error_code, map_error, mapped
 from ._names import Names
@@ -28,7 +29,7 @@ __all__ = ["GROUP_TAG", "Resources"]
 # Queue tag naming the one group of a queue-mode topic, and the topic of a group queue.
 GROUP_TAG = "mqkit-group"
 TOPIC_TAG = "mqkit-topic"
-_NOT_FOUND = (mqkit.NotFound,)
+_NOT_FOUND = (NotFound,)
 
 
 class Resources:
@@ -135,7 +136,7 @@ class Resources:
             self.sns.get_topic_attributes(TopicArn=self.topic_arn(topic))
         except Exception as exc:
             err = map_error(exc, f"find topic {topic!r}")
-            if isinstance(err, mqkit.NotFound) or error_code(exc) == "InvalidParameter":
+            if isinstance(err, NotFound) or error_code(exc) == "InvalidParameter":
                 return False
             raise err from exc
         return True
@@ -219,7 +220,7 @@ class Resources:
 
     def create_group(self, topic: str, group: str, visibility: int | None = None) -> None:
         if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"sqs: topic {topic!r} does not exist")
+            raise NotFound(f"sqs: topic {topic!r} does not exist")
         fifo = self.names.is_fifo(topic)
         if not self.sns_mode:
             self._claim_queue_group(topic, group)
@@ -264,7 +265,7 @@ class Resources:
             with mapped(f"tag {topic!r}"):
                 self.sqs.tag_queue(QueueUrl=url, Tags={GROUP_TAG: group})
         elif current != group:
-            raise mqkit.Unsupported(
+            raise Unsupported(
                 "sqs", "groups", f"queue mode: topic {topic!r} is one SQS queue with one "
                 f"group ({current!r}); use mode=sns for several groups")
 
@@ -300,7 +301,7 @@ class Resources:
 
     def list_groups(self, topic: str) -> list[str]:
         if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"sqs: topic {topic!r} does not exist")
+            raise NotFound(f"sqs: topic {topic!r} does not exist")
         if not self.sns_mode:
             url = self.queue_url(self.names.topic_queue(topic))
             with mapped(f"tags of {topic!r}"):

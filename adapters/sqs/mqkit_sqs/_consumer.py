@@ -15,8 +15,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import mqkit
-from mqkit.driver import Delivery, SubscriptionDriver, SubscriptionOptions
+from mqkit.driver import (
+    BackendError,
+    Delivery,
+    Message,
+    MQError,
+    NotFound,
+    SubscriptionDriver,
+    SubscriptionOptions,
+    Unavailable,
+)
 
 from ._admin import Resources
 from ._errors import mapped
@@ -48,8 +56,8 @@ def _visibility(seconds: float) -> int:
 def _raise_failed(what: str, failed: list[str], total: int) -> None:
     """BackendError naming how many entries of a batch request SQS refused, and why."""
     if failed:
-        raise mqkit.BackendError(f"sqs: {what}: {len(failed)} of {total} entries failed: "
-                                 f"{failed[0]}")
+        raise BackendError(f"sqs: {what}: {len(failed)} of {total} entries failed: "
+                           f"{failed[0]}")
 
 
 class SqsSubscription(SubscriptionDriver):
@@ -68,11 +76,11 @@ class SqsSubscription(SubscriptionDriver):
     def _url(self) -> str:
         return self._res.queue_url(self.queue)
 
-    def _lost(self, exc: mqkit.NotFound) -> mqkit.MQError:
+    def _lost(self, exc: NotFound) -> MQError:
         """The error for a vanished queue: Unavailable when recreated, else NotFound."""
         self._res.forget(self.queue)
         if self._recreate_group and self._res.recover(self.topic):
-            return mqkit.Unavailable(
+            return Unavailable(
                 f"sqs: queue {self.queue!r} vanished (the service lost its state); "
                 "recreated it")
         return exc
@@ -91,7 +99,7 @@ class SqsSubscription(SubscriptionDriver):
                         MessageAttributeNames=["All"],
                         MessageSystemAttributeNames=["ApproximateReceiveCount",
                                                      "SentTimestamp"])
-            except mqkit.NotFound as exc:
+            except NotFound as exc:
                 raise self._lost(exc) from exc.__cause__
             raw = reply.get("Messages", [])
             if raw:
@@ -157,7 +165,7 @@ class SqsSubscription(SubscriptionDriver):
                     reply = send([(str(i), h) for i, h in enumerate(chunk)])
                 failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
                            for f in reply.get("Failed", []) if f.get("Code") not in _STALE]
-        except mqkit.NotFound as exc:
+        except NotFound as exc:
             if not strict:
                 raise
             raise self._lost(exc) from exc.__cause__
@@ -173,7 +181,7 @@ class SqsSubscription(SubscriptionDriver):
         fake = [Delivery(message=_EMPTY, topic=self.topic, handle=h) for h in handles]
         try:
             self._change(fake, 0, "release on close", strict=False)
-        except mqkit.MQError:
+        except MQError:
             pass  # the lease runs out on its own
 
     def as_(self, kind: type[T]) -> T | None:
@@ -181,4 +189,4 @@ class SqsSubscription(SubscriptionDriver):
         return client if isinstance(client, kind) else None
 
 
-_EMPTY = mqkit.Message(b"")
+_EMPTY = Message(b"")

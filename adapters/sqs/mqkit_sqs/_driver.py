@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import boto3
 import botocore.config
 
-import mqkit
 from mqkit.driver import (
     Capabilities,
+    ConfigurationError,
     ConnectParams,
     Driver,
     GroupStats,
+    NotFound,
     SubscriptionOptions,
     Support,
     parse_options,
@@ -95,7 +96,7 @@ def endpoint_of(params: ConnectParams, options: SqsOptions) -> str | None:
     if not url.hosts:
         return None
     if len(url.hosts) > 1:
-        raise mqkit.ConfigurationError("sqs: give one endpoint host, not several")
+        raise ConfigurationError("sqs: give one endpoint host, not several")
     host, port = url.hosts[0]
     shown = f"[{host}]" if ":" in host else host
     scheme = "https" if options.tls else "http"
@@ -106,8 +107,8 @@ def endpoint_of(params: ConnectParams, options: SqsOptions) -> str | None:
 def connect(params: ConnectParams) -> SqsDriver:
     options = parse_options(SqsOptions, params.options)
     if params.url.scheme == "sns+sqs" and options.mode != "sns":
-        raise mqkit.ConfigurationError("sqs: sns+sqs:// means mode=sns; use sqs:// "
-                                       "with mode=queue for queue-only mode")
+        raise ConfigurationError("sqs: sns+sqs:// means mode=sns; use sqs:// "
+                                 "with mode=queue for queue-only mode")
     driver = SqsDriver(params, options)
     secret = params.url.password.reveal() if params.url.password is not None else ""
     with mapped("connect", secrets=(secret,)):
@@ -126,7 +127,7 @@ class SqsDriver(Driver):
         url = params.url
         secret = url.password.reveal() if url.password is not None else None
         if (url.username is None) != (secret is None):
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 "sqs: give both access key id and secret (user:password@) or neither")
         with mapped("session"):
             self._session = boto3.session.Session(
@@ -136,7 +137,7 @@ class SqsDriver(Driver):
                 region_name=options.region, profile_name=options.profile)
         region = self._session.region_name
         if not region:
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 "sqs: no AWS region: give ?region=... or configure one for boto3")
         config = botocore.config.Config(
             connect_timeout=params.connect_timeout,
@@ -179,8 +180,8 @@ class SqsDriver(Driver):
 
     def open_topic(self, topic: str) -> SqsTopic:
         if not self._res.topic_exists(topic) and not self._res.recover(topic):
-            raise mqkit.NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
-                                 "does not exist")
+            raise NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
+                           "does not exist")
         self._res.remember(topic)
         return SqsTopic(self._res, topic, self.capabilities.max_message_size + META_RESERVE)
 
@@ -192,11 +193,11 @@ class SqsDriver(Driver):
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> SqsSubscription:
         if not self._res.topic_exists(topic) and not self._res.recover(topic):
-            raise mqkit.NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
-                                 "does not exist")
+            raise NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
+                           "does not exist")
         if not self._res.group_exists(topic, group):
             if not options.create_group:
-                raise mqkit.NotFound(
+                raise NotFound(
                     f"sqs: group {group!r} (SQS queue "
                     f"{self._res.group_queue(topic, group)!r}) of {topic!r} does not exist")
             self._res.create_group(topic, group)
@@ -208,7 +209,7 @@ class SqsDriver(Driver):
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         if options:
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 f"sqs: unknown topic option(s) {', '.join(map(repr, options))}")
         self._res.create_topic(topic)
 
@@ -234,7 +235,7 @@ class SqsDriver(Driver):
         """SQS's approximate counts of the group's queue: visible + in flight + delayed
         (depth) and in flight. In queue mode, the topic's queue."""
         if not self._res.group_exists(topic, group):
-            raise mqkit.NotFound(f"sqs: group {group!r} of {topic!r} does not exist")
+            raise NotFound(f"sqs: group {group!r} of {topic!r} does not exist")
         depth, hidden = self._res.queue_counts(self._res.group_queue(topic, group))
         return GroupStats(topic=topic, group=group, depth=depth, in_flight=hidden)
 

@@ -15,8 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-import mqkit
-from mqkit.driver import Message, TopicDriver
+from mqkit.driver import (
+    Message,
+    MQError,
+    NotFound,
+    SendBatchError,
+    TopicDriver,
+    Unavailable,
+    Unsupported,
+)
 
 from ._admin import Resources
 from ._errors import map_error, mapped
@@ -42,13 +49,13 @@ class SqsTopic(TopicDriver):
         encoded = [encode(m, limit=self._max_size) for m in messages]
         for m in messages:
             if m.delay and self._fifo:
-                raise mqkit.Unsupported("sqs", "delay", "FIFO queues take no per-message "
-                                        "delay (set DelaySeconds on the queue instead)")
+                raise Unsupported("sqs", "delay", "FIFO queues take no per-message "
+                                  "delay (set DelaySeconds on the queue instead)")
         try:
             self._send(messages, encoded)
-        except mqkit.NotFound:
+        except NotFound:
             if self._res.recover(self.topic):
-                raise mqkit.Unavailable(
+                raise Unavailable(
                     f"sqs: topic {self.topic!r} vanished (the service lost its state); "
                     "recreated it with its groups") from None
             raise
@@ -70,13 +77,13 @@ class SqsTopic(TopicDriver):
                     url = self._res.queue_url(queue)
                     plan.append((partial(self._send_queue, url, messages=messages,
                                          encoded=encoded), later))
-        failures: dict[int, mqkit.MQError] = {}
+        failures: dict[int, MQError] = {}
         accepted = False
         for call, indices in plan:
             for chunk in by_size(indices, encoded):
                 try:
                     failed = call(chunk)
-                except mqkit.MQError as exc:
+                except MQError as exc:
                     if not accepted:
                         raise  # nothing is known to be sent: the caller may retry it all
                     failures.update(dict.fromkeys(chunk, exc))
@@ -87,9 +94,9 @@ class SqsTopic(TopicDriver):
         if not failures:
             return
         if len(failures) == total and not accepted and all(
-                isinstance(e, mqkit.Unavailable) for e in failures.values()):
+                isinstance(e, Unavailable) for e in failures.values()):
             raise next(iter(failures.values()))  # every entry may be retried
-        raise mqkit.SendBatchError(failures, total)
+        raise SendBatchError(failures, total)
 
     def _publish(self, indices: Sequence[int], *, messages: Sequence[Message],
                  encoded: list[Encoded]) -> _Failed:
@@ -150,7 +157,7 @@ def by_size(indices: Sequence[int], encoded: Sequence[Encoded],
         yield chunk
 
 
-def _entry_error(code: str, text: str, topic: str) -> mqkit.MQError:
+def _entry_error(code: str, text: str, topic: str) -> MQError:
     from botocore.exceptions import ClientError
 
     native = ClientError({"Error": {"Code": code, "Message": text}}, "SendBatchEntry")

@@ -27,8 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import mqkit
-from mqkit.driver import Delivery, Message
+from mqkit.driver import Delivery, Message, MessageTooLarge
 
 __all__ = [
     "ATTRIBUTE_LIMIT",
@@ -106,7 +105,7 @@ def encode(message: Message, *, limit: int = MAX_SIZE) -> Encoded:
         len(name.encode()) + len(a["DataType"]) + len(a["StringValue"].encode())
         for name, a in attributes.items())
     if size > limit:
-        raise mqkit.MessageTooLarge(
+        raise MessageTooLarge(
             f"sqs: message is {size} bytes on the wire (body {len(raw)} bytes"
             f"{', base64' if meta.get('body') == 'base64' else ''}, plus attributes); "
             f"SQS and SNS accept at most {limit}", size=size, limit=limit)
