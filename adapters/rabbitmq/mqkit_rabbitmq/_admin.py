@@ -23,6 +23,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from ._names import REGISTRY_QUEUE, Names
 from ._options import RabbitOptions
+from ._private import underlying
 
 __all__ = ["declare_group", "exists", "read_registry", "record"]
 
@@ -115,12 +116,12 @@ def read_registry(connection: BlockingConnection,
 
     with scratch(connection) as channel:
         # Streams need a prefetch and manual acks; 1000 entries per round trip. The
-        # consumer is registered on the underlying channel: BlockingChannel would nack
-        # undispatched deliveries when the channel closes, which a stream refuses by
-        # closing the whole connection.
+        # consumer is registered on the underlying channel (see ._private): BlockingChannel
+        # would nack undispatched deliveries when the channel closes, which a stream
+        # refuses by closing the whole connection.
         channel.basic_qos(prefetch_count=1000)
-        channel._impl.basic_consume(REGISTRY_QUEUE, on_entry, auto_ack=False,
-                                    arguments={"x-stream-offset": "first"})
+        underlying(channel).basic_consume(REGISTRY_QUEUE, on_entry, auto_ack=False,
+                                          arguments={"x-stream-offset": "first"})
         deadline = time.monotonic() + timeout
         while not done:
             remaining = deadline - time.monotonic()

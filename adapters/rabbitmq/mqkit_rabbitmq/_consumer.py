@@ -19,8 +19,13 @@ from typing import Any, TypeVar
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 
-import mqkit
-from mqkit.driver import Delivery, Message, SubscriptionDriver, SubscriptionOptions
+from mqkit.driver import (
+    Delivery,
+    Message,
+    NotFound,
+    SubscriptionDriver,
+    SubscriptionOptions,
+)
 
 from ._link import Link
 from ._names import Names
@@ -185,8 +190,8 @@ class RabbitSubscription(SubscriptionDriver):
         if self._cancelled:
             self._gone = True
             self._link.reset_channel()
-            raise mqkit.NotFound(f"rabbitmq: queue {self._queue!r} was deleted "
-                                 "(the broker cancelled the consumer)")
+            raise NotFound(f"rabbitmq: queue {self._queue!r} was deleted "
+                           "(the broker cancelled the consumer)")
 
     def _on_message(self, generation: int, method: pika.spec.Basic.Deliver,
                     props: pika.BasicProperties, body: bytes) -> None:

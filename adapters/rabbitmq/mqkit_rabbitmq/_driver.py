@@ -11,12 +11,13 @@ from typing import TypeVar
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-import mqkit
 from mqkit.driver import (
     Capabilities,
+    ConfigurationError,
     ConnectParams,
     Driver,
     GroupStats,
+    NotFound,
     SubscriptionOptions,
     Support,
     parse_options,
@@ -136,8 +137,8 @@ class RabbitDriver(Driver):
 
     def open_topic(self, topic: str) -> RabbitTopic:
         if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"rabbitmq: topic {topic!r} (exchange "
-                                 f"{self._names.exchange(topic)!r}) does not exist")
+            raise NotFound(f"rabbitmq: topic {topic!r} (exchange "
+                           f"{self._names.exchange(topic)!r}) does not exist")
         # No liveness probe before each send: a send on a dead connection fails with
         # Unavailable at once and the portable layer retries it on a new connection.
         link = self._link(f"topic {topic}", probe=False)
@@ -155,13 +156,13 @@ class RabbitDriver(Driver):
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> RabbitSubscription:
         if not self.topic_exists(topic):
-            raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+            raise NotFound(f"rabbitmq: topic {topic!r} does not exist")
         queue = self._names.queue(topic, group)
         created = False
         if not self._group_exists(topic, group):
             if not options.create_group:
-                raise mqkit.NotFound(f"rabbitmq: group {group!r} (queue {queue!r}) "
-                                     f"of topic {topic!r} does not exist")
+                raise NotFound(f"rabbitmq: group {group!r} (queue {queue!r}) "
+                               f"of topic {topic!r} does not exist")
             self.create_group(topic, group, options.start)
             created = True
 
@@ -196,7 +197,7 @@ class RabbitDriver(Driver):
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         if options:
-            raise mqkit.ConfigurationError(
+            raise ConfigurationError(
                 f"rabbitmq: unknown topic option(s) {', '.join(map(repr, options))}")
         with self._admin.use(f"create topic {topic!r}") as channel:
             if exists(channel.connection, "exchange", self._names.exchange(topic)):
@@ -231,7 +232,7 @@ class RabbitDriver(Driver):
     def create_group(self, topic: str, group: str, start: str) -> None:
         with self._admin.use(f"create group {group!r} on {topic!r}") as channel:
             if not exists(channel.connection, "exchange", self._names.exchange(topic)):
-                raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+                raise NotFound(f"rabbitmq: topic {topic!r} does not exist")
             known = exists(channel.connection, "queue", self._names.queue(topic, group))
             declare_group(channel, self._names, self._options, topic, group)
             if not known:
@@ -245,7 +246,7 @@ class RabbitDriver(Driver):
     def list_groups(self, topic: str) -> list[str]:
         with self._admin.use(f"list groups of {topic!r}") as channel:
             if not exists(channel.connection, "exchange", self._names.exchange(topic)):
-                raise mqkit.NotFound(f"rabbitmq: topic {topic!r} does not exist")
+                raise NotFound(f"rabbitmq: topic {topic!r} does not exist")
             _, groups = read_registry(channel.connection, self._params.connect_timeout)
             return sorted(g for t, g in groups if t == topic and exists(
                 channel.connection, "queue", self._names.queue(t, g)))

@@ -25,7 +25,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel
 
-import mqkit
+from mqkit.driver import BackendError, Closed, ConnectTimeout, MQError, Unavailable
 
 from ._errors import is_connection_error, map_error
 
@@ -67,11 +67,11 @@ class Link:
         """Hold the lock and yield an open channel; map and handle every pika error."""
         with self.lock:
             if self._closed:
-                raise mqkit.Closed(f"rabbitmq: {self._name} is closed")
+                raise Closed(f"rabbitmq: {self._name} is closed")
             channel = self._ensure()
             try:
                 yield channel
-            except mqkit.MQError:
+            except MQError:
                 raise
             except (pe.AMQPError, OSError) as exc:
                 if is_connection_error(exc):
@@ -99,7 +99,7 @@ class Link:
                 self.channel = self.connection.channel()
                 if self.setup is not None:
                     self.setup(self.channel)
-            except mqkit.MQError:
+            except MQError:
                 self._drop_channel()
                 raise
             except (pe.AMQPError, OSError) as exc:
@@ -119,14 +119,14 @@ class Link:
             text = str(exc).lower()
             if elapsed >= self._connect_timeout * 0.9 or "timed out" in text \
                     or "timeout" in text:
-                raise mqkit.ConnectTimeout(
+                raise ConnectTimeout(
                     f"rabbitmq: could not connect within {self._connect_timeout}s "
                     f"({type(exc).__name__})") from exc
             hosts = ", ".join(f"{p.host}:{p.port}" for p in self._params)
             detail = str(exc) or repr(exc.args[0] if exc.args else exc)
             error = map_error(exc, f"connect to {hosts}")
-            if isinstance(error, mqkit.BackendError):
-                error = mqkit.Unavailable(f"rabbitmq: connect to {hosts}: {detail}")
+            if isinstance(error, BackendError):
+                error = Unavailable(f"rabbitmq: connect to {hosts}: {detail}")
             elif not str(exc):
                 error = type(error)(f"rabbitmq: connect to {hosts}: {type(exc).__name__}: "
                                     f"{detail}")
@@ -153,7 +153,7 @@ class Link:
         no connection to settle on) instead of raising."""
         with self.lock:
             if self._closed:
-                raise mqkit.Closed(f"rabbitmq: {self._name} is closed")
+                raise Closed(f"rabbitmq: {self._name} is closed")
             if self.connection is None or not self.connection.is_open \
                     or self.channel is None or not self.channel.is_open:
                 yield None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mqkit import ConfigurationError
-from mqkit.driver import Secret
+from mqkit.driver import ConfigurationError, Secret
 
 __all__ = ["RabbitOptions"]
 

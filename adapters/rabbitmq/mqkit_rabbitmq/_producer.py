@@ -2,9 +2,10 @@
 
 pika's ``BlockingChannel.confirm_delivery`` waits for each confirm inside
 ``basic_publish`` (one round trip per message). Instead the channel's underlying
-``pika.channel.Channel`` is put in confirm mode with a callback; a batch is published
-in one go and the driver then waits once for the broker's (usually ``multiple``) acks
-covering every delivery tag of the batch. A batch that returned is confirmed.
+``pika.channel.Channel`` (reached through :mod:`._private`) is put in confirm mode with
+a callback; a batch is published in one go and the driver then waits once for the
+broker's (usually ``multiple``) acks covering every delivery tag of the batch. A batch
+that returned is confirmed.
 
 Unroutable messages (no group bound) are dropped by the broker, not returned: sends are
 not ``mandatory``. That is the documented policy, pinned by a test.
@@ -21,11 +22,18 @@ import pika
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 
-import mqkit
-from mqkit.driver import Message, TopicDriver
+from mqkit.driver import (
+    BackendError,
+    Message,
+    MQError,
+    SendBatchError,
+    Timeout,
+    TopicDriver,
+)
 
 from ._link import Link
 from ._names import Names
+from ._private import underlying
 
 __all__ = ["RabbitTopic", "properties_for"]
 
@@ -113,7 +121,7 @@ class RabbitTopic(TopicDriver):
         self._confirms = Confirms(lambda: connection.add_callback_threadsafe(_nothing))
         self._delay_ready.clear()
         if self._confirm:
-            channel._impl.confirm_delivery(self._confirms.on_confirm)
+            underlying(channel).confirm_delivery(self._confirms.on_confirm)
 
     def send_batch(self, messages: Sequence[Message]) -> None:
         with self._link.use(f"send to {self._topic!r}") as channel:
@@ -123,7 +131,7 @@ class RabbitTopic(TopicDriver):
             # The underlying channel's publish only queues frames; the whole batch is
             # written by the I/O loop below (BlockingChannel.basic_publish would flush
             # the socket once per message).
-            publish = channel._impl.basic_publish
+            publish = underlying(channel).basic_publish
             for msg in messages:
                 exchange = self._exchange
                 if msg.delay is not None and msg.delay > 0:
@@ -147,16 +155,16 @@ class RabbitTopic(TopicDriver):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._link.reset()  # unknown outcome: a fresh channel, fresh tags
-                raise mqkit.Timeout(f"rabbitmq: no publisher confirm for {self._topic!r} "
-                                    f"within {self._send_timeout}s")
+                raise Timeout(f"rabbitmq: no publisher confirm for {self._topic!r} "
+                              f"within {self._send_timeout}s")
             connection.process_data_events(time_limit=remaining)  # returns on a confirm
         nacked = {t - first: t for t in confirms.nacked if first <= t <= last}
         confirms.nacked -= set(nacked.values())
         if nacked:
-            failures: dict[int, mqkit.MQError] = {
-                i: mqkit.BackendError("rabbitmq: broker nacked the message (not stored)")
+            failures: dict[int, MQError] = {
+                i: BackendError("rabbitmq: broker nacked the message (not stored)")
                 for i in nacked}
-            raise mqkit.SendBatchError(failures, count)
+            raise SendBatchError(failures, count)
 
     def _delay_exchange(self, channel: BlockingChannel, ms: int) -> str:
         """A fanout exchange feeding a TTL queue that dead-letters into the topic
