@@ -3,7 +3,8 @@
 An adapter implements :class:`Driver` (blocking) or :class:`AsyncDriver` (asyncio), or
 both, and registers an :class:`AdapterPlugin` under the ``mqkit.adapters`` entry-point
 group. It imports only this module (which re-exports every error class a driver raises,
-``Message``, ``Capabilities``, ``URL`` and :class:`ErrorTable`)
+``Message``, ``Capabilities``, ``URL``, :class:`ErrorTable` and
+:class:`DeliveryCounts`)
 and its own client library. See ``_async.py`` for the rules every driver keeps.
 """
 
@@ -31,6 +32,7 @@ from .._errors import (
 from .._message import Delivery, Message, received
 from .._url import URL, Secret, parse_options
 from ._async import AsyncDriver, AsyncSubscriptionDriver, AsyncTopicDriver
+from ._counts import DeliveryCounts
 from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
@@ -44,6 +46,7 @@ __all__ = [
     "Closed",
     "ConfigurationError",
     "ConnectTimeout",
+    "DeliveryCounts",
     "ErrorHook",
     "ErrorTable",
     "InvalidMessage",

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -32,6 +32,7 @@ from mqkit.driver import (
     BackendError,
     Closed,
     Delivery,
+    DeliveryCounts,
     MQError,
     NotFound,
 )
@@ -60,7 +61,7 @@ _LINGER_GRACE = 0.5
 log = logging.getLogger("mqkit.nats")
 
 
-def to_delivery(topic: str, msg: Msg, seen: OrderedDict[int, int] | None = None) -> Delivery:
+def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None) -> Delivery:
     """The :class:`Delivery` for a JetStream message.
 
     ``seen`` maps stream sequences this consumer instance handed out to the delivery
@@ -71,13 +72,7 @@ def to_delivery(topic: str, msg: Msg, seen: OrderedDict[int, int] | None = None)
     """
     meta = msg.metadata
     seq = meta.sequence.stream
-    count = meta.num_delivered
-    if seen is not None:
-        before = seen.pop(seq, 0)
-        count = max(count, before + 1)
-        seen[seq] = count
-        if len(seen) > _SEEN_LIMIT:
-            seen.popitem(last=False)
+    count = meta.num_delivered if seen is None else seen.next(seq, meta.num_delivered)
     message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}")
     return Delivery(message=message, topic=topic, handle=msg, delivery_count=count,
                     timestamp=meta.timestamp.timestamp(), broker_id=str(seq))
@@ -98,7 +93,7 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._buffer: deque[Msg] = deque()
         self._arrived = asyncio.Event()
         self._held: dict[int, Msg] = {}  # handed out, not settled
-        self._seen: OrderedDict[int, int] = OrderedDict()  # stream seq -> delivery count
+        self._seen = DeliveryCounts(_SEEN_LIMIT)  # by stream sequence
         # The one outstanding pull request: messages still due and when it expires.
         self._due = 0
         self._expires = 0.0

@@ -158,17 +158,17 @@ async def test_unreachable_broker_async_face() -> None:
 
 
 def test_a_message_back_at_the_same_consumer_counts_at_least_one_more() -> None:
-    from collections import OrderedDict
-
     from mqkit_nats._consumer import to_delivery
     from nats.aio.msg import Msg
+
+    from mqkit.driver import DeliveryCounts
 
     def msg(delivered: int) -> Msg:
         reply = f"$JS.ACK.MQKIT_t.g.{delivered}.7.{delivered}.1700000000000000000.0"
         return Msg(_client=None, subject="t", reply=reply, data=b"x",  # type: ignore[arg-type]
                    headers={"Nats-Msg-Id": "m1"})
 
-    seen: OrderedDict[int, int] = OrderedDict()
+    seen = DeliveryCounts(10)
     assert to_delivery("t", msg(1), seen).delivery_count == 1
     # The server says 1 again for a redelivery: this instance knows better.
     assert to_delivery("t", msg(1), seen).delivery_count == 2

@@ -12,7 +12,7 @@ already requeued them): acking them does nothing, they come back.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from mqkit.driver import (
     Delivery,
+    DeliveryCounts,
     Message,
     NotFound,
     SubscriptionDriver,
@@ -95,7 +96,7 @@ class RabbitSubscription(SubscriptionDriver):
         self._gone = False
         self.on_close: Callable[[], None] | None = None
         self._buffer: deque[_Raw] = deque()
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._seen = DeliveryCounts(_TRACK_MAX)
         # Delivery tags of the current channel not settled yet (buffered or handed out).
         self._outstanding: set[int] = set()
         self._retry_ready: dict[int, float] = {}
@@ -242,13 +243,8 @@ class RabbitSubscription(SubscriptionDriver):
     def _track(self, message_id: str | None, redelivered: bool) -> int:
         if message_id is None:
             return 2 if redelivered else 1
-        count = self._seen.pop(message_id, 0) + 1
-        if count == 1 and redelivered:
-            count = 2  # delivered before, to a consumer this process never saw
-        self._seen[message_id] = count
-        while len(self._seen) > _TRACK_MAX:
-            self._seen.popitem(last=False)
-        return count
+        # A redelivered message we never saw was delivered before, to another consumer.
+        return self._seen.next(message_id, 2 if redelivered else 1)
 
     def _tags(self, deliveries: Sequence[Delivery]) -> list[int]:
         """Delivery tags of the current connection (older ones are already requeued)."""
@@ -275,7 +271,7 @@ class RabbitSubscription(SubscriptionDriver):
     def _forget(self, deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:
             if d.message.id is not None:
-                self._seen.pop(d.message.id, None)
+                self._seen.forget(d.message.id)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"ack on {self._queue!r}") as channel:
