@@ -163,7 +163,10 @@ class Flusher:
                         timer.cancel()
                         self._nap = None
                 self._urgent = False
-                again = await self._flush()
+                try:
+                    again = await self._flush()
+                except Exception:  # the flush records its own failures; keep serving
+                    again = None
                 if again is None:
                     return
                 await asyncio.sleep(again)
