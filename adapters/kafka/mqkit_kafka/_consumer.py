@@ -32,6 +32,7 @@ from mqkit.driver import (
 from ._errors import mapped
 from ._ledger import Ledger, _Partition
 from ._names import COUNT, MSG_ID, RETRY_AT, record_headers, split_record
+from ._net import group_state
 from ._producer import send_records
 
 __all__ = ["KafkaSubscription"]
@@ -110,8 +111,7 @@ class KafkaSubscription(SubscriptionDriver):
         if now - self._progress < self._stuck_after:
             return
         self._progress = now  # look again after another stuck_after at the earliest
-        coordinator = getattr(self._consumer, "_coordinator", None)
-        state = str(getattr(coordinator, "state", "?"))  # for the log line only
+        state = group_state(self._consumer)  # for the log line only
         assigned = [tp for tp in self._consumer.assignment() if tp not in self._paused]
         try:
             if assigned:

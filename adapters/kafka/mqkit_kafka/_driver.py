@@ -26,7 +26,7 @@ from ._admin import Admin
 from ._consumer import KafkaSubscription
 from ._errors import mapped
 from ._names import Names
-from ._net import close_quietly, net_client
+from ._net import close_quietly, has_fatal_error, net_client
 from ._options import KafkaOptions
 from ._producer import KafkaTopic
 
@@ -39,14 +39,6 @@ T = TypeVar("T")
 # default batch_size, and one flush waits for all of them.
 MAX_BATCH = 1000
 _PRODUCE_REQUEST_TIMEOUT_MS = 10_000
-
-
-def _poisoned(producer: KafkaProducer) -> bool:
-    """Whether kafka-python's transaction manager holds a fatal error (every later send
-    on this producer would fail with it)."""
-    manager = getattr(producer, "_transaction_manager", None)
-    check = getattr(manager, "has_fatal_error", None)
-    return bool(check()) if callable(check) else False
 
 
 def capabilities_for(options: KafkaOptions) -> Capabilities:
@@ -159,7 +151,7 @@ class KafkaDriver(Driver):
         into a fatal error that fails every later send, which would make one oversize
         message break the driver for good."""
         with self._producer_lock:
-            if self._producer is not None and _poisoned(self._producer):
+            if self._producer is not None and has_fatal_error(self._producer):
                 stale, self._producer = self._producer, None
                 log.warning("mqkit: kafka producer entered kafka-python's fatal state after "
                             "a refused batch; replacing it")

@@ -23,8 +23,17 @@ driver is given (a documented setting of KafkaAdminClient, KafkaProducer and
 KafkaConsumer); :func:`close_quietly` releases the network thread of a client whose
 owner's constructor raised.
 
-Tied to kafka-python 3.0's internals (``KafkaConnectionManager._connect`` and
-``_auth_failures``); ``tests/test_kafka_auth_unit.py`` checks that they are still there.
+Two readings of kafka-python state that has no public accessor live here too, so that
+every use of kafka-python's private API is in this module: :func:`has_fatal_error` (a
+producer's ``_transaction_manager``) and :func:`group_state` (a consumer's
+``_coordinator``).
+
+Tied to kafka-python 3.0's internals (``KafkaConnectionManager._connect``,
+``_build_transport`` and ``_auth_failures``, a transport's ``_sock_recv``, a client's
+``_net``, ``KafkaProducer._transaction_manager``, ``KafkaConsumer._coordinator``), pinned
+to the kafka-python version of the ``kafka`` extra; ``tests/test_kafka_auth_unit.py``
+checks that they are still there and fails naming the one that is not. No helper falls
+back silently: a missing attribute raises ``AttributeError`` naming it.
 """
 
 from __future__ import annotations
@@ -33,11 +42,19 @@ from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as ke
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.compat import KafkaNetClient
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.selector import NetworkSelector
 
-__all__ = ["AUTH_FAILURES", "AuthAwareManager", "close_quietly", "net_client"]
+__all__ = [
+    "AUTH_FAILURES",
+    "AuthAwareManager",
+    "close_quietly",
+    "group_state",
+    "has_fatal_error",
+    "net_client",
+]
 
 AUTH_FAILURES: tuple[type[BaseException], ...] = (
     ke.SaslAuthenticationFailedError, ke.AuthorizationError)
@@ -90,3 +107,18 @@ def close_quietly(client: KafkaNetClient) -> None:
         client._net.stop()
     except Exception:  # best effort on a client that never started
         pass
+
+
+def has_fatal_error(producer: KafkaProducer) -> bool:
+    """Whether ``producer``'s transaction manager holds a fatal error (every later send
+    on this producer would fail with it). kafka-python makes a manager only for an
+    idempotent or transactional producer; without one (``None``, idempotence off) there
+    is no such error: that ``False`` is kafka-python's own rule, not a fallback."""
+    manager = producer._transaction_manager
+    return manager is not None and bool(manager.has_fatal_error())
+
+
+def group_state(consumer: KafkaConsumer) -> str:
+    """The group membership state of ``consumer``'s coordinator, as kafka-python names
+    it (``"<unjoined>"``, ``"<rebalancing>"``, ``"<stable>"``): for log lines."""
+    return str(consumer._coordinator.state)

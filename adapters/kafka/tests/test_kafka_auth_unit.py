@@ -18,10 +18,11 @@ from collections.abc import Iterator
 
 import kafka.errors as ke
 import pytest
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from mqkit_kafka._errors import map_error, mapped
-from mqkit_kafka._net import AuthAwareManager, _data_before_eof
+from mqkit_kafka._net import AuthAwareManager, _data_before_eof, group_state, has_fatal_error
 
 import mqkit
 
@@ -63,13 +64,46 @@ def test_reads_without_both_pass_unchanged() -> None:
         assert _data_before_eof(lambda read=read: read)() == read
 
 
+def _private(obj: object, name: str) -> object:
+    assert hasattr(obj, name), f"kafka-python's {type(obj).__name__} has no {name} any more"
+    return getattr(obj, name)
+
+
 def test_the_kafka_python_internals_it_extends_are_there() -> None:
-    """AuthAwareManager overrides these; a kafka-python without them must fail here."""
+    """AuthAwareManager overrides these, has_fatal_error reads a producer's
+    ``_transaction_manager`` and group_state a consumer's ``_coordinator`` (mqkit_kafka._net,
+    the adapter's one module of kafka-python privates); a kafka-python without them must
+    fail here, naming the attribute. The clients are made without a broker (a port nothing
+    listens on; api_version given, so none is asked)."""
     for name in ("_connect", "_build_transport", "maybe_raise_auth_failure"):
         assert callable(getattr(KafkaConnectionManager, name)), name
     assert issubclass(AuthAwareManager, KafkaConnectionManager)
     for transport in (KafkaTCPTransport, KafkaSSLTransport):
         assert callable(transport._sock_recv)
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{unused.getsockname()[1]}"
+    for idempotent in (True, False):
+        producer = KafkaProducer(bootstrap_servers=nowhere, api_version=(2, 8),
+                                 enable_idempotence=idempotent)
+        try:
+            # kafka-python makes a transaction manager only for an idempotent producer.
+            manager = _private(producer, "_transaction_manager")
+            assert (manager is not None) is idempotent
+            assert has_fatal_error(producer) is False
+            if idempotent:
+                _private(manager, "transition_to_fatal_error")
+                manager.transition_to_fatal_error(ke.KafkaError("fatal"))  # type: ignore[attr-defined]
+                assert has_fatal_error(producer) is True
+        finally:
+            producer.close(timeout=0)
+    consumer = KafkaConsumer(bootstrap_servers=nowhere, api_version=(2, 8), group_id="g")
+    try:
+        _private(_private(consumer, "_coordinator"), "state")
+        assert group_state(consumer) == "<unjoined>"
+    finally:
+        consumer.close(autocommit=False)
 
 
 # -- a fake broker -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from mqkit_kafka._net import group_state
 
 import mqkit
 
@@ -310,7 +311,7 @@ def test_idle_member_with_every_partition_owned_is_left_alone(url: str, name: st
                            for c in (a, b)]
                 owners = [bool(n.assignment()) for n in natives]
                 if sorted(owners) == [False, True] and all(
-                        n._coordinator.state == "<stable>" for n in natives):
+                        group_state(n) == "<stable>" for n in natives):
                     break
             end = time.monotonic() + 6 + 5 + 3 + 4  # past the watchdog's two looks
             while time.monotonic() < end:
