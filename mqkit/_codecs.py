@@ -151,5 +151,7 @@ def _base_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+# The built-in codecs need no check (and checking would import _validation, which
+# imports this module: a cycle when _validation is imported first).
 for _codec in (RAW, TEXT, JSON):
-    register_codec(_codec)
+    _BY_TYPE[_base_type(_codec.content_type)] = _codec

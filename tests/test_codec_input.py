@@ -117,3 +117,16 @@ def test_a_body_a_registered_codec_cannot_decode_is_an_invalid_message(body: byt
                 msg.ack()
     finally:
         _BY_TYPE.pop(FRAGILE.content_type, None)
+
+
+@pytest.mark.parametrize("first", ["mqkit._validation", "mqkit._codecs", "mqkit.driver",
+                                   "mqkit_redis._options"])
+def test_each_module_imports_first_in_a_fresh_interpreter(first: str) -> None:
+    """No import cycle between _codecs and _validation, whichever is imported first."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {first}; import mqkit; "
+                           "mqkit.codec_for('text/plain')"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
