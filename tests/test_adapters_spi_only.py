@@ -28,13 +28,7 @@ for info in pkgutil.walk_packages({pkg}.__path__, "{pkg}."):
 print(json.dumps([sorted(sys.modules), sorted(vars(sys.modules["mqkit"])),
                   [{pkg}.__file__, sys.modules["mqkit"].__file__]]))
 """
-# mqkit_sqs._admin names the dead-letter group the portable layer reads
-# (mqkit.DEAD_LETTER_GROUP) in the SQS redrive policy; mqkit.driver does not export it.
-STATIC = [pytest.param(pkg, marks=pytest.mark.xfail(
-              strict=True, reason="mqkit_sqs._admin needs mqkit.DEAD_LETTER_GROUP, "
-                                  "which mqkit.driver does not export (issue 21)"))
-          if pkg == "mqkit_sqs" else pkg
-          for pkg in ADAPTERS]
+STATIC = ADAPTERS
 
 
 def _package_dir(pkg: str) -> Path:

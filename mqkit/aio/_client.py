@@ -26,7 +26,7 @@ from .._validation import (
     check_text,
     check_type,
 )
-from ..driver import StartPosition, SubscriptionOptions
+from ..driver import DEAD_LETTER_GROUP, StartPosition, SubscriptionOptions
 from ._admin import AsyncAdmin
 from ._connection import AsyncConnection
 from ._consumer import AsyncConsumer
@@ -39,9 +39,6 @@ __all__ = ["DEAD_LETTER_GROUP", "AsyncClient", "connect"]
 log = logging.getLogger("mqkit")
 
 T = TypeVar("T")
-# The group created on every dead-letter topic, so dead letters are retained even on
-# backends that drop messages nobody subscribed to.
-DEAD_LETTER_GROUP = "dead-letters"
 
 
 def connect(url: str | None = None, **options: Any) -> AsyncClient:

@@ -36,9 +36,10 @@ from ._counts import DeliveryCounts
 from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
-from ._types import GroupStats, StartPosition, SubscriptionOptions
+from ._types import DEAD_LETTER_GROUP, GroupStats, StartPosition, SubscriptionOptions
 
 __all__ = [
+    "DEAD_LETTER_GROUP",
     "URL",
     "AdapterNotInstalled",
     "AlreadyExists",

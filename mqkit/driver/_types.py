@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["GroupStats", "StartPosition", "SubscriptionOptions"]
+__all__ = ["DEAD_LETTER_GROUP", "GroupStats", "StartPosition", "SubscriptionOptions"]
 
 StartPosition = Literal["latest", "earliest"]
+
+DEAD_LETTER_GROUP = "dead-letters"
+"""The group mqkit creates on every dead-letter topic (and reads dead letters from), so
+dead letters are retained even on backends that drop what nobody subscribed to; a
+driver whose broker dead-letters natively (SQS redrive) delivers into it."""
 
 
 @dataclass(frozen=True, slots=True)

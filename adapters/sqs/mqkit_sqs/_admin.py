@@ -13,8 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-import mqkit  # for DEAD_LETTER_GROUP only, which mqkit.driver does not export (issue 21)
-from mqkit.driver import NotFound, Unsupported
+from mqkit.driver import DEAD_LETTER_GROUP, NotFound, Unsupported
 
 from ._errors import error_code, map_error, mapped
 from ._names import Names
@@ -241,12 +240,12 @@ class Resources:
             attributes["VisibilityTimeout"] = str(visibility)
         dead = self.names.dead_letter(topic)
         if self.options.max_receive_count and dead != topic \
-                and group != mqkit.DEAD_LETTER_GROUP:
+                and group != DEAD_LETTER_GROUP:
             self.create_topic(dead)
-            self.create_group(dead, mqkit.DEAD_LETTER_GROUP)
+            self.create_group(dead, DEAD_LETTER_GROUP)
             attributes["RedrivePolicy"] = json.dumps({
                 "deadLetterTargetArn": self.queue_arn(
-                    self.names.queue(dead, mqkit.DEAD_LETTER_GROUP)),
+                    self.names.queue(dead, DEAD_LETTER_GROUP)),
                 "maxReceiveCount": self.options.max_receive_count})
         self._create_queue(queue, fifo, attributes, {TOPIC_TAG: topic, GROUP_TAG: group})
         with mapped(f"subscribe {queue!r} to {topic!r}"):
