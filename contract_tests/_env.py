@@ -17,16 +17,45 @@ from mqkit import Feature, Support
 from ._proxy import SyncProxy
 
 UNSUPPORTED_PREFIX = "unsupported: "
+"""Skip reasons starting with this: the backend's declared capabilities rule the case out."""
+HARNESS_PREFIX = "harness: "
+"""Skip reasons starting with this: the harness cannot do what the case needs for this
+backend (restart its broker, ...); nothing is known about the adapter either way."""
+
+RESTART = "restart"
+UNREACHABLE = "unreachable"
+CREDENTIALS = "credentials"
+HARNESS_ABILITIES: dict[str, str] = {
+    RESTART: "restart this backend's broker (no fault-injection handle: the broker was not "
+             "started by the harness, or was given by MQKIT_CONTRACT_URLS)",
+    UNREACHABLE: "point this backend at an address where no broker listens (its URL names "
+                 "no host:port)",
+    CREDENTIALS: "log in to this backend's broker with a password it checks "
+                 "(no MQKIT_TEST_<BACKEND>_AUTH_URL and no container with a user)",
+}
+"""What a case may need from the harness beyond a client, and what its absence means."""
+CI_REQUIRED_ABILITIES = frozenset({RESTART, UNREACHABLE})
+"""For a backend named in ``MQKIT_REQUIRE_BACKENDS`` the harness must have these: a case
+that needs one fails instead of skipping (credentials are not among them: moto accepts any
+key, so SQS has none to check)."""
 
 
 class Env:
     """One case's backend x face: ``client``, unique names, and waiting helpers."""
 
-    def __init__(self, backend: str, face: str, url: str, handle: Any = None) -> None:
+    def __init__(self, backend: str, face: str, url: str, handle: Any = None, *,
+                 required: bool = False, auth_url: str | None = None) -> None:
         self.backend = backend
         self.face = face
         self.url = url
         self.handle = handle
+        """The harness's ``BrokerHandle`` for this backend's broker, or None (``memory``,
+        a backend of ``MQKIT_CONTRACT_URLS``): what fault injection goes through."""
+        self.required = required
+        """Whether ``MQKIT_REQUIRE_BACKENDS`` names this backend's broker (CI): then a
+        case needing an ability of :data:`CI_REQUIRED_ABILITIES` fails without it."""
+        self.auth_url = auth_url
+        """A URL whose credentials the broker checks (contract 58), or None."""
         self.client: Any = None
         self._clients: list[Any] = []
         self._topics: list[str] = []
@@ -88,6 +117,43 @@ class Env:
             if support is Support.UNSUPPORTED:
                 pytest.skip(f"{UNSUPPORTED_PREFIX}{self.backend} declares {feature.value} "
                             "unsupported")
+
+    def can(self, ability: str) -> bool:
+        """Whether the harness has ``ability`` (a key of :data:`HARNESS_ABILITIES`) here."""
+        if ability == RESTART:
+            return self.handle is not None and bool(self.handle.can_inject_faults)
+        if ability == UNREACHABLE:
+            return self.unreachable_url() is not None
+        if ability == CREDENTIALS:
+            return self.auth_url is not None
+        raise ValueError(f"unknown harness ability {ability!r}; "
+                         f"expected one of {', '.join(HARNESS_ABILITIES)}")
+
+    def require_harness(self, *abilities: str) -> None:
+        """Record the case as not checkable by this harness unless it has every ability.
+
+        Never decided by the backend's name: a backend the harness cannot disturb (an
+        in-process one, a third party's given by URL) skips with a ``harness:`` reason the
+        report keeps apart from capabilities. Under ``MQKIT_REQUIRE_BACKENDS`` (CI) a
+        missing ability of :data:`CI_REQUIRED_ABILITIES` fails the case instead.
+        """
+        for ability in abilities:
+            if self.can(ability):
+                continue
+            why = f"this harness cannot {HARNESS_ABILITIES[ability]}"
+            if self.required and ability in CI_REQUIRED_ABILITIES:
+                pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {self.backend}, yet {why}")
+            pytest.skip(f"{HARNESS_PREFIX}{self.backend}: {why}")
+
+    def unreachable_url(self) -> str | None:
+        """This backend's URL with its host:port replaced by one where nothing listens
+        (127.0.0.1:9, discard), or None when the URL names no host:port."""
+        url = mqkit.URL.parse(self.url)
+        if not url.host or url.port is None:
+            return None
+        rendered = url.render(reveal=True)
+        dead = rendered.replace(f"{url.host}:{url.port}", "127.0.0.1:9", 1)
+        return dead if dead != rendered else None
 
     @property
     def at_least_once(self) -> bool:

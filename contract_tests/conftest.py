@@ -4,16 +4,19 @@ Backends: ``MQKIT_CONTRACT_BACKENDS`` (comma list; default ``memory`` plus every
 whose broker is found, plus those of ``MQKIT_CONTRACT_URLS=name=url,...`` for adapters
 outside mqkit). Brokers: ``MQKIT_TEST_<BACKEND>_URL``, else testcontainers when a
 Docker engine answers (``contract_tests/brokers.py``). Under ``MQKIT_REQUIRE_BACKENDS`` a
-missing broker fails the case instead of skipping it. Each case carries
-``@pytest.mark.contract(N)``; the report at ``$MQKIT_CONFORMANCE_REPORT`` (default
-``build/conformance.json``) records backend x behaviour x face → passed / failed /
-unsupported.
+missing broker fails the case instead of skipping it, and so does a case needing a harness
+ability (restarting the broker, ...) the harness lacks for it. Each case carries
+``@pytest.mark.contract(N)`` (the numbers of ``CONTRACT.md``); the report at
+``$MQKIT_CONFORMANCE_REPORT`` (default ``build/conformance.json``) records backend x
+behaviour x face → passed / failed / unsupported (the backend's capabilities rule it out) /
+harness (this harness cannot check it for that backend).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +28,7 @@ import pytest_asyncio
 import mqkit
 
 from . import brokers
-from ._env import UNSUPPORTED_PREFIX, Env
+from ._env import HARNESS_PREFIX, UNSUPPORTED_PREFIX, Env
 
 FACES = ("sync", "async")
 _RESULTS: dict[tuple[str, int, str], dict[str, str]] = {}
@@ -91,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
 async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
     backend, face = target
     handle = None
+    required = False
     extra = _extra_urls()
     if backend == "memory":
         url = f"memory://contract-{uuid.uuid4().hex[:10]}"
@@ -104,13 +108,41 @@ async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
                 pytest.fail(f"MQKIT_REQUIRE_BACKENDS names {base}: {found}")
             pytest.skip(found)
         handle, url = found, _with_query(found.url, query) if query else found.url
-    case = Env(backend, face, url, handle)
+        required = base in brokers.required_backends()
+    case = Env(backend, face, url, handle, required=required,
+               auth_url=_auth_url(backend, url, handle))
     await case.start()
     _CAPS[backend] = case.caps.as_dict()
     try:
         yield case
     finally:
         await case.close()
+
+
+def _auth_url(backend: str, url: str, handle: brokers.BrokerHandle | None) -> str | None:
+    """A URL whose credentials the broker checks (contract 58):
+    ``MQKIT_TEST_<BACKEND>_AUTH_URL``, else the one named after the URL's scheme (so a mode
+    of a backend, e.g. nats-core, checks its broker's login too), else the one of the
+    harness's container (``BrokerHandle.auth_url``)."""
+    name = backend.upper().replace("-", "_")
+    scheme = urllib.parse.urlsplit(url).scheme.split("+")[0].upper()
+    return (os.environ.get(f"MQKIT_TEST_{name}_AUTH_URL")
+            or os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL")
+            or (handle.auth_url if handle is not None else None) or None)
+
+
+def _entry(report: pytest.TestReport) -> dict[str, str]:
+    """A report entry: passed / failed / unsupported / harness / skipped, with the reason."""
+    if report.failed:
+        return {"status": "failed", "reason": str(report.longrepr).splitlines()[-1][:300]}
+    if not report.skipped:
+        return {"status": "passed"}
+    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+    reason = reason.removeprefix("Skipped: ")
+    for prefix, status in ((UNSUPPORTED_PREFIX, "unsupported"), (HARNESS_PREFIX, "harness")):
+        if reason.startswith(prefix):
+            return {"status": status, "reason": reason.removeprefix(prefix)}
+    return {"status": "skipped", "reason": reason}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -123,15 +155,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     backend, face = callspec.params["target"]
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        if report.skipped:
-            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-            reason = reason.removeprefix("Skipped: ")
-            status = "unsupported" if reason.startswith(UNSUPPORTED_PREFIX) else "skipped"
-            entry = {"status": status, "reason": reason.removeprefix(UNSUPPORTED_PREFIX)}
-        elif report.failed:
-            entry = {"status": "failed", "reason": str(report.longrepr).splitlines()[-1][:300]}
-        else:
-            entry = {"status": "passed"}
+        entry = _entry(report)
         for number in marker.args:
             key = (backend, int(number), face)
             previous = _RESULTS.get(key)

@@ -18,6 +18,11 @@ FEATURES = ("nack", "nack_delay", "delay", "dead_letter", "ordering", "groups",
 LIMITS = ("max_message_size", "max_headers", "max_batch", "max_delay", "delivery")
 MARK = {"native": "native", "emulated": "emulated", "unsupported": "—"}
 FACES = ("sync", "async")
+STATUSES = ("passed", "failed", "unsupported", "harness")
+"""What a case ended as: ``unsupported`` when the backend's declared capabilities rule it
+out, ``harness`` when the harness could not check it for that backend (no way to restart
+its broker, no credentials...): the latter says nothing about the adapter."""
+CELL = {"passed": "✓", "failed": "✗", "unsupported": "—", "harness": "○"}
 
 
 def render(data: Mapping[str, Any]) -> str:
@@ -40,20 +45,22 @@ def render(data: Mapping[str, Any]) -> str:
         cells = [_show(backends[b].get("capabilities", {}).get(limit)) for b in names]
         out.append(f"| {limit} | " + " | ".join(cells) + " |")
     out += ["", "## Contract behaviours", "",
-            "Passed / failed / unsupported per face (sync, async), over the behaviours of "
-            "`CONTRACT.md` the suite ran.", "",
-            "| backend | face | passed | failed | unsupported |", "|---|---|---|---|---|"]
+            "Passed / failed / unsupported (ruled out by the backend's capabilities) / "
+            "harness (the harness could not check it for that backend) per face (sync, "
+            "async), over the behaviours of `CONTRACT.md` the suite ran.", "",
+            "| backend | face | " + " | ".join(STATUSES) + " |",
+            "|---|---|" + "---|" * len(STATUSES)]
     for b in names:
         behaviours: Mapping[str, Mapping[str, Mapping[str, str]]] = backends[b].get(
             "behaviours", {})
         for face in FACES:
-            counts = {"passed": 0, "failed": 0, "unsupported": 0}
+            counts = dict.fromkeys(STATUSES, 0)
             for by_face in behaviours.values():
                 status = by_face.get(face, {}).get("status")
                 if status in counts:
                     counts[status] += 1
-            out.append(f"| {b} | {face} | {counts['passed']} | {counts['failed']} | "
-                       f"{counts['unsupported']} |")
+            out.append(f"| {b} | {face} | " + " | ".join(str(counts[s]) for s in STATUSES)
+                       + " |")
     out += ["", "## Per behaviour", "",
             "| # | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     numbers = sorted({int(n) for b in names for n in backends[b].get("behaviours", {})})
@@ -63,14 +70,15 @@ def render(data: Mapping[str, Any]) -> str:
             by_face = backends[b].get("behaviours", {}).get(str(number), {})
             cells.append(" / ".join(_cell(by_face.get(face)) for face in FACES))
         out.append(f"| {number} | " + " | ".join(cells) + " |")
-    out += ["", "Cells read sync / async: ✓ passed, ✗ failed, — unsupported, · not run.", ""]
+    out += ["", "Cells read sync / async: ✓ passed, ✗ failed, — unsupported by the backend, "
+            "○ not checkable by the harness for this backend, · not run.", ""]
     return "\n".join(out)
 
 
 def _cell(entry: Mapping[str, str] | None) -> str:
     if not entry:
         return "·"
-    return {"passed": "✓", "failed": "✗", "unsupported": "—"}.get(entry.get("status", ""), "·")
+    return CELL.get(entry.get("status", ""), "·")
 
 
 def _show(value: object) -> str:

@@ -11,7 +11,7 @@ import mqkit
 import mqkit.aio
 from mqkit import Feature
 
-from ._env import Env
+from ._env import RESTART, Env
 
 pytestmark = pytest.mark.asyncio
 
@@ -84,8 +84,7 @@ async def test_c35_c36_member_leaving_and_reopening_loses_nothing(env: Env) -> N
 @pytest.mark.contract(37)
 async def test_c37_broker_restart_loses_nothing(env: Env) -> None:
     env.require(Feature.PERSISTENCE)
-    if env.handle is None or not env.handle.can_inject_faults:
-        pytest.fail(f"cannot restart the {env.backend} broker from here")
+    env.require_harness(RESTART)
     topic = await env.topic("g")
     ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(10)])
     await asyncio.to_thread(env.handle.restart)
@@ -96,11 +95,8 @@ async def test_c37_broker_restart_loses_nothing(env: Env) -> None:
 
 @pytest.mark.contract(38)
 async def test_c38_connection_lost_then_recovered(env: Env) -> None:
-    if env.backend == "memory":
-        pytest.skip("unsupported: memory:// is in-process and has no connection to lose")
+    env.require_harness(RESTART)  # an in-process backend has no broker to restart
     topic = await env.topic("g")
-    if env.handle is None or not env.handle.can_inject_faults:
-        pytest.fail(f"cannot restart the {env.backend} broker from here")
     consumer = env.client.consumer(topic, "g")
     await consumer.receive(1, timeout=0.2)
     await asyncio.to_thread(env.handle.restart)  # every connection of the client drops

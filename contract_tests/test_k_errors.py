@@ -13,7 +13,7 @@ import mqkit
 import mqkit.aio
 from mqkit import Feature
 
-from ._env import Env
+from ._env import UNREACHABLE, Env
 
 pytestmark = pytest.mark.asyncio
 STRESS = max(1, int(os.environ.get("MQKIT_CONTRACT_STRESS", "1")))
@@ -36,10 +36,9 @@ async def test_c45_configuration_errors_name_the_problem(env: Env) -> None:
 
 @pytest.mark.contract(46, 47)
 async def test_c46_c47_unreachable_broker_is_unavailable_within_bound(env: Env) -> None:
-    if env.backend == "memory":
-        pytest.skip("unsupported: memory:// is in-process and cannot be unreachable")
-    url = mqkit.URL.parse(env.url)
-    dead = url.render(reveal=True).replace(f"{url.host}:{url.port}", "127.0.0.1:9", 1)
+    env.require_harness(UNREACHABLE)  # an in-process backend's URL has no host:port
+    dead = env.unreachable_url()
+    assert dead is not None
     start = time.monotonic()
     with pytest.raises(mqkit.Unavailable) as info:
         if env.face == "async":

@@ -2,15 +2,15 @@
 
 The case needs a URL whose credentials the broker checks: ``MQKIT_TEST_<BACKEND>_AUTH_URL``
 (or the scheme's); ``scripts/brokers env`` prints one for RabbitMQ, Redis and NATS, and the
-harness's containers carry one for them too (``BrokerHandle.auth_url``). A
-password in the backend's own URL is not enough: moto accepts any AWS key. Without one the
-case is recorded as unsupported by the harness, naming the backend.
+harness's containers carry one for them too (``BrokerHandle.auth_url``); the conftest puts
+it in ``Env.auth_url``. A password in the backend's own URL is not enough: moto accepts any
+AWS key. Without one the case is recorded as not checkable by the harness (``harness``),
+naming the backend; the adapter's capabilities say nothing about it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import urllib.parse
 from typing import Any
@@ -20,21 +20,10 @@ import pytest
 import mqkit
 import mqkit.aio
 
-from ._env import UNSUPPORTED_PREFIX, Env
+from ._env import CREDENTIALS, Env
 
 pytestmark = pytest.mark.asyncio
 CONNECT_TIMEOUT = 5.0
-
-
-def _credentialed(env: Env) -> str | None:
-    """``MQKIT_TEST_<BACKEND>_AUTH_URL``, else the one named after the URL's scheme (so
-    a mode of a backend, e.g. nats-core, checks its broker's login too), else the one of
-    the harness's container for this backend (``BrokerHandle.auth_url``)."""
-    backend = env.backend.upper().replace("-", "_")
-    scheme = urllib.parse.urlsplit(env.url).scheme.split("+")[0].upper()
-    return (os.environ.get(f"MQKIT_TEST_{backend}_AUTH_URL")
-            or os.environ.get(f"MQKIT_TEST_{scheme}_AUTH_URL")
-            or getattr(env.handle, "auth_url", None) or None)
 
 
 def _wrong(url: str) -> tuple[str, str]:
@@ -60,9 +49,9 @@ async def _list_topics(face: str, url: str) -> list[str]:
 
 @pytest.mark.contract(58)
 async def test_c58_wrong_password_is_permission_denied_at_once(env: Env) -> None:
-    good = _credentialed(env)
-    if good is None:
-        pytest.skip(f"{UNSUPPORTED_PREFIX}the harness has no credentials for {env.backend}")
+    env.require_harness(CREDENTIALS)
+    good = env.auth_url
+    assert good is not None
     bad, password = _wrong(good)
     start = time.monotonic()
     with pytest.raises(mqkit.PermissionDenied) as info:

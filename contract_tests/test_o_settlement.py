@@ -10,7 +10,7 @@ import pytest
 import mqkit
 from mqkit import Feature
 
-from ._env import Env
+from ._env import RESTART, Env
 
 pytestmark = pytest.mark.asyncio
 LEASE = 2.0
@@ -49,11 +49,8 @@ async def test_c56_per_message_decisions_batched_first_wins_close_waits(env: Env
 async def test_c57_acks_across_a_broker_restart_never_raise(env: Env) -> None:
     """A loop that guards only receive (against Unavailable) survives a restart
     between receive and ack; what it acked stays settled or comes back."""
-    if env.backend == "memory":
-        pytest.skip("unsupported: memory:// is in-process and has no broker to restart")
     topic = await env.topic("g")
-    if env.handle is None or not env.handle.can_inject_faults:
-        pytest.fail(f"cannot restart the {env.backend} broker from here")
+    env.require_harness(RESTART)
     ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(5)])
     consumer = env.client.consumer(topic, "g", lease=LEASE)
     first = await env.collect(consumer, 5, ack=False)
