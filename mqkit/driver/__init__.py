@@ -3,8 +3,8 @@
 An adapter implements :class:`Driver` (blocking) or :class:`AsyncDriver` (asyncio), or
 both, and registers an :class:`AdapterPlugin` under the ``mqkit.adapters`` entry-point
 group. It imports only this module (which re-exports every error class a driver raises,
-``Message``, ``Capabilities``, ``URL``, :class:`ErrorTable` and
-:class:`DeliveryCounts`)
+``Message``, ``Capabilities``, ``URL``, :class:`ErrorTable`,
+:class:`DeliveryCounts`, :class:`TLSOptions` and :func:`ssl_context`)
 and its own client library. See ``_async.py`` for the rules every driver keeps.
 """
 
@@ -36,6 +36,7 @@ from ._counts import DeliveryCounts
 from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
+from ._tls import TLSOptions, ssl_context
 from ._types import DEAD_LETTER_GROUP, GroupStats, StartPosition, SubscriptionOptions
 
 __all__ = [
@@ -78,7 +79,9 @@ __all__ = [
     "SubscriptionDriver",
     "SubscriptionOptions",
     "Support",
+    "TLSOptions",
     "TopicDriver",
     "parse_options",
     "received",
+    "ssl_context",
 ]

@@ -1,0 +1,254 @@
+"""The SPI's TLS pieces: ``TLSOptions`` (the URL parameters four adapters inherit) and
+``ssl_context`` (the one builder of their ``SSLContext``).
+
+Certificates are throwaway ones made per session: a CA and a ``localhost`` certificate it
+signs, whose key is encrypted with a password (the ``cryptography`` package when
+installed, else the ``openssl`` command). Handshakes run in memory (``ssl.MemoryBIO``),
+so every check of verification is a real one and no socket is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import re
+import shutil
+import ssl
+import subprocess
+import traceback
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from mqkit.driver import ConfigurationError, Secret, TLSOptions, parse_options, ssl_context
+
+from .secret_logs import assert_hidden, secrets
+
+KEY_PASSWORD = "ZQkey1-right"
+
+
+class Pki(NamedTuple):
+    ca: Path
+    cert: Path
+    key: Path  # encrypted with KEY_PASSWORD
+    other_key: Path  # not the certificate's
+
+
+def _with_cryptography(folder: Path) -> Pki:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key, other = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = (x509.CertificateBuilder().subject_name(name("mqkit test CA"))
+          .issuer_name(name("mqkit test CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name("localhost"))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    pki = Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
+              folder / "other.pem")
+    pki.ca.write_bytes(ca.public_bytes(pem))
+    pki.cert.write_bytes(cert.public_bytes(pem))
+    pki.key.write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(KEY_PASSWORD.encode())))
+    pki.other_key.write_bytes(other.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return pki
+
+
+def _with_openssl(folder: Path) -> Pki:
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+    run("req", "-x509", *ec, "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+        "-days", "1", "-subj", "/CN=mqkit test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-new", *ec, "-keyout", "key.pem", "-out", "cert.csr", "-subj",
+        "/CN=localhost", "-passout", f"pass:{KEY_PASSWORD}")
+    (folder / "ext.cnf").write_text("subjectAltName=DNS:localhost\n"
+                                    "basicConstraints=critical,CA:FALSE\n"
+                                    "authorityKeyIdentifier=keyid\n")
+    run("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+        "-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "ext.cnf")
+    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-out", "other.pem")
+    return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
+               folder / "other.pem")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    folder = tmp_path_factory.mktemp("pki")
+    try:
+        importlib.import_module("cryptography.x509")
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("neither the cryptography package nor the openssl command")
+        return _with_openssl(folder)
+    return _with_cryptography(folder)
+
+
+def _server(pki: Pki, *, client_ca: Path | None = None) -> ssl.SSLContext:
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(pki.cert, pki.key, password=KEY_PASSWORD)
+    if client_ca is not None:  # mutual TLS: the client must show a certificate
+        server.verify_mode = ssl.CERT_REQUIRED
+        server.load_verify_locations(client_ca)
+    return server
+
+
+def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, hostname: str) -> None:
+    """A whole TLS handshake in memory; raises what the client or the server raises."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    ends = [client.wrap_bio(c_in, c_out, server_hostname=hostname),
+            server.wrap_bio(s_in, s_out, server_side=True)]
+    done = [False, False]
+    for _ in range(20):
+        for i, end in enumerate(ends):
+            if not done[i]:
+                try:
+                    end.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done):
+            return
+    raise AssertionError("the in-memory handshake did not finish")
+
+
+# -- defaults: verification on, TLS 1.2 at least ------------------------------------------
+
+
+def test_verification_is_on_by_default_and_tls_1_2_is_the_floor() -> None:
+    assert TLSOptions() == TLSOptions(tls=None, ca_file=None, cert_file=None, key_file=None,
+                                      key_password=None, verify=True)
+    context = ssl_context(TLSOptions())
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_verify_false_turns_off_both_checks_and_check_hostname_only_the_name() -> None:
+    off = ssl_context(TLSOptions(verify=False))
+    assert (off.verify_mode, off.check_hostname) == (ssl.CERT_NONE, False)
+    assert ssl_context(TLSOptions(verify=False), check_hostname=True).check_hostname is False
+    named_off = ssl_context(TLSOptions(), check_hostname=False)
+    assert (named_off.verify_mode, named_off.check_hostname) == (ssl.CERT_REQUIRED, False)
+
+
+def test_tls_enabled_takes_the_default_only_when_unset() -> None:
+    assert TLSOptions().tls_enabled(default=True) is True
+    assert TLSOptions().tls_enabled(default=False) is False
+    assert TLSOptions(tls=False).tls_enabled(default=True) is False
+    assert TLSOptions(tls=True).tls_enabled(default=False) is True
+
+
+# -- the CA file, verified in real handshakes ------------------------------------------
+
+
+def test_ca_file_is_loaded_and_verifies_the_server(pki: Pki) -> None:
+    context = ssl_context(TLSOptions(ca_file=str(pki.ca)))
+    subjects = [ca["subject"] for ca in context.get_ca_certs()]
+    assert subjects == [((("commonName", "mqkit test CA"),),)]  # that file's CA, only it
+    _handshake(context, _server(pki), "localhost")
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"[Hh]ostname"):
+        _handshake(context, _server(pki), "other.example")
+    _handshake(ssl_context(TLSOptions(ca_file=str(pki.ca)), check_hostname=False),
+               _server(pki), "other.example")
+
+
+def test_without_the_ca_the_server_is_refused_unless_verify_is_off(pki: Pki) -> None:
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(ssl_context(TLSOptions()), _server(pki), "localhost")
+    _handshake(ssl_context(TLSOptions(verify=False)), _server(pki), "other.example")
+
+
+def test_client_certificate_with_its_key_password(pki: Pki) -> None:
+    mutual = TLSOptions(ca_file=str(pki.ca), cert_file=str(pki.cert), key_file=str(pki.key),
+                        key_password=Secret(KEY_PASSWORD))
+    _handshake(ssl_context(mutual), _server(pki, client_ca=pki.ca), "localhost")
+    with pytest.raises(ssl.SSLError):  # no client certificate: the server refuses
+        _handshake(ssl_context(TLSOptions(ca_file=str(pki.ca))),
+                   _server(pki, client_ca=pki.ca), "localhost")
+
+
+# -- a bad value is a ConfigurationError naming the parameter --------------------------
+
+
+def test_a_missing_or_unreadable_file_names_its_parameter(pki: Pki, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    chain = {"cert_file", "key_file", "key_password"}
+    cases = [
+        (TLSOptions(ca_file=missing), {"ca_file"}, FileNotFoundError),
+        (TLSOptions(ca_file=str(junk)), {"ca_file"}, ssl.SSLError),
+        (TLSOptions(cert_file=missing, key_file=str(pki.key)), {"cert_file"},
+         FileNotFoundError),
+        (TLSOptions(cert_file=str(pki.cert), key_file=missing), {"key_file"},
+         FileNotFoundError),
+        (TLSOptions(cert_file=str(pki.cert), key_file=str(pki.other_key)), chain,
+         ssl.SSLError),
+        (TLSOptions(cert_file=str(pki.cert), key_file=str(pki.key),
+                    key_password=Secret("ZQwron")), chain, ssl.SSLError),
+    ]
+    for options, named, cause in cases:
+        with pytest.raises(ConfigurationError) as info:
+            ssl_context(options)
+        assert set(re.findall(r"'(\w+_(?:file|password))'", str(info.value))) == named
+        assert isinstance(info.value.__cause__, cause), (options, info.value.__cause__)
+
+
+@pytest.mark.parametrize("password", ["ZQlong1" * 200, "ZQsur1\ud800"])
+def test_an_unusable_password_is_named_and_carried_nowhere(pki: Pki, password: str) -> None:
+    options = TLSOptions(cert_file=str(pki.cert), key_file=str(pki.key),
+                         key_password=Secret(password))
+    with pytest.raises(ConfigurationError, match="'key_password'") as info:
+        ssl_context(options)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert_hidden(["".join(traceback.format_exception(info.value))], password)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(secret=secrets())
+def test_the_key_password_never_shows(pki: Pki, secret: str) -> None:
+    options = parse_options(TLSOptions, {"cert_file": str(pki.cert), "key_file": str(pki.key),
+                                         "key_password": secret, "tls": "true"})
+    assert isinstance(options.key_password, Secret)
+    assert_hidden([repr(options), str(options), repr(dataclasses.astuple(options))], secret)
+    with pytest.raises(ConfigurationError) as info:  # it is not the key's password
+        ssl_context(options)
+    shown = "".join(traceback.format_exception(info.value))
+    assert_hidden([shown, str(info.value), repr(info.value), repr(info.value.__cause__)],
+                  secret)
