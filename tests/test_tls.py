@@ -252,3 +252,34 @@ def test_the_key_password_never_shows(pki: Pki, secret: str) -> None:
     shown = "".join(traceback.format_exception(info.value))
     assert_hidden([shown, str(info.value), repr(info.value), repr(info.value.__cause__)],
                   secret)
+
+
+# -- adapters declare the fields by inheriting them -----------------------------------------
+
+TLS_NAMES = ("tls", "ca_file", "cert_file", "key_file", "key_password", "verify",
+             "server_hostname", "check_hostname", "tls_handshake_first")
+SHARED = {"ca_file": None, "cert_file": None, "key_file": None, "key_password": None,
+          "verify": True}
+# Each adapter's TLS parameters and their defaults, as documented in docs/backends/.
+ADAPTERS = {
+    "mqkit_kafka._options.KafkaOptions": {"tls": False, **SHARED},
+    "mqkit_nats._options.NatsOptions": {"tls": False, **SHARED, "server_hostname": None,
+                                        "tls_handshake_first": False},
+    "mqkit_rabbitmq._options.RabbitOptions": {"tls": None, **SHARED,
+                                              "server_hostname": None},
+    "mqkit_redis._options.RedisOptions": {"tls": None, **SHARED, "check_hostname": True},
+}
+
+
+@pytest.mark.parametrize("path", sorted(ADAPTERS))
+def test_each_adapter_keeps_its_tls_parameters_and_defaults(path: str) -> None:
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    assert issubclass(cls, TLSOptions)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in TLS_NAMES}
+    assert defaults == ADAPTERS[path]
+    parsed = parse_options(cls, {"tls": "true", "verify": "false", "key_password": "ZQpw12"})
+    assert (parsed.tls, parsed.verify, parsed.key_password) == (True, False, Secret("ZQpw12"))
+    if ADAPTERS[path]["tls"] is False:  # off unless asked: "none" is no value for it
+        with pytest.raises(ConfigurationError, match="'tls'"):
+            parse_options(cls, {"tls": "none"})

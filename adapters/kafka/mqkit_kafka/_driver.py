@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from mqkit.driver import (
     SubscriptionOptions,
     Support,
     parse_options,
+    ssl_context,
 )
 
 from ._admin import Admin
@@ -87,15 +87,7 @@ def client_config(params: ConnectParams, options: KafkaOptions) -> dict[str, Any
         "kafka_client": net_client,
     }
     if use_tls:
-        context = ssl.create_default_context(cafile=options.ca_file)
-        if not options.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if options.cert_file:
-            context.load_cert_chain(
-                options.cert_file, options.key_file,
-                options.key_password.reveal() if options.key_password else None)
-        config["ssl_context"] = context
+        config["ssl_context"] = ssl_context(options)
         config["ssl_check_hostname"] = options.verify
     if mechanism:
         config["sasl_mechanism"] = mechanism.upper()

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mqkit.driver import (
-    ConfigurationError,
-    Secret,
-)
+from mqkit.driver import ConfigurationError, TLSOptions
 
 __all__ = ["KafkaOptions"]
 
@@ -16,11 +13,15 @@ _SASL = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @dataclass(frozen=True, slots=True)
-class KafkaOptions:
+class KafkaOptions(TLSOptions):
     """Kafka settings (URL query parameters or keyword arguments of ``connect``).
 
-    See the package docstring for what each one does.
+    See the package docstring for what each one does; the TLS ones are
+    :class:`mqkit.driver.TLSOptions`' fields.
     """
+
+    # TLS only when asked (TLSOptions' None would follow the URL scheme)
+    tls: bool = False
 
     # Partitions and replication of topics mqkit creates. 3 partitions: enough for a
     # group's members to share a topic; replication None: the broker's default.
@@ -57,12 +58,6 @@ class KafkaOptions:
     # default): handlers longer than this lose their partitions.
     max_poll_interval_ms: int = 300_000
     client_id: str = "mqkit"
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_password: Secret | None = None
-    verify: bool = True
     sasl_mechanism: str | None = None
 
     def __post_init__(self) -> None:

@@ -76,6 +76,12 @@ def test_client_config_tls_and_sasl() -> None:
     assert client_config(params, o)["security_protocol"] == "SSL"
 
 
+def test_a_missing_ca_file_is_named() -> None:
+    params, o = _params("kafka://h1:9093", tls="true", ca_file="/nonexistent/ca.pem")
+    with pytest.raises(mqkit.ConfigurationError, match="'ca_file'"):
+        client_config(params, o)
+
+
 def test_secrets_never_shown() -> None:
     o = parse_options(KafkaOptions, {"key_password": "kpw12345"})
     assert "kpw12345" not in repr(o)

@@ -31,6 +31,7 @@ from mqkit.driver import (
     MQError,
     PermissionDenied,
     Unavailable,
+    ssl_context,
 )
 
 from ._errors import map_error, mapped
@@ -148,19 +149,6 @@ class Link:
         log.info("nats: reconnected")
 
 
-def _tls_context(o: NatsOptions) -> ssl.SSLContext | None:
-    if not (o.tls or o.ca_file or o.cert_file):
-        return None
-    ctx = ssl.create_default_context(cafile=o.ca_file)
-    if not o.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if o.cert_file is not None:
-        password = o.key_password.reveal() if o.key_password is not None else None
-        ctx.load_cert_chain(o.cert_file, o.key_file, password=password)
-    return ctx
-
-
 def connect_kwargs(params: ConnectParams, o: NatsOptions) -> dict[str, Any]:
     """nats-py ``connect`` arguments; credentials never go inside the server URLs."""
     url = params.url
@@ -178,9 +166,8 @@ def connect_kwargs(params: ConnectParams, o: NatsOptions) -> dict[str, Any]:
         "max_outstanding_pings": o.max_outstanding_pings,
         "inbox_prefix": o.inbox_prefix,
     }
-    ctx = _tls_context(o)
-    if ctx is not None:
-        kwargs["tls"] = ctx
+    if o.tls or o.ca_file or o.cert_file:  # a CA or client certificate implies TLS
+        kwargs["tls"] = ssl_context(o)
         if o.server_hostname is not None:
             kwargs["tls_hostname"] = o.server_hostname
         kwargs["tls_handshake_first"] = o.tls_handshake_first

@@ -5,20 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mqkit.driver import (
-    ConfigurationError,
-    Secret,
-)
+from mqkit.driver import ConfigurationError, Secret, TLSOptions
 
 __all__ = ["NatsOptions"]
 
 
 @dataclass(frozen=True, slots=True)
-class NatsOptions:
+class NatsOptions(TLSOptions):
     """NATS settings (URL query parameters or keyword arguments of ``connect``).
 
-    See the package docstring for what each one does.
+    See the package docstring for what each one does; the TLS ones are
+    :class:`mqkit.driver.TLSOptions`' fields.
     """
+
+    # TLS only when asked (TLSOptions' None would follow the URL scheme)
+    tls: bool = False
 
     mode: Literal["jetstream", "core"] = "jetstream"
     # Stream names may not contain '.', so a topic's stream is the prefix plus the topic
@@ -52,13 +53,7 @@ class NatsOptions:
     reconnect_wait: float = 0.5
     name: str = "mqkit"
     inbox_prefix: str = "_INBOX"
-    # TLS
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_password: Secret | None = None
-    verify: bool = True
+    # TLS, besides TLSOptions' fields
     server_hostname: str | None = None
     tls_handshake_first: bool = False
     # Authentication (user:password may also come from the URL)

@@ -65,6 +65,13 @@ def test_connect_kwargs_tls_and_auth() -> None:
     assert kwargs["token"] == "tk" and "user" not in kwargs
 
 
+def test_a_missing_ca_file_is_named() -> None:
+    url = mqkit.driver.URL.parse("nats://h1")
+    o = parse_options(NatsOptions, {"ca_file": "/nonexistent/ca.pem"})  # implies TLS
+    with pytest.raises(mqkit.ConfigurationError, match="'ca_file'"):
+        connect_kwargs(ConnectParams(url=url, options={}), o)
+
+
 def test_names() -> None:
     assert stream_name("MQKIT_", "orders.dlq") == "MQKIT_orders_dlq"
     assert consumer_name("billing.v2") == "billing_v2"

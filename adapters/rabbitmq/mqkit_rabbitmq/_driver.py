@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from mqkit.driver import (
     SubscriptionOptions,
     Support,
     parse_options,
+    ssl_context,
 )
 
 from ._admin import declare_group, exists, read_registry, record, scratch
@@ -79,23 +79,15 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
 def connection_parameters(params: ConnectParams,
                           options: RabbitOptions) -> list[pika.ConnectionParameters]:
     url = params.url
-    use_tls = options.tls if options.tls is not None else url.scheme == "amqps"
-    ssl_options = None
-    if use_tls:
-        context = ssl.create_default_context(cafile=options.ca_file)
-        if not options.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if options.cert_file:
-            context.load_cert_chain(
-                options.cert_file, options.key_file,
-                options.key_password.reveal() if options.key_password else None)
+    use_tls = options.tls_enabled(default=url.scheme == "amqps")
+    context = ssl_context(options) if use_tls else None
     username = url.username or "guest"
     password = url.password.reveal() if url.password is not None else "guest"
     credentials = pika.PlainCredentials(username, password)
     out = []
     for host, port in url.hosts or (("localhost", None),):
-        if use_tls:
+        ssl_options = None
+        if context is not None:
             ssl_options = pika.SSLOptions(context, options.server_hostname or host)
         out.append(pika.ConnectionParameters(
             host=host, port=port or (5671 if use_tls else 5672),

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mqkit.driver import ConfigurationError, Secret
+from mqkit.driver import ConfigurationError, TLSOptions
 
 __all__ = ["RabbitOptions"]
 
 
 @dataclass(frozen=True, slots=True)
-class RabbitOptions:
+class RabbitOptions(TLSOptions):
     """RabbitMQ settings (URL query parameters or keyword arguments of ``connect``).
 
-    See the package docstring for what each one does.
+    See the package docstring for what each one does; the TLS ones are
+    :class:`mqkit.driver.TLSOptions`' fields.
     """
 
     # 30 s: RabbitMQ's own suggestion; a background thread services the connection so
@@ -27,12 +28,6 @@ class RabbitOptions:
     exchange_prefix: str = ""
     persistent: bool = True
     confirm: bool = True
-    tls: bool | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_password: Secret | None = None
-    verify: bool = True
     server_hostname: str | None = None
     # 30 s: a connection blocked by a broker alarm (memory, disk) raises Unavailable
     # instead of hanging a send forever.

@@ -56,6 +56,13 @@ def test_connection_parameters_from_url() -> None:
     assert "s3cr3t-pw" not in repr(url) and "s3cr3t-pw" not in str(url)
 
 
+def test_a_missing_ca_file_is_named() -> None:
+    url = mqkit.URL.parse("amqps://h1")
+    opts = parse_options(RabbitOptions, {"ca_file": "/nonexistent/ca.pem"})
+    with pytest.raises(mqkit.ConfigurationError, match="'ca_file'"):
+        connection_parameters(ConnectParams(url=url), opts)
+
+
 def test_key_password_is_secret() -> None:
     opts = parse_options(RabbitOptions, {"key_password": "hunter22"})
     assert "hunter22" not in repr(opts)

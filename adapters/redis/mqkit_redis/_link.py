@@ -28,7 +28,7 @@ import redis.exceptions as re_
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from mqkit.driver import ConfigurationError, ConnectParams
+from mqkit.driver import ConfigurationError, ConnectParams, ssl_context
 
 from ._delay import MOVE_DUE
 from ._flows import Command, Flow, parse_info, redeclare_commands
@@ -55,7 +55,7 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
     """Keyword arguments of ``redis.Redis`` (and ``redis.asyncio.Redis``, with its own
     ``retry``) for this URL and these options."""
     url = params.url
-    use_tls = options.tls if options.tls is not None else url.scheme == "rediss"
+    use_tls = options.tls_enabled(default=url.scheme == "rediss")
     path = url.path.strip("/")
     try:
         db = int(path) if path else 0
@@ -79,6 +79,10 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
         "protocol": 2,
     }
     if use_tls:
+        # redis-py takes ssl_* parameters and builds a context of its own per
+        # connection (no parameter takes an SSLContext); building one here checks the
+        # files and key_password once, up front, naming a bad parameter.
+        ssl_context(options, check_hostname=options.check_hostname)
         kwargs.update(
             ssl=True,
             ssl_ca_certs=options.ca_file,
@@ -87,6 +91,7 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
             ssl_password=options.key_password.reveal() if options.key_password else None,
             ssl_cert_reqs=ssl.CERT_REQUIRED if options.verify else ssl.CERT_NONE,
             ssl_check_hostname=options.verify and options.check_hostname,
+            ssl_min_version=ssl.TLSVersion.TLSv1_2,  # ssl_context's floor
         )
     return kwargs
 

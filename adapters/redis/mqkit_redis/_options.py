@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mqkit.driver import ConfigurationError, Secret
+from mqkit.driver import ConfigurationError, Secret, TLSOptions
 
 __all__ = ["RedisOptions"]
 
 
 @dataclass(frozen=True, slots=True)
-class RedisOptions:
+class RedisOptions(TLSOptions):
     """Redis settings (URL query parameters or keyword arguments of ``connect``).
 
-    See the package docstring for what each one does.
+    See the package docstring for what each one does; the TLS ones are
+    :class:`mqkit.driver.TLSOptions`' fields.
     """
 
     mode: Literal["streams", "pubsub"] = "streams"
@@ -39,13 +40,7 @@ class RedisOptions:
     client_name: str = "mqkit"
     password: Secret | None = None
     username: str | None = None
-    # TLS (on by default for rediss://)
-    tls: bool | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_password: Secret | None = None
-    verify: bool = True
+    # TLS, besides TLSOptions' fields (tls unset: on for rediss://)
     check_hostname: bool = True
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis.exceptions as re_
+from mqkit_redis import _link
 from mqkit_redis._delay import MOVE_DUE
 from mqkit_redis._driver import capabilities_for
 from mqkit_redis._errors import map_error, mapped
@@ -134,9 +135,13 @@ def test_options_from_url_strings_and_unknown_names() -> None:
         RedisOptions(block_slice=0)
 
 
-def test_client_kwargs_tls_auth_and_database() -> None:
+def test_client_kwargs_tls_auth_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[tuple[str | None, bool]] = []
+    monkeypatch.setattr(_link, "ssl_context", lambda o, check_hostname: checked.append(
+        (o.ca_file, check_hostname)))
     url = URL.parse("rediss://alice:s3cret@cache.example:6380/3")
     kw = client_kwargs(ConnectParams(url, {}, 5.0), RedisOptions(ca_file="/ca.pem"))
+    assert checked == [("/ca.pem", True)]  # the files are checked up front
     assert (kw["host"], kw["port"], kw["db"]) == ("cache.example", 6380, 3)
     assert (kw["username"], kw["password"]) == ("alice", "s3cret")
     assert kw["ssl"] is True and kw["ssl_ca_certs"] == "/ca.pem"
@@ -148,9 +153,16 @@ def test_client_kwargs_tls_auth_and_database() -> None:
                              RedisOptions(tls=True, verify=False))
     assert insecure["ssl_cert_reqs"] == ssl.CERT_NONE
     assert insecure["ssl_check_hostname"] is False
+    assert kw["ssl_min_version"] == insecure["ssl_min_version"] == ssl.TLSVersion.TLSv1_2
     with pytest.raises(mqkit.ConfigurationError, match="database number"):
         client_kwargs(ConnectParams(URL.parse("redis://h/x"), {}, 5.0), RedisOptions())
     assert "s3cret" not in repr(url)
+
+
+def test_a_missing_ca_file_is_named() -> None:
+    url = URL.parse("rediss://h")
+    with pytest.raises(mqkit.ConfigurationError, match="'ca_file'"):
+        client_kwargs(ConnectParams(url, {}, 5.0), RedisOptions(ca_file="/nonexistent.pem"))
 
 
 @pytest.mark.parametrize(("native", "expected"), [
