@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         MessageTooLarge,
         MQError,
         NotFound,
+        PayloadError,
         PermissionDenied,
         SendBatchError,
         SettlementError,
@@ -94,6 +95,7 @@ __all__ = [
     "MessageStateError",
     "MessageTooLarge",
     "NotFound",
+    "PayloadError",
     "PermanentFailure",
     "PermissionDenied",
     "Producer",
@@ -118,8 +120,9 @@ __all__ = [
 # checks that the two and __all__ agree).
 _ERRORS = ("AdapterNotInstalled", "AlreadyExists", "BackendError", "Closed",
            "ConfigurationError", "ConnectTimeout", "InvalidMessage", "MessageStateError",
-           "MessageTooLarge", "MQError", "NotFound", "PermissionDenied", "SendBatchError",
-           "SettlementError", "SettlementUnavailable", "Timeout", "Unavailable", "Unsupported")
+           "MessageTooLarge", "MQError", "NotFound", "PayloadError", "PermissionDenied",
+           "SendBatchError", "SettlementError", "SettlementUnavailable", "Timeout",
+           "Unavailable", "Unsupported")
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("Capabilities", "Feature", "Support"), "._capabilities"),
     **dict.fromkeys(("JSON", "RAW", "TEXT", "Codec", "codec_for", "register_codec"),

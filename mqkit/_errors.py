@@ -16,6 +16,7 @@ original stays reachable as ``__cause__`` (and through :attr:`MQError.native`)::
     ├── AlreadyExists               create with conflicting settings
     ├── MessageTooLarge             body or headers over the backend's limit (nothing sent)
     ├── InvalidMessage              header types, header count, reserved names
+    │   └── PayloadError            a body that does not decode as a handler's type
     ├── Closed                      use of a closed client, producer or consumer
     ├── Unsupported                 a feature this backend cannot provide
     ├── MessageStateError           second ack/nack/reject of one received message
@@ -48,6 +49,7 @@ __all__ = [
     "MessageStateError",
     "MessageTooLarge",
     "NotFound",
+    "PayloadError",
     "PermissionDenied",
     "SendBatchError",
     "SettlementError",
@@ -131,6 +133,25 @@ class MessageTooLarge(InvalidMessage):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+class PayloadError(InvalidMessage):
+    """A body that does not decode or validate as the type a handler asked for.
+
+    It will never succeed, however often it is delivered: an App dead-letters it at once,
+    with ``reason`` as the dead-letter reason. ``type_name`` names the type asked for
+    (``"Order"``, ``"dict[str, int]"``) and ``reason`` says, on one line, what is wrong
+    and where when known (``"Order.qty: expected int, got 'x'"``). The decoding library's
+    own error (JSON, pydantic, msgspec), if any, is ``__cause__``.
+    """
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        super().__init__(f"body does not decode as {type_name}: {reason}")
+        self.type_name = type_name
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[str, str]]:
+        return (type(self), (self.type_name, self.reason))
 
 
 class Closed(MQError):
