@@ -46,6 +46,12 @@ _EXISTS_EVERY = 1.0
 # Seconds between seeing a stalled member's backlog and acting on it: a record that
 # just arrived is fetched well within this.
 _RECHECK = 3.0
+# A member that joined (stable) with no partition at all while some partition of its
+# topic has no owner is checked after this many seconds instead of stuck_after: it was
+# assigned with metadata that lacked a just-created topic (kafka-python's range
+# assignor logs "No partition metadata for topic") and may never fetch anything.
+_EMPTY_AFTER = 2.0
+_EMPTY_RECHECK = 1.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -106,13 +112,23 @@ class KafkaSubscription(SubscriptionDriver):
         through the admin client, not through the member's own connection; seen
         twice, ``_RECHECK`` seconds apart), is closed and a new one joins. Its settled
         prefix is committed first; its unsettled deliveries come back (at-least-once).
+        A member that joined with no partition at all is looked at after
+        ``_EMPTY_AFTER`` seconds (``_EMPTY_RECHECK`` apart) instead: right after a
+        topic was created, a join can happen before its partitions have a leader.
         """
         now = time.monotonic()
-        if now - self._progress < self._stuck_after:
+        if now - self._progress < _EMPTY_AFTER:
             return
-        self._progress = now  # look again after another stuck_after at the earliest
-        state = group_state(self._consumer)  # for the log line only
         assigned = [tp for tp in self._consumer.assignment() if tp not in self._paused]
+        state = group_state(self._consumer)
+        # Joined with nothing at all: no need to wait a whole stuck_after (a member
+        # still joining is not "<stable>" and waits the full time).
+        empty = not self._consumer.assignment() and state == "<stable>"
+        limit, recheck = ((_EMPTY_AFTER, _EMPTY_RECHECK) if empty
+                          else (self._stuck_after, _RECHECK))
+        if now - self._progress < limit:
+            return
+        self._progress = now  # look again after another limit at the earliest
         try:
             if assigned:
                 ends = self._end_offsets(assigned)
@@ -132,11 +148,11 @@ class KafkaSubscription(SubscriptionDriver):
         if not self._suspect:
             # Records or members may be just arriving: look again in _RECHECK seconds.
             self._suspect = True
-            self._progress = now - self._stuck_after + _RECHECK
+            self._progress = now - limit + recheck
             return
         self._suspect = False
         log.warning("kafka: member of %s idle for %.0fs and %s; joining again with a new "
-                    "consumer", self._topic, self._stuck_after, reason)
+                    "consumer", self._topic, limit, reason)
         try:
             self._commit(None)
         except MQError as exc:

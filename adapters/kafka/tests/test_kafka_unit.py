@@ -208,3 +208,48 @@ def test_dead_letter_topic_is_configurable() -> None:
     assert o.dead_letter_format.format(topic="orders") == "dlq.orders"
     with pytest.raises(mqkit.ConfigurationError, match="dead_letter_format"):
         parse_options(KafkaOptions, {"dead_letter_format": "dlq"})
+
+
+class _EmptyMember:
+    """A KafkaConsumer stand-in that joined the group (stable) with no partition."""
+
+    def __init__(self, state: str) -> None:
+        self._coordinator = type("Coordinator", (), {"state": state})()
+        self.closed = False
+
+    def subscribe(self, topics: list[str], listener: object) -> None:
+        pass
+
+    def assignment(self) -> set[object]:
+        return set()
+
+    def close(self, autocommit: bool = True) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("state, replaced", [("<stable>", True), ("<rebalancing>", False)])
+def test_a_member_that_joined_with_nothing_is_replaced_within_seconds(
+        state: str, replaced: bool) -> None:
+    """A join that happened before a new topic's partitions had a leader leaves the
+    member with none of them: it is replaced after ~2 s, not a whole session plus 5 s
+    (contract case 3 lost a live message in CI). A member still joining is left alone."""
+    import time
+
+    from mqkit_kafka._consumer import KafkaSubscription
+
+    members: list[_EmptyMember] = []
+
+    def make() -> _EmptyMember:
+        members.append(_EmptyMember(state))
+        return members[-1]
+
+    sub = KafkaSubscription(make, lambda: None, "t", "mqkit.retry.t.g",  # type: ignore[arg-type,return-value]
+                            max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
+                            end_offsets=lambda tps: {}, unowned=lambda: 3)
+    sub._progress = time.monotonic() - 2.5   # idle 2.5 s: suspect, look again in 1 s
+    sub._watch_membership()
+    assert len(members) == 1
+    sub._progress -= 1.5                      # 1.5 s later: still empty, still unowned
+    sub._watch_membership()
+    assert (len(members) == 2) is replaced
+    assert members[0].closed is replaced
