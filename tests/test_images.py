@@ -78,3 +78,15 @@ def test_env_lines_in_backend_order() -> None:
         "export MQKIT_IMAGE_KAFKA=mqkit-local/kafka:2",
         "export MQKIT_IMAGE_REDIS=mqkit-local/redis:1",
     ]
+
+
+def test_commands_print_to_stderr_so_build_output_stays_evaluable(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """``eval "$(scripts/images build)"`` evaluates stdout: a child's output (apt-get's
+    "Selecting previously unselected package ...") must not land there."""
+    import sys
+
+    images.run([sys.executable, "-c", "print('Selecting previously unselected package x')"])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "Selecting previously" in err
