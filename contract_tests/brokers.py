@@ -524,7 +524,23 @@ def _wait_for_log(container: Any, pattern: str, times: int, timeout: float) -> N
     while _count_log_matches(container, pattern) < times:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{pattern!r} not seen {times}x in {timeout:.0f}s") from None
+        status = _container_status(container)
+        if status in ("exited", "dead"):
+            # A broker that crashed at start never logs the line: say so now instead of
+            # after the whole timeout.
+            raise RuntimeError(f"the container {status} before logging {pattern!r}")
         time.sleep(0.25)
+
+
+def _container_status(container: Any) -> str | None:
+    """Docker's status of ``container`` (``running``, ``exited``...), or ``None`` when it
+    cannot be asked (then the wait goes on)."""
+    try:
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        return str(wrapped.status)
+    except Exception:
+        return None
 
 
 def _free_port() -> int:

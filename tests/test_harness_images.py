@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -160,3 +160,68 @@ def test_nats_container_reads_the_copied_config() -> None:
     assert f'user: "{brokers.AUTH_USER}", password: "{brokers.AUTH_PASSWORD}"' in conf
     assert 'no_auth_user: "anonymous"' in conf
     assert "-js" in cmd
+
+
+class _CrashingContainer:
+    """testcontainers' DockerContainer, for a broker image that exits at start."""
+
+    made: ClassVar[list[_CrashingContainer]] = []
+
+    def __init__(self, image: str, labels: dict[str, str]) -> None:
+        self.image, self.labels, self.stopped, self.status = image, labels, False, "running"
+        self.env: dict[str, str] = {}
+        _CrashingContainer.made.append(self)
+
+    def get_docker_client(self) -> Any:
+        return type("Client", (), {"client": None, "host": lambda _self: "127.0.0.1"})()
+
+    def with_bind_ports(self, inside: int, host: int) -> None:
+        pass
+
+    def with_env(self, key: str, value: str) -> None:
+        self.env[key] = value
+
+    def with_command(self, command: str) -> None:
+        pass
+
+    def with_copy_into_container(self, data: bytes, path: str) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def get_logs(self) -> tuple[bytes, bytes]:
+        self.status = "exited"  # it crashed right after writing this
+        return b"starting broker\n", b"fatal: cannot bind 0.0.0.0:4222\n"
+
+    def get_wrapped_container(self) -> Any:
+        outer = self
+        return type("Wrapped", (), {"reload": lambda _self: None,
+                                    "status": property(lambda _self: outer.status)})()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_a_broker_image_that_exits_fails_fast_naming_backend_and_log(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """start_container's own path: the container exits before its ready line, so the
+    error comes within seconds (not the 180 s ready timeout), names the backend, quotes
+    the log's last lines, and the container is removed."""
+    import time
+
+    import testcontainers.core.container as tc
+
+    monkeypatch.setattr(tc, "DockerContainer", _CrashingContainer)
+    monkeypatch.setattr(brokers, "_settle_ryuk", lambda client: None)
+    _CrashingContainer.made.clear()
+    started = time.monotonic()
+    with pytest.raises(ContainerStartError) as info:
+        brokers.start_container(CONTAINER_SPECS["nats"])
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert message.startswith("the nats container")
+    assert message.rstrip().endswith("fatal: cannot bind 0.0.0.0:4222")
+    [container] = _CrashingContainer.made
+    assert container.stopped
+    assert container.labels[brokers.RUN_LABEL] == brokers.container_run_id()
