@@ -184,9 +184,10 @@ class App:
         return register
 
     def on_startup(self, func: F) -> F:
-        """Run ``func()`` (plain or coroutine function) when the app starts, before any
-        handler; hooks run in registration order. One that raises stops the start:
-        :meth:`run` raises it (the shutdown hooks do not run)."""
+        """Run ``func()`` (plain or coroutine function) when the app starts: connected,
+        topics and groups declared, before any handler runs (a message it publishes to a
+        handler's topic is handled); hooks run in registration order. One that raises
+        stops the start: :meth:`run` raises it (the shutdown hooks do not run)."""
         self._startup.append(self._check_hook("on_startup", func))
         return func
 
@@ -331,7 +332,7 @@ class App:
         """Run every handler until :meth:`stop` (or a handler loop fails).
 
         Connects (unless the app has a client, or ``client`` is given here: both are left
-        open), runs the startup hooks, declares topics and groups (``declare``), then runs
+        open), declares topics and groups (``declare``), runs the startup hooks, then runs
         one ``consumer.run`` per handler as tasks of the running loop. On :meth:`stop`:
         drains (see there), closes the consumers, runs the shutdown hooks, closes the
         client it opened, and returns.
@@ -375,11 +376,11 @@ class App:
         errors: list[BaseException] = []
         started = False
         try:
+            if self.declare:
+                await self._declare(client)
             for hook in self._startup:
                 await _call_hook(hook)
             started = True
-            if self.declare:
-                await self._declare(client)
             await self._run_handlers(client, errors)
         finally:
             for producer in list(self._producers.values()):
