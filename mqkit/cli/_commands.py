@@ -486,6 +486,40 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.url)
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", dest="url_option", metavar="URL",
+                   help="the broker URL, replacing the app's own (as does a URL before APP)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run N worker processes (each its own connection), supervised: "
+                        "one that dies is restarted (default: run in this process)")
+    p.add_argument("--graceful-timeout", type=float, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT, how long handlers in flight may finish "
+                        "(default: the app's graceful_timeout, 30)")
+    p.add_argument("--health-port", type=int, metavar="PORT",
+                   help="serve GET /healthz (alive) and /readyz (every handler running) "
+                        "over HTTP on this port (0: any free port, logged)")
+    p.add_argument("--health-host", default="0.0.0.0", metavar="HOST",
+                   help="the address the health server binds (default 0.0.0.0)")
+    p.add_argument("--max-restarts", type=int, default=5, metavar="N",
+                   help="with --workers: give up (exit 1) when one worker needs more than "
+                        "N restarts within 60 s (default 5)")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"])
+    p.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--status-fd", type=int, help=argparse.SUPPRESS)
+    p.epilog = ("APP: MODULE:ATTR, an mqkit.service.App or a function returning one "
+                "(./MODULE.py is found). First SIGTERM/SIGINT: stop receiving, let "
+                "handlers in flight finish, settle, close, exit 0; second: exit at once "
+                "(130; the broker redelivers what was unsettled). Exit status 1: the app "
+                "failed or the drain was cut off. " + (p.epilog or ""))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._run import run_command
+
+    return run_command(args)
+
+
 _COMMANDS: dict[str, _Command] = {
     "send": _Command("send messages to a topic", ("topic", "body?"), _send_options, _send),
     "consume": _Command("receive, print and ack messages (--no-ack: peek)", ("topic",),
@@ -509,4 +543,6 @@ _COMMANDS: dict[str, _Command] = {
                        _doctor),
     "demo": _Command("the order pipeline: groups, retries, dead letters, request/reply", (),
                      _no_options, _demo),
+    "run": _Command("run a service App (MODULE:ATTR) until SIGTERM/SIGINT, then drain",
+                    ("app",), _run_options, _run),
 }
