@@ -142,6 +142,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.worker_of is not None and workers is not None:
         raise UsageError("--worker-of is for the workers --workers starts")
     _configure_logging(args.log_level, worker=args.worker_of is not None)
+    signals = _Signals()
+    signals.install()
     app = load_app(args.app)
     if not app.handlers:
         raise ConfigurationError(f"the app {args.app} has no handlers: register one with "
@@ -151,11 +153,15 @@ def run_command(args: argparse.Namespace) -> int:
     if workers is not None:
         from ..service._supervisor import Supervisor
 
-        return Supervisor(
+        supervisor = Supervisor(
             args.app, workers=workers, url=url, graceful_timeout=app.graceful_timeout,
             max_restarts=args.max_restarts, health_port=args.health_port,
-            health_host=args.health_host, log_level=args.log_level).run()
-    return run_in_process(app, url=url, health_port=args.health_port,
+            health_host=args.health_host, log_level=args.log_level)
+        if signals.count:  # came while the App loaded: start no worker
+            return 0 if signals.count == 1 else FORCED_EXIT
+        return supervisor.run()
+    signals.attach(app)
+    return run_in_process(app, signals, url=url, health_port=args.health_port,
                           health_host=args.health_host, worker_of=args.worker_of,
                           status_fd=args.status_fd, secrets=[url or "", app.url or ""])
 
@@ -173,11 +179,20 @@ def _configure_logging(level: str, *, worker: bool) -> None:
 # -- one process -----------------------------------------------------------------------
 
 class _Signals:
-    """Counts SIGTERM/SIGINT: the first stops the app, the second forces and exits."""
+    """Counts SIGTERM/SIGINT: the first stops the app, the second forces and exits.
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    Installed before the App is imported, so a signal while it loads or connects is not
+    the default (dying on SIGTERM): the App is stopped as soon as it is known.
+    """
+
+    def __init__(self) -> None:
+        self.app: App | None = None
         self.count = 0
+
+    def attach(self, app: App) -> None:
+        self.app = app
+        if self.count:
+            app.stop(force=self.count > 1)
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -187,6 +202,10 @@ class _Signals:
         del frame
         self.count += 1
         name = signal.Signals(signum).name
+        if self.app is None:  # still loading: attach() stops it
+            if self.count > 1:
+                _hard_exit(FORCED_EXIT)
+            return
         if self.count == 1:
             log.info("%s: stopping (graceful timeout %g s; again to exit at "
                      "once)", name, self.app.graceful_timeout)
@@ -212,12 +231,10 @@ def _hard_exit(status: int) -> None:
     os._exit(status)
 
 
-def run_in_process(app: App, *, url: str | None, health_port: int | None,
+def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port: int | None,
                    health_host: str, worker_of: int | None, status_fd: int | None,
                    secrets: list[str]) -> int:
     """Run ``app`` here until stopped; the exit status (see the module docstring)."""
-    signals = _Signals(app)
-    signals.install()
     health: HealthServer | None = None
     if health_port is not None:
         from ..service._health import HealthServer
@@ -231,6 +248,11 @@ def run_in_process(app: App, *, url: str | None, health_port: int | None,
         watchers.append(_watch_parent(app, worker_of))
     if status_fd is not None:
         watchers.append(_report_ready(app, status_fd))
+    # The App starts each handler's loop with fresh stats, whose ``run`` is set once that
+    # loop returned: a loop whose stats are new but have no ``run`` was cut off (the
+    # graceful timeout or a forced stop). A stop before the loops started leaves the
+    # old stats. (The App reports no drain outcome of its own; see the docs' gaps.)
+    before = [spec.stats for spec in app.handlers]
     try:
         asyncio.run(_serve(app, url))
     except MQError as exc:
@@ -245,7 +267,8 @@ def run_in_process(app: App, *, url: str | None, health_port: int | None,
             health.close()
     if signals.count > 1:
         _hard_exit(FORCED_EXIT)
-    cut = [s for s in app.handlers if s.stats.run is None]
+    cut = [s for s, old in zip(app.handlers, before, strict=True)
+           if s.stats is not old and s.stats.run is None]
     if cut:
         names = ", ".join(f"{s.name} ({s.topic}/{s.group})" for s in cut)
         _fail(f"error: the drain was cut off after graceful_timeout="
