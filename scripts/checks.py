@@ -41,7 +41,8 @@ def shipped_adapters() -> list[str]:
 
 
 def _lint() -> list[list[str]]:
-    paths = ["mqkit", "contract_tests", "tests", "scripts", "scripts/brokers", "examples",
+    paths = ["mqkit", "contract_tests", "tests", "broker_tests", "scripts", "scripts/brokers",
+             "examples",
              "benchmarks/_harness.py", "benchmarks/bench_memory.py", "benchmarks/bench_import.py"]
     for name in shipped_adapters():
         paths.append(f"adapters/{name}")
@@ -56,7 +57,7 @@ def _type() -> list[list[str]]:
         packages += ["-p", f"mqkit_{name}"]
     # pyproject's [tool.mypy] is strict for both; tests/ has no relaxed module.
     return [[sys.executable, "-m", "mypy", *packages],
-            [sys.executable, "-m", "mypy", "tests"]]
+            [sys.executable, "-m", "mypy", "tests", "broker_tests"]]
 
 
 CHECKS: dict[str, Callable[[], list[list[str]]]] = {
