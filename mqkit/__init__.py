@@ -56,12 +56,14 @@ if TYPE_CHECKING:
     )
     from ._message import Message
     from ._options import ClientOptions
+    from ._outcome import Outcome, OutcomeKind, ReleaseMessage
     from ._registry import installed_schemes
     from ._retry import PermanentFailure, RetryPolicy
     from ._run import RunStats
     from ._sync._admin import Admin
     from ._sync._client import DEAD_LETTER_GROUP, Client, connect
     from ._sync._consumer import Consumer
+    from ._sync._middleware import HandlerContext, Middleware
     from ._sync._producer import Producer
     from ._sync._received import ReceivedMessage
     from ._url import URL, Secret
@@ -89,17 +91,22 @@ __all__ = [
     "Consumer",
     "Feature",
     "GroupStats",
+    "HandlerContext",
     "InvalidMessage",
     "MQError",
     "Message",
     "MessageStateError",
     "MessageTooLarge",
+    "Middleware",
     "NotFound",
+    "Outcome",
+    "OutcomeKind",
     "PayloadError",
     "PermanentFailure",
     "PermissionDenied",
     "Producer",
     "ReceivedMessage",
+    "ReleaseMessage",
     "RetryPolicy",
     "RunStats",
     "Secret",
@@ -130,12 +137,14 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "._errors"),
     "Message": "._message",
     "ClientOptions": "._options",
+    **dict.fromkeys(("Outcome", "OutcomeKind", "ReleaseMessage"), "._outcome"),
     "installed_schemes": "._registry",
     **dict.fromkeys(("PermanentFailure", "RetryPolicy"), "._retry"),
     "Admin": "._sync._admin",
     **dict.fromkeys(("DEAD_LETTER_GROUP", "Client", "connect"), "._sync._client"),
     "RunStats": "._run",
     "Consumer": "._sync._consumer",
+    **dict.fromkeys(("HandlerContext", "Middleware"), "._sync._middleware"),
     "Producer": "._sync._producer",
     "ReceivedMessage": "._sync._received",
     **dict.fromkeys(("URL", "Secret"), "._url"),
@@ -144,7 +153,7 @@ _LAZY: dict[str, str] = {
 }
 # Subpackages reachable as attributes after a bare ``import mqkit`` (as before the lazy
 # imports, when importing the blocking face happened to import them).
-_SUBPACKAGES = frozenset({"aio", "cli", "driver", "memory"})
+_SUBPACKAGES = frozenset({"aio", "cli", "driver", "memory", "middleware"})
 
 
 def __dir__() -> list[str]:

@@ -47,6 +47,7 @@ PAIRS = {
     "mqkit/aio/_admin.py": "mqkit/_sync/_admin.py",
     "mqkit/aio/_received.py": "mqkit/_sync/_received.py",
     "mqkit/aio/_requests.py": "mqkit/_sync/_requests.py",
+    "mqkit/aio/_middleware.py": "mqkit/_sync/_middleware.py",
 }
 Rules = list[tuple[re.Pattern[str], str]]
 # Names: renamed in code and in text alike.

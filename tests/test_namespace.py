@@ -16,7 +16,8 @@ import mqkit.aio
 ROOT = Path(__file__).resolve().parent.parent
 
 # The names each face defines for itself; every other public name is one shared object.
-FACE_NAMES = {"Admin", "Client", "Consumer", "Producer", "ReceivedMessage", "connect"}
+FACE_NAMES = {"Admin", "Client", "Consumer", "HandlerContext", "Middleware", "Producer",
+              "ReceivedMessage", "connect"}
 # The same value in both faces, defined in each generated client module.
 EQUAL_NAMES = {"DEAD_LETTER_GROUP"}
 

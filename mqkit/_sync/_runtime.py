@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 import time
@@ -9,12 +10,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, Timeout
 from ..driver import AdapterPlugin, ConnectParams, Driver
 from ._bridge import LoopThreadDriver
 
 __all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
-           "check_handler", "HandlerPool", "monotonic", "open_driver", "sleep"]
+           "call_with_timeout", "check_handler", "HandlerPool", "monotonic", "open_driver",
+           "run_blocking", "sleep"]
 
 T = TypeVar("T")
 Lock = threading.Lock
@@ -75,6 +77,37 @@ def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
             f"handler {getattr(handler, '__qualname__', handler)!r} returned an awaitable: "
             "the blocking Consumer.run calls plain functions (use mqkit.aio)")
     return result
+
+
+def call_with_timeout(call: Callable[[], T], seconds: float) -> T:
+    """``call()`` on its own daemon thread, waited for up to ``seconds``: then
+    :class:`~mqkit.Timeout`. A thread cannot be stopped: the late call runs on, and its
+    result (or error) is ignored."""
+    done = threading.Event()
+    box: list[Any] = []
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box.append((True, context.run(call)))
+        except BaseException as exc:  # handed to the waiting thread
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="mqkit-timed-handler", daemon=True).start()
+    if not done.wait(seconds):
+        raise Timeout(f"handler did not finish within {seconds:g} s (still running on "
+                      "its thread; its result will be ignored)")
+    ok, value = box[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
+def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)``: on this face a blocking call is just a call."""
+    return func(*args)
 
 
 class HandlerPool:

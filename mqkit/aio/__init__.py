@@ -4,8 +4,9 @@
         async with client.producer("orders") as producer:
             await producer.send(b"...")
 
-``Client``, ``Admin``, ``Producer``, ``Consumer``, ``ReceivedMessage`` and ``connect`` are
-the asyncio classes; every other name (errors, codecs, ``Message``, ``RetryPolicy``,
+``Client``, ``Admin``, ``Producer``, ``Consumer``, ``ReceivedMessage``, ``Middleware``,
+``HandlerContext`` and ``connect`` are the asyncio classes (the shipped middlewares are in
+:mod:`mqkit.aio.middleware`); every other name (errors, codecs, ``Message``, ``RetryPolicy``,
 ``Capabilities``, ...) is the very object :mod:`mqkit` exports, so code written against
 either face catches the same exceptions and passes the same values.
 """
@@ -35,6 +36,7 @@ from .._errors import (
 )
 from .._message import Message
 from .._options import ClientOptions
+from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._registry import installed_schemes
 from .._retry import PermanentFailure, RetryPolicy
 from .._run import RunStats
@@ -45,6 +47,8 @@ from ._admin import AsyncAdmin as Admin
 from ._client import DEAD_LETTER_GROUP, connect
 from ._client import AsyncClient as Client
 from ._consumer import AsyncConsumer as Consumer
+from ._middleware import AsyncHandlerContext as HandlerContext
+from ._middleware import AsyncMiddleware as Middleware
 from ._producer import AsyncProducer as Producer
 from ._received import AsyncReceivedMessage as ReceivedMessage
 
@@ -69,17 +73,22 @@ __all__ = [
     "Consumer",
     "Feature",
     "GroupStats",
+    "HandlerContext",
     "InvalidMessage",
     "MQError",
     "Message",
     "MessageStateError",
     "MessageTooLarge",
+    "Middleware",
     "NotFound",
+    "Outcome",
+    "OutcomeKind",
     "PayloadError",
     "PermanentFailure",
     "PermissionDenied",
     "Producer",
     "ReceivedMessage",
+    "ReleaseMessage",
     "RetryPolicy",
     "RunStats",
     "Secret",

@@ -41,11 +41,19 @@ from .._errors import (
 )
 from .._message import Message
 from .._options import ClientOptions
+from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._retry import Action, RetryPolicy, decide, failure_reason
 from .._run import Outage, RunStats
 from .._settlement import ACK, NACK, REJECT, Decision, SettleQueue, retry_pause
 from .._validation import DLQ_HEADERS, check_bool, check_int, check_name, check_seconds
 from ..driver import SubscriptionOptions
+from ._middleware import (
+    AsyncHandlerContext,
+    AsyncMiddleware,
+    build_chain,
+    check_middleware,
+    report_outcomes,
+)
 from ._received import AsyncReceivedMessage
 from ._runtime import (
     AwaitableResult,
@@ -79,6 +87,10 @@ _POLL = 0.5
 # leases are extended while held, and they are given back when the loop ends).
 _ITER_BATCH = 100
 _NOT_STARTED = object()
+# While a middleware asked the loop to stop receiving, how often it looks at stop/close.
+_PAUSE_POLL = 0.1
+# What _apply reports per message for the middleware's outcome hooks.
+Report = list[tuple[AsyncReceivedMessage, Outcome]]
 
 # What run() calls: on this face a coroutine function or a plain function; the blocking
 # face's type admits plain functions only (a coroutine function is refused there).
@@ -536,7 +548,8 @@ class AsyncConsumer:
     async def run(self, handler: Handler, *,
                   retry: RetryPolicy | None = None, concurrency: int = 1,
                   stop_after: int | None = None, idle_timeout: float | None = None,
-                  batch_size: int | None = None) -> RunStats:
+                  batch_size: int | None = None,
+                  middleware: Sequence[AsyncMiddleware] = ()) -> RunStats:
         """Call ``handler`` for each message until stopped; return what happened.
 
         A handler that returns acks its message; one that raises is nacked with the
@@ -559,8 +572,16 @@ class AsyncConsumer:
         ``unavailable_timeout`` seconds (logged at WARNING), then :class:`Unavailable`
         is raised; :class:`PermissionDenied` and other errors are raised at once.
         Before returning, waits for the broker to take the loop's decisions.
+
+        ``middleware`` (see :class:`mqkit.aio.Middleware`; the first is outermost) wraps
+        each handler call and sees each message's outcome once the loop decided it. A
+        middleware may short-circuit (the message is acked unhandled), give the message
+        back (:class:`ReleaseMessage`, no attempt used) or ask the loop to stop
+        receiving for a while (its ``outcome`` returns seconds). Without middleware
+        nothing of this runs.
         """
         policy = RetryPolicy() if retry is None else retry
+        chain_items = check_middleware(middleware)
         dead_letter_topic = self._check_run(handler, policy, concurrency=concurrency,
                                             stop_after=stop_after,
                                             idle_timeout=idle_timeout,
@@ -574,6 +595,7 @@ class AsyncConsumer:
         outage = Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
         pool = HandlerPool(concurrency)
+        chain = build_chain(chain_items, handler) if chain_items else None
         try:
             while not self._stop_requested and not self._closed:
                 want = size if stop_after is None else min(size, stop_after - stats.handled)
@@ -588,16 +610,21 @@ class AsyncConsumer:
                 if not batch:
                     continue
                 last_message = monotonic()
-                try:
-                    outcomes = await pool.run_all(
-                        [self._make_call(handler, m, releasable) for m in batch])
-                except AwaitableResult:
-                    self._release(batch)
-                    raise
-                try:
-                    await self._apply(batch, outcomes, policy, stats, dead_letter_topic)
-                except Closed:
+                if chain is None:
+                    outcomes = await self._run_batch(
+                        pool, [self._make_call(handler, m, releasable) for m in batch], batch)
+                    try:
+                        await self._apply(batch, outcomes, policy, stats, dead_letter_topic)
+                    except Closed:
+                        break
+                    continue
+                pause = await self._run_chained(batch, chain, chain_items, pool, releasable,
+                                                policy=policy, stats=stats,
+                                                dead_letter_topic=dead_letter_topic)
+                if pause is None:
                     break
+                if pause > 0 and await self._pause_receiving(pause):
+                    last_message = monotonic()
         finally:
             await pool.close()
             if ticker is not None:
@@ -675,6 +702,65 @@ class AsyncConsumer:
         ticker.start()
         return ticker
 
+    async def _run_batch(self, pool: HandlerPool, calls: Sequence[Callable[[], Any]],
+                         batch: Sequence[AsyncReceivedMessage]) -> list[object]:
+        """The calls' outcomes; a handler of the wrong face gives the batch back."""
+        try:
+            return await pool.run_all(calls)
+        except AwaitableResult:
+            self._release(batch)
+            raise
+
+    async def _run_chained(self, batch: Sequence[AsyncReceivedMessage],
+                           chain: Callable[[AsyncHandlerContext], Any],
+                           chain_items: Sequence[AsyncMiddleware], pool: HandlerPool,
+                           releasable: bool, *, policy: RetryPolicy, stats: RunStats,
+                           dead_letter_topic: str | None) -> float | None:
+        """Handle and settle one batch through the middleware chain, then call the
+        outcome hooks; the pause they asked for, or ``None`` when the consumer closed."""
+        topic, group, count = self.topic, self.group, self._attempts
+        contexts = [AsyncHandlerContext(m, topic, group, count) for m in batch]
+        outcomes = await self._run_batch(
+            pool, [self._make_chained_call(chain, c, releasable) for c in contexts], batch)
+        report: Report = []
+        closed = False
+        try:
+            await self._apply(batch, outcomes, policy, stats, dead_letter_topic,
+                              report=report)
+        except Closed:
+            closed = True
+        by_message = {id(c.message): c for c in contexts}
+        pause = report_outcomes(chain_items,
+                                [(by_message[id(msg)], out) for msg, out in report])
+        return None if closed else pause
+
+    async def _pause_receiving(self, seconds: float) -> bool:
+        """Receive nothing for ``seconds`` (a middleware asked), unless stopped or
+        closed; ``True`` (the pause does not count as idle time)."""
+        log.warning("mqkit: middleware paused receiving on %s/%s for %.1f s",
+                    self.topic, self.group, seconds)
+        deadline = monotonic() + seconds
+        while not self._stop_requested and not self._closed:
+            left = deadline - monotonic()
+            if left <= 0:
+                break
+            await sleep(min(left, _PAUSE_POLL))
+        return True
+
+    def _make_chained_call(self, chain: Callable[[AsyncHandlerContext], Any],
+                           ctx: AsyncHandlerContext, releasable: bool) -> Callable[[], Any]:
+        async def call() -> object:
+            if self._stop_requested and releasable:
+                return _NOT_STARTED
+            try:
+                await chain(ctx)
+            except AwaitableResult:
+                raise
+            except Exception as exc:
+                return exc
+            return None
+        return call
+
     def _make_call(self, handler: Callable[[AsyncReceivedMessage], Any],
                    msg: AsyncReceivedMessage, releasable: bool) -> Callable[[], Any]:
         async def call() -> object:
@@ -691,7 +777,8 @@ class AsyncConsumer:
 
     async def _apply(self, batch: Sequence[AsyncReceivedMessage], outcomes: Sequence[object],
                      policy: RetryPolicy, stats: RunStats,
-                     dead_letter_topic: str | None) -> None:
+                     dead_letter_topic: str | None, *, report: Report | None = None) -> None:
+        """Settle a handled batch; with ``report``, append each message's outcome."""
         to_ack: list[AsyncReceivedMessage] = []
         to_reject: list[AsyncReceivedMessage] = []
         to_drop: list[AsyncReceivedMessage] = []
@@ -699,36 +786,71 @@ class AsyncConsumer:
         released: list[AsyncReceivedMessage] = []
         can_nack = self._connection.capabilities.support(Feature.NACK)
         for msg, outcome in zip(batch, outcomes, strict=True):
-            if outcome is _NOT_STARTED:
-                released.append(msg)
+            if outcome is _NOT_STARTED or isinstance(outcome, ReleaseMessage):
+                self._give_back(msg, outcome, released if outcome is _NOT_STARTED or can_nack
+                                else to_drop, report)
                 continue
             stats.handled += 1
-            if msg.decision is not None:
-                continue  # the handler settled it itself
             error = outcome if isinstance(outcome, BaseException) else None
+            if msg.decision is not None:  # the handler settled it itself
+                if report is not None:
+                    report.append((msg, Outcome(OutcomeKind.SETTLED, error=error,
+                                                attempts=self._attempts(msg))))
+                continue
             attempts = self._attempts(msg)
             action = decide(policy, error, attempts)
             if action is Action.ACK:
                 to_ack.append(msg)
+                kind = OutcomeKind.ACKED
             elif not can_nack:
                 log.error("mqkit: handler failed on %s from %s/%s; the backend cannot "
                           "redeliver (at-most-once), message dropped: %s", msg.id,
                           self.topic, self.group, failure_reason(error or Exception()))
                 to_drop.append(msg)
+                kind = OutcomeKind.DROPPED
             elif action is Action.RETRY:
                 assert error is not None
                 log.info("mqkit: handler failed on %s (attempt %d of %d): %s", msg.id,
                          attempts, policy.max_attempts, failure_reason(error))
-                await self._retry(msg, policy, attempts)
+                delay = await self._retry(msg, policy, attempts)
                 stats.retried += 1
+                if report is not None:
+                    report.append((msg, Outcome(OutcomeKind.RETRIED, delay, error,
+                                                attempts)))
+                continue
             elif action is Action.DEAD_LETTER:
                 assert error is not None and dead_letter_topic is not None
                 to_dead_letter.append((msg, error, attempts))
+                continue  # reported once the dead-letter topic took the copy or not
             else:
                 to_reject.append(msg)
+                kind = OutcomeKind.REJECTED
+            if report is not None:
+                report.append((msg, Outcome(kind, None, error, attempts)))
         if to_dead_letter:
             assert dead_letter_topic is not None
-            await self._dead_letter(to_dead_letter, dead_letter_topic, policy, stats)
+            await self._dead_letter(to_dead_letter, dead_letter_topic, policy, stats,
+                                    report)
+        self._settle_lists(stats, to_reject, to_ack, to_drop, released)
+
+    def _give_back(self, msg: AsyncReceivedMessage, outcome: object,
+                   into: list[AsyncReceivedMessage], report: Report | None) -> None:
+        """A message not handled (the loop stopped, or :class:`ReleaseMessage`) goes
+        ``into`` the released list, or the dropped one where nothing can be given back."""
+        into.append(msg)
+        kind = OutcomeKind.RELEASED
+        if outcome is not _NOT_STARTED and not self._connection.capabilities.support(
+                Feature.NACK):
+            log.error("mqkit: %s from %s/%s given back (%s) on a backend that cannot "
+                      "redeliver (at-most-once): message dropped", msg.id, self.topic,
+                      self.group, outcome)
+            kind = OutcomeKind.DROPPED
+        if report is not None:
+            report.append((msg, Outcome(kind, attempts=self._attempts(msg))))
+
+    def _settle_lists(self, stats: RunStats, to_reject: list[AsyncReceivedMessage],
+                      to_ack: list[AsyncReceivedMessage], to_drop: list[AsyncReceivedMessage],
+                      released: list[AsyncReceivedMessage]) -> None:
         if to_reject:
             self._decide(to_reject, REJECT, None)
             stats.rejected += len(to_reject)
@@ -742,14 +864,17 @@ class AsyncConsumer:
             stats.released += self._release(released)
 
     async def _retry(self, msg: AsyncReceivedMessage, policy: RetryPolicy,
-                     attempts: int) -> None:
+                     attempts: int) -> float | None:
+        """Nack ``msg`` with the policy's backoff; the delay (``None``: at once)."""
         delay: float | None = policy.backoff(attempts)
         if not self._connection.capabilities.support(Feature.NACK_DELAY):
             delay = None
         await self.nack([msg], delay=delay)
+        return delay or None
 
     async def _dead_letter(self, items: Sequence[tuple[AsyncReceivedMessage, BaseException, int]],
-                           topic: str, policy: RetryPolicy, stats: RunStats) -> None:
+                           topic: str, policy: RetryPolicy, stats: RunStats,
+                           report: Report | None = None) -> None:
         """Publish copies with the failure reason to ``topic`` in one batch; ack those
         the topic accepted, nack the others with backoff (never lost, never a spin)."""
         copies = []
@@ -775,13 +900,17 @@ class AsyncConsumer:
             if i in failed:
                 log.error("mqkit: could not dead-letter %s to %s (%s); nacking it with "
                           "backoff instead", msg.id, topic, failed[i])
-                await self._retry(msg, policy, attempts)
+                delay = await self._retry(msg, policy, attempts)
                 stats.dead_letter_failed += 1
+                if report is not None:
+                    report.append((msg, Outcome(OutcomeKind.RETRIED, delay, error, attempts)))
                 continue
             log.warning("mqkit: dead-lettered %s from %s/%s to %s after %d attempts: %s",
                         msg.id, self.topic, self.group, topic, attempts,
                         failure_reason(error))
             done.append(msg)
+            if report is not None:
+                report.append((msg, Outcome(OutcomeKind.DEAD_LETTERED, None, error, attempts)))
         if done:
             self._decide(done, ACK, None)
             stats.dead_lettered += len(done)

@@ -12,12 +12,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, Timeout
 from ..driver import AdapterPlugin, AsyncDriver, ConnectParams
 from ._bridge import ThreadedDriver
 
 __all__ = ["AwaitableResult", "Event", "Flusher", "Lock", "Ticker", "call_handler",
-           "check_handler", "HandlerPool", "monotonic", "open_driver", "sleep"]
+           "call_with_timeout", "check_handler", "HandlerPool", "monotonic", "open_driver",
+           "run_blocking", "sleep"]
 
 T = TypeVar("T")
 Lock = asyncio.Lock
@@ -70,6 +71,19 @@ async def call_handler(handler: Callable[[Any], Any], arg: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def call_with_timeout(call: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """``await call()``, cancelled after ``seconds``: then :class:`~mqkit.Timeout`."""
+    try:
+        return await asyncio.wait_for(call(), seconds)
+    except asyncio.TimeoutError:
+        raise Timeout(f"handler did not finish within {seconds:g} s (cancelled)") from None
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` on a worker thread (a blocking call kept off the event loop)."""
+    return await asyncio.to_thread(func, *args)
 
 
 class HandlerPool:

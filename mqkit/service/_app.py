@@ -10,11 +10,11 @@ How a message flows through one handler (``_Runner.wrapper``, passed to
 
 Where later pieces plug in (issue 15), without changing what is here:
 
-- **middleware** (item 3) wraps the *call* step: each handler's call is built once at
-  ``run`` (``_Runner._call``) from the decoded value; a middleware chain becomes a list
-  on the App and on ``@app.handler(middleware=...)`` folded around that call. The
-  outcome (acked, retried, dead-lettered) is ``consumer.run``'s, which the same protocol
-  will see there. Send-side hooks go where ``_emit_published`` is.
+- **middleware** (item 3): ``consumer.run(..., middleware=[runner, *app's, *handler's])``
+  where ``runner`` (``_Runner``, outermost) decodes into ``ctx.value``; the App's
+  middleware then the handler's see the decoded value and wrap ``_Runner.call`` (the
+  function, then publishing its output). The outcome hooks are ``consumer.run``'s.
+  Send-side hooks go where ``_emit_published`` is.
 - **``mqkit run module:app``** (item 4) imports the App, calls :meth:`App.run` (with
   ``client=`` built from ``--url``) and maps the first SIGTERM/SIGINT to
   :meth:`App.stop` and the second to ``stop(force=True)``, exactly what
@@ -43,8 +43,13 @@ from .._validation import check_int, check_name, check_seconds
 from ..aio import connect as aio_connect
 from ..aio._client import AsyncClient
 from ..aio._consumer import AsyncConsumer
+from ..aio._middleware import (
+    AsyncHandlerContext,
+    AsyncMiddleware,
+    Next,
+    check_middleware,
+)
 from ..aio._producer import AsyncProducer
-from ..aio._received import AsyncReceivedMessage
 from ._handlers import (
     BlockingMessage,
     HandlerSpec,
@@ -81,6 +86,12 @@ class App:
       each output topic (idempotent). ``False``: they must exist (``NotFound`` otherwise).
     - ``max_threads``: the thread pool for plain-function handlers (default: the sum of
       their ``concurrency``, at most 32).
+    - ``middleware``: :class:`mqkit.aio.Middleware` objects (e.g. from
+      :mod:`mqkit.aio.middleware`) wrapping every handler, outside each handler's own
+      (``@app.handler(middleware=...)``). They see the decoded value as ``ctx.value``
+      (a body that does not decode is dead-lettered before them; their ``outcome``
+      still sees it). One instance serves every handler: its state (a breaker's
+      failure count) is shared; give per-handler state at the handler.
 
     Every bad argument, here and at registration, raises :class:`~mqkit.ConfigurationError`
     naming it.
@@ -88,7 +99,9 @@ class App:
 
     def __init__(self, url: str | None = None, *, client: AsyncClient | None = None,
                  graceful_timeout: float = 30.0, declare: bool = True,
-                 max_threads: int | None = None, **client_options: Any) -> None:
+                 max_threads: int | None = None,
+                 middleware: list[AsyncMiddleware] | tuple[AsyncMiddleware, ...] = (),
+                 **client_options: Any) -> None:
         if client is not None:
             if not isinstance(client, AsyncClient):
                 raise ConfigurationError(
@@ -109,6 +122,7 @@ class App:
         self.declare = declare
         self.max_threads = None if max_threads is None else check_int(
             "max_threads", max_threads, 1)
+        self.middleware = check_middleware(middleware)
         self._given_client = client
         self._handlers: list[HandlerSpec] = []
         self._startup: list[Hook] = []
@@ -133,7 +147,9 @@ class App:
     def handler(self, topic: str, group: str | None = None, *,
                 retry: RetryPolicy | None = None, concurrency: int = 1,
                 prefetch: int | None = None, lease: float | None = None,
-                output: str | None = None) -> Callable[[F], F]:
+                output: str | None = None,
+                middleware: list[AsyncMiddleware] | tuple[AsyncMiddleware, ...] = (),
+                ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``group`` on ``topic``.
 
         The function takes one parameter; its annotation picks how the body is decoded
@@ -152,16 +168,18 @@ class App:
         is published there (encoded as :meth:`publish` does) *before* the message is
         acked; a failed publish fails the message (retried). Up to ``concurrency``
         messages are handled at once; ``prefetch`` and ``lease`` are the consumer's
-        (``None``: the client's). The function is returned unchanged.
+        (``None``: the client's). ``middleware`` wraps this handler inside the App's
+        (see :class:`App`). The function is returned unchanged.
 
         Raises :class:`~mqkit.ConfigurationError` naming the argument: an invalid
         ``topic``, ``group`` (required) or ``output`` name, a wrong ``retry``,
-        ``concurrency``, ``prefetch`` or ``lease``, a function without exactly one
+        ``concurrency``, ``prefetch``, ``lease`` or ``middleware``, a function without exactly one
         positional parameter, an annotation that cannot be decoded, or a second handler
         for the same ``(topic, group)``.
         """
         options = check_options(topic, group, retry=retry, concurrency=concurrency,
                                 prefetch=prefetch, lease=lease, output=output)
+        chain = check_middleware(middleware)
         if self._running:
             raise ConfigurationError("cannot register a handler while the app is running")
         for spec in self._handlers:
@@ -178,7 +196,7 @@ class App:
                         f"already registered ({spec.name}); one handler per (topic, group)")
             is_async, raw, decoder = inspect_handler(func)
             self._handlers.append(HandlerSpec(func=func, is_async=is_async, raw=raw,
-                                              decoder=decoder, **options))
+                                              decoder=decoder, middleware=chain, **options))
             return func
 
         return register
@@ -425,9 +443,10 @@ class App:
                 consumer = client.consumer(spec.topic, spec.group, prefetch=spec.prefetch,
                                            lease=spec.lease)
                 consumers.append(consumer)
-                wrapper = _Runner(self, spec, executor).wrapper
+                runner = _Runner(self, spec, executor)
                 task = asyncio.ensure_future(consumer.run(
-                    wrapper, retry=spec.retry, concurrency=spec.concurrency))
+                    runner.call, retry=spec.retry, concurrency=spec.concurrency,
+                    middleware=[runner, *self.middleware, *spec.middleware]))
                 tasks[task] = (spec, consumer)
             self._consumers = consumers
             self._ready = True
@@ -511,8 +530,9 @@ class App:
                 log.warning("mqkit: closing %r: %s", consumer, exc)
 
 
-class _Runner:
-    """One handler's wrapper for ``consumer.run``: decode, call, publish the output."""
+class _Runner(AsyncMiddleware):
+    """One handler for ``consumer.run``: the outermost middleware decodes the body into
+    ``ctx.value`` and counts; :meth:`call` calls the function and publishes its output."""
 
     def __init__(self, app: App, spec: HandlerSpec,
                  executor: concurrent.futures.Executor | None) -> None:
@@ -521,9 +541,10 @@ class _Runner:
         self.executor = executor
         self.loop = asyncio.get_running_loop()
 
-    async def wrapper(self, msg: AsyncReceivedMessage) -> None:
+    async def handle(self, ctx: AsyncHandlerContext, call_next: Next) -> Any:
         app, spec = self.app, self.spec
         stats = spec.stats
+        msg = ctx.message
         app._in_flight += 1
         try:
             if spec.raw:
@@ -541,17 +562,24 @@ class _Runner:
                     listener(spec, arg)
                 except Exception:
                     log.exception("mqkit: handled listener failed")
+            ctx.value = arg
             try:
-                result = await self._call(arg)
-                if spec.output is not None and result is not None:
-                    await app.publish(spec.output, result)
-                    stats.published += 1
+                await call_next(ctx)
             except BaseException:
                 stats.failed += 1
                 raise
             stats.handled += 1
         finally:
             app._in_flight -= 1
+        return None
+
+    async def call(self, arg: Any) -> None:
+        """The chain's end: call the function, publish its return value to ``output``."""
+        spec = self.spec
+        result = await self._call(arg)
+        if spec.output is not None and result is not None:
+            await self.app.publish(spec.output, result)
+            spec.stats.published += 1
 
     async def _call(self, arg: Any) -> Any:
         func = self.spec.func

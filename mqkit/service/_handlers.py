@@ -75,6 +75,7 @@ class HandlerSpec:
     is_async: bool
     raw: bool  # the parameter is the received message itself
     decoder: Decoder[Any] | None  # None when raw
+    middleware: tuple[Any, ...] = ()  # checked mqkit.aio middleware, inside the App's
     stats: HandlerStats = field(default_factory=HandlerStats)
 
     @property
