@@ -158,12 +158,8 @@ def test_workers_readyz_needs_every_worker(running: Callable[..., Run]) -> None:
     assert run.wait() == 0, run.err
 
 
-# -- what app.ready does not see yet --------------------------------------------------------
+# -- readiness follows the broker -----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap: App.ready is set once every handler's loop started and stays true while "
-    "consumer.run rides out an outage (its Outage state is local to the loop in "
-    "mqkit/aio/_consumer.py): /readyz cannot fail while the broker is down"))
 async def test_readyz_fails_while_the_broker_is_down() -> None:
     FAULTS.reset()
     app = App("faulty://health-outage", unavailable_timeout=30)
@@ -179,6 +175,8 @@ async def test_readyz_fails_while_the_broker_is_down() -> None:
         await asyncio.sleep(1.0)  # the loop is riding out the outage now
         assert FAULTS.count("receive_batch") > 1
         assert not app.ready
+        FAULTS.fail_always("receive_batch", None)  # the broker is back
+        await _until(lambda: app.ready)
     finally:
         FAULTS.reset()
         app.stop()

@@ -126,6 +126,7 @@ class AsyncConsumer:
         self._slot_wanted = False  # a receive waits for a slot (guarded by _state)
         self._closed = False
         self._stop_requested = False
+        self._unavailable_since: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -173,6 +174,13 @@ class AsyncConsumer:
         """
         self._stop_requested = True
         self._slot_freed.set()
+
+    @property
+    def unavailable_since(self) -> float | None:
+        """When (``time.monotonic()``) the broker started answering this consumer's
+        ``run`` loop or iteration as unavailable, while they ride the outage out;
+        ``None`` while it answers. What a readiness probe reads."""
+        return self._unavailable_since
 
     @property
     def in_flight(self) -> int:
@@ -274,7 +282,7 @@ class AsyncConsumer:
                     except Unavailable as exc:
                         await self._ride_out(outage, exc)
                         continue
-                    outage.ok()
+                    self._outage_over(outage)
                     got.reverse()
                     held = got
                     continue
@@ -656,7 +664,7 @@ class AsyncConsumer:
                 raise
             await self._ride_out(outage, exc)
             return []
-        outage.ok()
+        self._outage_over(outage)
         if (not batch and idle_timeout is not None
                 and monotonic() - last_message >= idle_timeout):
             return None
@@ -683,10 +691,15 @@ class AsyncConsumer:
             return check_name("dead_letter_topic", policy.dead_letter_topic)
         return self._connection.dead_letter_topic(self.topic)
 
+    def _outage_over(self, outage: Outage) -> None:
+        outage.ok()
+        self._unavailable_since = None
+
     async def _ride_out(self, outage: Outage, exc: Unavailable) -> None:
         """Wait before retrying an unavailable broker, or raise ``exc`` when it has been
         unavailable for ``unavailable_timeout`` seconds."""
         pause = outage.failed()
+        self._unavailable_since = outage.since
         if pause < 0:
             log.error("mqkit: %s unavailable for %s/%s for %.0f s; giving up: %s",
                       self._connection.url, self.topic, self.group, outage.limit, exc)

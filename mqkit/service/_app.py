@@ -254,9 +254,10 @@ class App:
 
     @property
     def ready(self) -> bool:
-        """Whether the app started (hooks ran, topics declared) and every handler's loop
-        is running: what a readiness probe reports."""
-        return self._ready
+        """Whether the app started (hooks ran, topics declared), every handler's loop
+        is running and none is riding out a broker outage: what a readiness probe
+        reports (false while the broker is down, true again once it answers)."""
+        return self._ready and all(c.unavailable_since is None for c in self._consumers)
 
     @property
     def in_flight(self) -> int:
