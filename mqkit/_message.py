@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from ._errors import InvalidMessage
 
-__all__ = ["EMPTY_HEADERS", "Delivery", "Headers", "Message", "freeze_headers",
+__all__ = ["EMPTY_HEADERS", "Delivery", "Headers", "Message", "SendHook", "freeze_headers",
            "new_message_id", "received"]
 
 
@@ -232,3 +232,13 @@ def received(  # noqa: PLR0917 - the fields in order
     d.broker_id = broker_id
     _set_class(d, "__class__", Delivery)
     return d  # type: ignore[no-any-return]  # a Delivery now (cast() is a call)
+
+
+# A send hook (``client.add_send_hook``, both faces): ``hook(operation, topic, messages)``
+# before messages are validated and sent; ``operation`` is ``"send"`` (one ``send``),
+# ``"send_batch"``, ``"create"`` (``send(wait=False)`` buffering one message) or
+# ``"flush"`` (buffered messages going out; the list is a copy, changes are ignored).
+# The hook may replace entries of ``messages`` (e.g. with headers added) and returns
+# ``None`` or a callable told how the send ended (``None``, or the exception).
+SendHook = Callable[[str, str, "list[Message]"],
+                    "Callable[[BaseException | None], None] | None"]

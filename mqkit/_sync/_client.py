@@ -13,7 +13,7 @@ from .._capabilities import Capabilities, Feature
 from .._codecs import RAW, Codec
 from .._connect import Resolved, resolve
 from .._errors import ConfigurationError, InvalidMessage, MQError
-from .._message import Message, new_message_id
+from .._message import Message, SendHook, new_message_id
 from .._options import ClientOptions
 from .._validation import (
     build_message,
@@ -135,6 +135,23 @@ class Client:
         return self._connection.adopt(Consumer(
             self._connection, check_name("topic", topic), check_name("group", group), opts,
             timing, dead_letters=self._publish_dead_letters))
+
+    def add_send_hook(self, hook: SendHook) -> None:
+        """Call ``hook(operation, topic, messages)`` around every send of this client's
+        producers (its dead letters and replies included); what ``mqkit.otel`` uses to
+        trace sends and put the trace context in the headers.
+
+        ``operation`` is ``"send"``, ``"send_batch"``, ``"create"`` (``send(wait=False)``
+        buffering one message) or ``"flush"`` (buffered messages going out: the list is a
+        copy, changes are ignored). The hook runs before the messages are validated and
+        may replace entries of the list ``messages`` (e.g. with headers added); it
+        returns ``None`` or a callable called once with ``None`` (sent) or the exception
+        the send raised. It is plain on both faces and must be quick; an exception it
+        raises fails the send. Without hooks a send does one truth test more.
+        """
+        if not callable(hook):
+            raise ConfigurationError(f"hook must be callable, got {type(hook).__name__}")
+        self._connection.send_hooks.append(hook)
 
     def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
                       headers: Mapping[str, str] | None = None, key: str | None = None,

@@ -28,7 +28,7 @@ from typing import (
 from .._capabilities import Capabilities
 from .._connect import Resolved
 from .._errors import Closed, ConnectTimeout, MQError, NotFound, Unavailable
-from .._message import Delivery, Message
+from .._message import Delivery, Message, SendHook
 from .._options import ClientOptions
 from .._settlement import Releases
 from ..driver import (
@@ -188,6 +188,8 @@ class Connection:
         self._closed = False
         self._children: dict[int, _Child] = {}
         self._children_lock = threading.Lock()
+        # Send hooks (``client.add_send_hook``): empty unless added, one truth test per send.
+        self.send_hooks: list[SendHook] = []
 
     # -- state -----------------------------------------------------------------------
 

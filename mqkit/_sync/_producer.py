@@ -15,7 +15,7 @@ flush: a message the broker refuses for good would otherwise fail every flush af
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,10 +85,15 @@ class Producer:
         """
         check_bool("wait", wait)
         self._open()
-        msg = prepare(build_message(
+        msg = build_message(
             body, self.codec, key=key, headers=headers, id=id, content_type=content_type,
             correlation_id=correlation_id, reply_to=reply_to, priority=priority, ttl=ttl,
-            delay=delay), self._connection.capabilities)
+            delay=delay)
+        if self._connection.send_hooks:
+            return self._send_hooked(msg, wait)
+        return self._send_one(prepare(msg, self._connection.capabilities), wait)
+
+    def _send_one(self, msg: Message, wait: bool) -> str:
         if not wait:
             self._buffer.append(msg)
             if len(self._buffer) >= self._connection.capabilities.max_batch:
@@ -121,18 +126,61 @@ class Producer:
                 f"the codec), got {type(messages).__name__}")
         self._open()
         caps = self._connection.capabilities
-        prepared = []
+        built = []
         for index, m in enumerate(messages):
             try:
-                prepared.append(prepare(build_message(m, self.codec), caps,
-                                        internal=internal))
+                built.append(build_message(m, self.codec))
             except MQError as exc:
                 exc.args = (f"messages[{index}]: {exc} (nothing was sent)",)
                 raise
-        if self._buffer:
-            self.flush()
-        self._send_all(prepared)
+        finish = self._run_hooks("send_batch", built) if self._connection.send_hooks else None
+        prepared = []
+        try:
+            for index, m in enumerate(built):
+                try:
+                    prepared.append(prepare(m, caps, internal=internal))
+                except MQError as exc:
+                    exc.args = (f"messages[{index}]: {exc} (nothing was sent)",)
+                    raise
+            if self._buffer:
+                self.flush()
+            self._send_all(prepared)
+        except BaseException as exc:
+            if finish is not None:
+                finish(exc)
+            raise
+        if finish is not None:
+            finish(None)
         return [m.id or "" for m in prepared]
+
+    def _send_hooked(self, msg: Message, wait: bool) -> str:
+        """``send`` with the client's send hooks around it (see ``add_send_hook``)."""
+        batch = [msg]
+        finish = self._run_hooks("send" if wait else "create", batch)
+        try:
+            ident = self._send_one(prepare(batch[0], self._connection.capabilities),
+                                         wait)
+        except BaseException as exc:
+            if finish is not None:
+                finish(exc)
+            raise
+        if finish is not None:
+            finish(None)
+        return ident
+
+    def _run_hooks(self, operation: str,
+                   messages: list[Message]) -> Callable[[BaseException | None], None] | None:
+        """Call each send hook (``operation``, topic, ``messages``: a list the hook may
+        update in place); one callable that tells them how the send ended, or ``None``."""
+        finishers = [f for f in (hook(operation, self.topic, messages)
+                                 for hook in self._connection.send_hooks) if f is not None]
+        if not finishers:
+            return None
+
+        def finish(error: BaseException | None) -> None:
+            for finisher in reversed(finishers):
+                finisher(error)
+        return finish
 
     def flush(self) -> None:
         """Send everything buffered by ``send(wait=False)``; raise if any was not sent.
@@ -144,15 +192,23 @@ class Producer:
         if not self._buffer:
             return
         pending, self._buffer = self._buffer, []
+        finish = (self._run_hooks("flush", list(pending))
+                  if self._connection.send_hooks else None)
         try:
             self._send_all(pending)
-        except MQError:
+        except MQError as exc:
+            if finish is not None:
+                finish(exc)
             raise
-        except BaseException:
+        except BaseException as exc:
+            if finish is not None:
+                finish(exc)
             # Cancelled (or interrupted) mid-flush: which entries reached the broker is
             # unknown, so all stay buffered (a duplicate rather than a loss).
             self._buffer[:0] = pending
             raise
+        if finish is not None:
+            finish(None)
 
     def close(self) -> None:
         """Flush, then release the topic. Closing twice is allowed and does nothing.
