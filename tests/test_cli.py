@@ -365,6 +365,9 @@ def test_doctor(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", _url()]) == 0
     out = capsys.readouterr().out
-    assert "dead letter: order 3 after 3 attempts" in out
+    assert "dead letter: order 3 after 3 attempts: LookupError: unknown product 'unicorn'" in out
     assert "shipping: packed orders [1, 2, 3, 4]" in out
+    assert "billing: 3 acked, 2 retried, 1 dead-lettered; ledger: 3 invoices recorded" in out
+    assert "  billing: order 4: 4 x mug = 29.00" in out
+    assert "handler bill: demo-orders-" in out  # the demo is an App of four handlers
     assert out.strip().endswith("demo ok")
