@@ -1,0 +1,40 @@
+"""OpenTelemetry tracing and trace-context propagation (``pip install 'mqkit-sdk[otel]'``).
+
+Imported only when used: ``import mqkit`` never imports OpenTelemetry. Two pieces:
+
+- :func:`instrument` ``(client)`` adds a send hook to a client (either face): every send
+  gets a ``send {topic}`` span, and every message carries the W3C ``traceparent`` /
+  ``tracestate`` of its creation context in its headers, injected through the configured
+  global propagator (``opentelemetry.propagate``).
+- :class:`Tracing` (blocking face) / :class:`AsyncTracing` (asyncio face, and the App) is
+  a middleware: each message is handled in a ``process {topic}`` span that links to (or,
+  with ``parent=True``, is a child of) the producer's context, and the loop's decision
+  becomes a ``settle`` span carrying ``mqkit.outcome``.
+
+Follows the OpenTelemetry messaging semantic conventions (schema 1.27 and later; checked
+against 1.44, ``opentelemetry-semantic-conventions`` 0.66b2). See docs/observability.md.
+"""
+
+from __future__ import annotations
+
+try:
+    import opentelemetry.propagate as _propagate  # noqa: F401
+    import opentelemetry.trace as _trace  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised with the module hidden
+    from .._errors import AdapterNotInstalled
+
+    raise AdapterNotInstalled(
+        "mqkit.otel needs the OpenTelemetry API: pip install 'mqkit-sdk[otel]' "
+        "(or pip install opentelemetry-api)") from exc
+
+from ._tracing import (
+    SCHEMA_URL,
+    AsyncTracing,
+    SendTracer,
+    Tracing,
+    instrument,
+    messaging_system,
+)
+
+__all__ = ["SCHEMA_URL", "AsyncTracing", "SendTracer", "Tracing", "instrument",
+           "messaging_system"]

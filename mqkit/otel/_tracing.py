@@ -1,0 +1,392 @@
+"""Spans and context propagation per the OpenTelemetry messaging semantic conventions.
+
+Producer side (:class:`SendTracer`, a send hook added by :func:`instrument`):
+
+- ``send`` (one message): a ``send {topic}`` span of kind PRODUCER whose context is the
+  message's creation context, injected into its headers.
+- ``send_batch``: a ``create {topic}`` span (PRODUCER) per message, injected into that
+  message, and one ``send {topic}`` span (CLIENT) with
+  ``messaging.batch.message_count`` linking to every creation context.
+- ``send(wait=False)``: the ``create`` span when the message is buffered; the flush is
+  one ``send`` span (CLIENT) linking to the buffered messages' contexts.
+- A message that already carries a context (set by the caller, or a dead-letter copy
+  carrying the original's) is not changed; its ``send`` span links to that context.
+
+Consumer side (:class:`Tracing`, :class:`AsyncTracing`, middleware): a ``process
+{topic}`` span (CONSUMER) around the handler, linked to the creation context (or its
+child with ``parent=True``), then one ``{ack|nack|dead_letter|reject|drop|release}
+{topic}`` settle span (CLIENT, child of the process span) per decision, with
+``mqkit.outcome``.
+
+The header budget: where a backend caps the number of headers (``max_headers``: SQS, 9
+with mqkit's own attribute) and the message's own headers use it, ``tracestate`` goes
+first, then ``traceparent``: the send span gets a ``mqkit.context_not_injected`` event
+and a warning is logged once per topic; the send itself never fails for tracing.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from .. import __version__
+from .._errors import ConfigurationError, MQError
+from .._message import Message, new_message_id
+from .._outcome import Outcome, OutcomeKind, ReleaseMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from opentelemetry.propagators.textmap import TextMapPropagator
+    from opentelemetry.trace import Span, SpanContext, Tracer, TracerProvider
+
+    from .._sync._client import Client
+    from .._sync._middleware import HandlerContext
+    from .._sync._middleware import Next as SyncNext
+    from ..aio._client import AsyncClient
+    from ..aio._middleware import AsyncHandlerContext
+    from ..aio._middleware import Next as AsyncNext
+
+__all__ = ["SCHEMA_URL", "AsyncTracing", "SendTracer", "Tracing", "instrument",
+           "messaging_system"]
+
+log = logging.getLogger("mqkit")
+
+# The messaging conventions followed (``messaging.operation.type``,
+# ``messaging.consumer.group.name``, span kinds per operation type: 1.27 on).
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.27.0"
+
+SYSTEM = "messaging.system"
+OPERATION_TYPE = "messaging.operation.type"
+OPERATION_NAME = "messaging.operation.name"
+DESTINATION = "messaging.destination.name"
+GROUP = "messaging.consumer.group.name"
+MESSAGE_ID = "messaging.message.id"
+BATCH_COUNT = "messaging.batch.message_count"
+BODY_SIZE = "messaging.message.body.size"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+OUTCOME = "mqkit.outcome"
+
+# ``messaging.system`` per URL scheme: the conventions' values where they define one
+# (rabbitmq, kafka, aws_sqs, aws.sns); otherwise the scheme (redis, nats, memory).
+_SYSTEMS = {"amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka", "sqs": "aws_sqs",
+            "sns+sqs": "aws_sqs", "redis": "redis", "rediss": "redis", "nats": "nats",
+            "memory": "memory"}
+
+# The settle span's ``messaging.operation.name`` per outcome (SETTLED: the handler
+# settled the message itself, no settle span here).
+_SETTLE_NAMES = {OutcomeKind.ACKED: "ack", OutcomeKind.RETRIED: "nack",
+                 OutcomeKind.DEAD_LETTERED: "dead_letter", OutcomeKind.REJECTED: "reject",
+                 OutcomeKind.DROPPED: "drop", OutcomeKind.RELEASED: "release"}
+_FAILED = frozenset({OutcomeKind.RETRIED, OutcomeKind.DEAD_LETTERED, OutcomeKind.REJECTED,
+                     OutcomeKind.DROPPED})
+
+C = TypeVar("C", "Client", "AsyncClient")
+
+
+def messaging_system(scheme: str, *, sending: bool = False) -> str:
+    """The ``messaging.system`` value for a URL scheme (``aws.sns`` when sending on
+    ``sns+sqs``, whose sends go to SNS; the scheme itself where the conventions define
+    no value)."""
+    if sending and scheme == "sns+sqs":
+        return "aws.sns"
+    return _SYSTEMS.get(scheme, scheme)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type``: the exception's class, as ``mqkit.Timeout``, ``ValueError`` or
+    ``package.module.Class``."""
+    cls = type(exc)
+    module = cls.__module__
+    if module == builtins.__name__:
+        return cls.__qualname__
+    if module.split(".", 1)[0] == "mqkit":
+        return f"mqkit.{cls.__qualname__}"
+    return f"{module}.{cls.__qualname__}"
+
+
+def _server(url: Any, attrs: dict[str, Any]) -> dict[str, Any]:
+    host, port = url.host, url.port
+    if host and url.scheme != "memory":  # memory://name: a namespace, not a server
+        attrs[SERVER_ADDRESS] = host
+        if port:
+            attrs[SERVER_PORT] = port
+    return attrs
+
+
+def _tracer(provider: TracerProvider | None) -> Tracer:
+    return trace.get_tracer("mqkit", __version__, provider, schema_url=SCHEMA_URL)
+
+
+def _fail(span: Span, exc: BaseException) -> None:
+    span.set_attribute(ERROR_TYPE, error_type(exc))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def _carried(propagator: TextMapPropagator, headers: Mapping[str, str]
+             ) -> tuple[otel_context.Context, SpanContext] | None:
+    """The context a message carries in its headers, or ``None``."""
+    if not headers:
+        return None
+    ctx = propagator.extract(headers)
+    carried = trace.get_current_span(ctx).get_span_context()
+    return (ctx, carried) if carried.is_valid else None
+
+
+class SendTracer:
+    """The send hook :func:`instrument` adds (see the module docstring).
+
+    ``tracer_provider`` (default: the global one) and ``propagator`` (default: the
+    global one at each send, ``opentelemetry.propagate``) may be given.
+    """
+
+    def __init__(self, client: Client | AsyncClient, *,
+                 tracer_provider: TracerProvider | None = None,
+                 propagator: TextMapPropagator | None = None) -> None:
+        self._client = client
+        self._tracer = _tracer(tracer_provider)
+        self._propagator = propagator
+        self._attrs = _server(client.url, {SYSTEM: messaging_system(client.url.scheme,
+                                                                    sending=True)})
+        self._warned: set[str] = set()
+
+    def __call__(self, operation: str, topic: str,
+                 messages: list[Message]) -> Callable[[BaseException | None], None] | None:
+        propagator = self._propagator or propagate.get_global_textmap()
+        tracer = self._tracer
+        if operation == "create":
+            span = tracer.start_span(f"create {topic}", kind=SpanKind.PRODUCER,
+                                     attributes=self._attributes(topic, "create"))
+            if _carried(propagator, messages[0].headers) is None:
+                messages[0] = self._inject(span, messages[0], topic, propagator)
+            span.set_attribute(MESSAGE_ID, messages[0].id or "")
+            span.end()
+            return None
+        if operation == "send":
+            msg = messages[0]
+            found = _carried(propagator, msg.headers)
+            attrs = self._attributes(topic, "send")
+            if found is None:
+                span = tracer.start_span(f"send {topic}", kind=SpanKind.PRODUCER,
+                                         attributes=attrs)
+                msg = messages[0] = self._inject(span, msg, topic, propagator)
+            else:
+                span = tracer.start_span(f"send {topic}", kind=SpanKind.CLIENT,
+                                         attributes=attrs, links=[Link(found[1])])
+            if msg.id is not None:
+                span.set_attribute(MESSAGE_ID, msg.id)
+            return self._finisher(span)
+        # send_batch, flush: one send span linking to each message's creation context
+        links = []
+        for i, msg in enumerate(messages):
+            found = _carried(propagator, msg.headers)
+            if found is not None:
+                links.append(Link(found[1]))
+            elif operation == "send_batch":
+                span = tracer.start_span(f"create {topic}", kind=SpanKind.PRODUCER,
+                                         attributes=self._attributes(topic, "create"))
+                messages[i] = self._inject(span, msg, topic, propagator)
+                span.set_attribute(MESSAGE_ID, messages[i].id or "")
+                span.end()
+                links.append(Link(span.get_span_context()))
+        attrs = self._attributes(topic, "send")
+        attrs[BATCH_COUNT] = len(messages)
+        return self._finisher(tracer.start_span(f"send {topic}", kind=SpanKind.CLIENT,
+                                                attributes=attrs, links=links))
+
+    def _attributes(self, topic: str, operation: str) -> dict[str, Any]:
+        attrs = dict(self._attrs)
+        attrs[OPERATION_TYPE] = attrs[OPERATION_NAME] = operation
+        attrs[DESTINATION] = topic
+        return attrs
+
+    def _finisher(self, span: Span) -> Callable[[BaseException | None], None]:
+        token = otel_context.attach(trace.set_span_in_context(span))
+
+        def finish(error: BaseException | None) -> None:
+            if error is not None:
+                _fail(span, error)
+            span.end()
+            otel_context.detach(token)
+        return finish
+
+    def _max_headers(self) -> int | None:
+        try:
+            return self._client.capabilities.max_headers
+        except MQError:
+            return None
+
+    def _inject(self, span: Span, msg: Message, topic: str,
+                propagator: TextMapPropagator) -> Message:
+        """``msg`` with the context of ``span`` in its headers (and an id, so the span
+        can name it)."""
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        headers = dict(msg.headers)
+        limit = self._max_headers()
+        dropped = []
+        for name in sorted(carrier, key=lambda n: n != "traceparent"):
+            if limit is not None and name not in headers and len(headers) >= limit:
+                dropped.append(name)
+                continue
+            headers[name] = carrier[name]
+        if dropped:
+            span.add_event("mqkit.context_not_injected",
+                           {"mqkit.headers": dropped, "mqkit.header_limit": limit or 0})
+            if topic not in self._warned:
+                self._warned.add(topic)
+                log.warning("mqkit: messages to %s use all %s headers the backend allows; "
+                            "%s not carried (trace context lost for those messages)",
+                            topic, limit, ", ".join(dropped))
+        return dataclasses.replace(msg, headers=headers, id=msg.id or new_message_id())
+
+
+def instrument(client: C, *, tracer_provider: TracerProvider | None = None,
+               propagator: TextMapPropagator | None = None) -> C:
+    """Trace the sends of ``client`` (either face) and put the trace context in every
+    message's headers; returns ``client``. Adding it twice does nothing the second
+    time. Consumers are traced by the :class:`Tracing` / :class:`AsyncTracing`
+    middleware."""
+    add = getattr(client, "add_send_hook", None)
+    if add is None or not hasattr(client, "url"):
+        raise ConfigurationError(
+            f"instrument takes an mqkit client (mqkit.connect or mqkit.aio.connect), got "
+            f"{type(client).__name__}")
+    hooks = client._connection.send_hooks
+    if not any(isinstance(h, SendTracer) for h in hooks):
+        add(SendTracer(client, tracer_provider=tracer_provider, propagator=propagator))
+    return client
+
+
+class _TracingBase:
+    """What both faces' middleware share: the process span and the settle span."""
+
+    def __init__(self, *, parent: bool = False, settle_spans: bool = True,
+                 body_size: bool = True, tracer_provider: TracerProvider | None = None,
+                 propagator: TextMapPropagator | None = None) -> None:
+        for name, value in (("parent", parent), ("settle_spans", settle_spans),
+                            ("body_size", body_size)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{name} must be a bool, got {type(value).__name__}")
+        self.parent = parent
+        self.settle_spans = settle_spans
+        self.body_size = body_size
+        self._tracer = _tracer(tracer_provider)
+        self._propagator = propagator
+        self._consumers: dict[int, tuple[object, dict[str, Any]]] = {}
+
+    def _base(self, ctx: HandlerContext | AsyncHandlerContext) -> dict[str, Any]:
+        consumer = getattr(ctx.message, "_consumer", None)
+        cached = self._consumers.get(id(consumer))
+        if cached is not None and cached[0] is consumer:
+            return cached[1]
+        url = getattr(getattr(consumer, "_connection", None), "url", None)
+        attrs: dict[str, Any] = {OPERATION_TYPE: "process", OPERATION_NAME: "process",
+                                 DESTINATION: ctx.topic, GROUP: ctx.group}
+        if url is not None:
+            attrs[SYSTEM] = messaging_system(url.scheme)
+            _server(url, attrs)
+        if consumer is not None:
+            self._consumers[id(consumer)] = (consumer, attrs)
+        return attrs
+
+    def _start(self, ctx: HandlerContext | AsyncHandlerContext) -> tuple[Span, object]:
+        msg = ctx.message
+        propagator = self._propagator or propagate.get_global_textmap()
+        found = _carried(propagator, msg.headers)
+        attrs = dict(self._base(ctx))
+        if msg.id is not None:
+            attrs[MESSAGE_ID] = msg.id
+        if self.body_size:
+            attrs[BODY_SIZE] = len(msg.body)
+        links = None
+        parent = None
+        if found is not None:
+            links = [Link(found[1])]
+            if self.parent:
+                parent = found[0]
+                ambient = trace.get_current_span().get_span_context()
+                if ambient.is_valid:
+                    links.append(Link(ambient))
+        span = self._tracer.start_span(f"process {ctx.topic}", context=parent,
+                                       kind=SpanKind.CONSUMER, attributes=attrs,
+                                       links=links)
+        if self.settle_spans:
+            ctx.state["otel.span"] = span
+        return span, otel_context.attach(trace.set_span_in_context(span))
+
+    @staticmethod
+    def _end(span: Span, token: object, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, ReleaseMessage):
+            _fail(span, error)
+        otel_context.detach(token)  # type: ignore[arg-type]
+        span.end()
+
+    def outcome(self, ctx: HandlerContext | AsyncHandlerContext,
+                outcome: Outcome) -> float | None:
+        """A settle span for the loop's decision (child of the process span)."""
+        if not self.settle_spans:
+            return None
+        span = ctx.state.get("otel.span")
+        name = _SETTLE_NAMES.get(outcome.kind)
+        if span is None or name is None:
+            return None
+        attrs = dict(self._base(ctx))
+        attrs[OPERATION_TYPE] = "settle"
+        attrs[OPERATION_NAME] = name
+        attrs[OUTCOME] = outcome.kind.value
+        attrs["mqkit.attempt"] = outcome.attempts
+        if ctx.message.id is not None:
+            attrs[MESSAGE_ID] = ctx.message.id
+        if outcome.delay is not None:
+            attrs["mqkit.retry.delay"] = outcome.delay
+        settle = self._tracer.start_span(f"{name} {ctx.topic}",
+                                         context=trace.set_span_in_context(span),
+                                         kind=SpanKind.CLIENT, attributes=attrs)
+        if outcome.kind in _FAILED and outcome.error is not None:
+            settle.set_attribute(ERROR_TYPE, error_type(outcome.error))
+        settle.end()
+        return None
+
+
+class Tracing(_TracingBase):
+    """Tracing middleware for the blocking face's ``consumer.run(middleware=[...])``.
+
+    ``parent``: ``False`` (default, as the conventions recommend) links the process
+    span to the producer's context; ``True`` makes it the parent (and links the ambient
+    span, if any). ``settle_spans``: a settle span per decision (``mqkit.outcome``).
+    ``body_size``: ``messaging.message.body.size`` (Opt-In in the conventions).
+    """
+
+    def handle(self, ctx: HandlerContext, call_next: SyncNext) -> Any:
+        span, token = self._start(ctx)
+        try:
+            result = call_next(ctx)
+        except BaseException as exc:
+            self._end(span, token, exc)
+            raise
+        self._end(span, token, None)
+        return result
+
+
+class AsyncTracing(_TracingBase):
+    """:class:`Tracing` for the asyncio face's ``consumer.run`` and the service App."""
+
+    async def handle(self, ctx: AsyncHandlerContext, call_next: AsyncNext) -> Any:
+        span, token = self._start(ctx)
+        try:
+            result = await call_next(ctx)
+        except BaseException as exc:
+            self._end(span, token, exc)
+            raise
+        self._end(span, token, None)
+        return result
