@@ -2,9 +2,10 @@
 
 ``memory://`` lives in one process, so the app feeds itself: its startup hook publishes
 ``$N`` numbered messages to its own topic, and every step is written as a line to
-``$OUT`` (``start PID``, ``begin I PID``, ``end I PID``, ``shutdown PID``, ``url URL``),
-which the test reads. ``$SLEEP`` is how long a handler takes; ``$FAIL`` makes the startup
-hook raise ``PermissionDenied`` with that text.
+``$OUT`` (``importing PID`` while ``$IMPORT_SLEEP`` holds the import, ``start PID``,
+``begin I PID``, ``end I PID``, ``shutdown PID``, ``url URL``), which the test reads.
+``$SLEEP`` is how long a handler takes; ``$FAIL`` makes the startup hook raise
+``PermissionDenied`` with that text.
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ import os
 import mqkit
 from mqkit.service import App
 
-app = App(os.environ.get("APP_URL") or None)
 OUT = os.environ["OUT"]
 PID = os.getpid()
+if os.environ.get("IMPORT_SLEEP"):  # hold the import: a signal arrives while it runs
+    with open(OUT, "a") as f:
+        f.write(f"importing {PID}\\n")
+    import time
+    time.sleep(float(os.environ["IMPORT_SLEEP"]))
+
+app = App(os.environ.get("APP_URL") or None)
 
 
 def note(line):

@@ -241,8 +241,10 @@ def test_a_second_signal_exits_at_once_with_130(running: Callable[..., Run]) -> 
 
 def test_a_signal_while_the_app_starts_stops_it_cleanly(running: Callable[..., Run]) -> None:
     """SIGTERM as soon as the process exists (importing, connecting): a clean exit 0."""
-    run = running("svc:app", N="0")
-    time.sleep(0.15)  # the interpreter is up, mqkit run is importing
+    run = running("svc:app", N="0", IMPORT_SLEEP="0.5")
+    # The app module is being imported (mqkit run installed its handlers before): a
+    # fixed sleep here raced the interpreter's start-up on a loaded machine.
+    wait_for(lambda: lines(run.out, "importing"), what="importing")
     run.signal()
     assert run.wait() == 0, run.err
     assert "Traceback" not in run.err
