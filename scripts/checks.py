@@ -42,12 +42,8 @@ def shipped_adapters() -> list[str]:
 
 def _lint() -> list[list[str]]:
     paths = ["mqkit", "contract_tests", "tests", "broker_tests", "scripts", "scripts/brokers",
-             "examples",
-             "benchmarks/_harness.py", "benchmarks/bench_memory.py", "benchmarks/bench_import.py"]
-    for name in shipped_adapters():
-        paths.append(f"adapters/{name}")
-        if (ROOT / f"benchmarks/bench_{name}.py").is_file():
-            paths.append(f"benchmarks/bench_{name}.py")
+             "examples", "benchmarks"]
+    paths += [f"adapters/{name}" for name in shipped_adapters()]
     return [[sys.executable, "-m", "ruff", "check", *paths]]
 
 
