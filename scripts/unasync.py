@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Generate mqkit's blocking face from its asyncio face, or check that they match.
 
-The asyncio files are the source of truth; each generated file is the source rewritten
-token by token, so code and text are told apart:
+The asyncio files are the source of truth (``PAIRS``: the core's ``mqkit/aio`` and
+``mqkit/driver/_async.py``, and an adapter's asyncio driver, e.g. ``mqkit_redis/_aio.py``
+-> ``_driver.py``); each generated file is the source rewritten token by token, so code and
+text are told apart:
 
 * **Code** loses ``async``/``await`` (``async def`` -> ``def``, ``await x`` -> ``x``, the
   async dunders and ``StopAsyncIteration`` -> their blocking twins) and ``Async*`` names
-  are renamed (``AsyncConsumer`` -> ``Consumer``, ``mqkit.aio`` -> ``mqkit``).
+  are renamed (``AsyncConsumer`` -> ``Consumer``, ``mqkit.aio`` -> ``mqkit``). A
+  generated tree may add names of its own (``RENAMES``, by source path: for the Redis
+  adapter ``redis.asyncio`` -> ``redis``, so ``redis.asyncio.Redis`` -> ``redis.Redis``
+  and ``redis.asyncio.client.Pipeline`` -> ``redis.client.Pipeline``, and ``aclose`` ->
+  ``close``).
 * **Strings and comments** (docstrings included) are prose: only names are renamed
   (``Async*``, the dunders, ``mqkit.aio``) and ``async def/with/for`` become
   ``def/with/for``, which mean the same on the blocking face. ``await`` is removed only
@@ -16,8 +22,9 @@ token by token, so code and text are told apart:
   reported as a *face note* naming the source line, to be reworded so it reads true on
   both faces (``--strict`` makes notes an error).
 * A line ending in the comment ``# unasync: <text>`` becomes ``<text>`` (same indent) in
-  the blocking file; ``# unasync: drop`` leaves the line out. So no decision logic is
-  ever written twice by hand.
+  the blocking file; ``# unasync: drop`` leaves the line out. A line holding only such
+  a comment is a line of the blocking file alone (its indent is the comment's). So no
+  decision logic is ever written twice by hand.
 
     python scripts/unasync.py            # regenerate the stale files
     python scripts/unasync.py --check    # exit 1 if a generated file is stale (CI)
@@ -48,6 +55,7 @@ PAIRS = {
     "mqkit/aio/_received.py": "mqkit/_sync/_received.py",
     "mqkit/aio/_requests.py": "mqkit/_sync/_requests.py",
     "mqkit/aio/_middleware.py": "mqkit/_sync/_middleware.py",
+    "adapters/redis/mqkit_redis/_aio.py": "adapters/redis/mqkit_redis/_driver.py",
 }
 Rules = list[tuple[re.Pattern[str], str]]
 # Names: renamed in code and in text alike.
@@ -66,6 +74,14 @@ PHRASE_RULES: Rules = [
     (re.compile(r"\basync with\b"), "with"),
     (re.compile(r"\basync for\b"), "for"),
 ]
+# Names of a generated tree's own (client libraries' asyncio modules and methods), by
+# the source path they apply under: renamed in code and in text, after NAME_RULES.
+RENAMES: dict[str, Rules] = {
+    "adapters/redis/": [
+        (re.compile(r"\bredis\.asyncio\b"), "redis"),  # .Redis, .client.Pipeline, .retry
+        (re.compile(r"\baclose\b"), "close"),
+    ],
+}
 AWAIT = re.compile(r"\bawait (?=\S)")
 CODE_RULES: Rules = [*PHRASE_RULES, (AWAIT, ""), *NAME_RULES]
 TEXT_RULES: Rules = [*PHRASE_RULES, *NAME_RULES]
@@ -75,6 +91,10 @@ EXAMPLE_LINE = re.compile(r"^(\s*>>> )(.*)$")
 FACE_WORD = re.compile(r"\bawait\b|\basync\b(?!io)")
 DIRECTIVE = re.compile(r"^# unasync: (?P<text>.*)$")
 HEADER = "# GENERATED from {origin} by scripts/unasync.py: do not edit; edit the source.\n"
+# The same on two lines, where one would pass the line length (a long source path).
+HEADER_WRAPPED = ("# GENERATED from {origin} by scripts/unasync.py:\n"
+                  "# do not edit; edit the source.\n")
+LINE_LENGTH = 100  # pyproject's [tool.ruff] line-length
 
 
 @dataclass(frozen=True)
@@ -96,21 +116,29 @@ def _apply(rules: Rules, text: str) -> str:
     return text
 
 
-def convert_text(text: str, fstring: bool = False) -> str:
+def renames(origin: str) -> Rules:
+    """The extra names (``RENAMES``) of the tree ``origin`` (a repository path) is in."""
+    return [rule for prefix, rules in RENAMES.items() if origin.startswith(prefix)
+            for rule in rules]
+
+
+def convert_text(text: str, fstring: bool = False,
+                 extra: Sequence[tuple[re.Pattern[str], str]] = ()) -> str:
     """A piece of a string literal or comment, rewritten for the blocking face.
 
     ``fstring``: the piece belongs to an f-string token (Python < 3.12), whose
-    replacement fields (``{...}``) are code.
+    replacement fields (``{...}``) are code. ``extra``: names of the tree's own.
     """
+    code_rules = [*CODE_RULES, *extra]
     if fstring:
         parts = FIELD.split(text)
-        return "".join(_apply(CODE_RULES, part) if i % 2 else convert_text(part)
+        return "".join(_apply(code_rules, part) if i % 2 else convert_text(part, extra=extra)
                        for i, part in enumerate(parts))
-    text = _apply(TEXT_RULES, text)
+    text = _apply([*TEXT_RULES, *extra], text)
     text = CODE_SPAN.sub(lambda m: "``" + AWAIT.sub("", m.group(1)) + "``", text)
     match = EXAMPLE_LINE.match(text)
     if match:
-        text = match.group(1) + _apply(CODE_RULES, match.group(2))
+        text = match.group(1) + _apply(code_rules, match.group(2))
     return text
 
 
@@ -154,11 +182,18 @@ def _directives(source: str) -> dict[int, str]:
     return found
 
 
-def transform_notes(source: str, origin: str) -> tuple[str, list[Note]]:
-    """The blocking twin of ``source`` (imports sorted), and its face notes."""
+def transform_notes(source: str, origin: str,
+                    target: str | None = None) -> tuple[str, list[Note]]:
+    """The blocking twin of ``source`` (imports sorted as for ``target``, by default
+    ``origin`` with ``/aio/`` read as ``/_sync/``), and its face notes."""
+    extra = renames(origin)
+    code_rules = [*CODE_RULES, *extra]
     spans = _text_spans(source)
     directives = _directives(source)
-    out = [HEADER.format(origin=origin)]
+    header = HEADER.format(origin=origin)
+    if len(header) > LINE_LENGTH + 1:
+        header = HEADER_WRAPPED.format(origin=origin)
+    out = [header]
     notes: list[Note] = []
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
         if number in directives:
@@ -168,15 +203,15 @@ def transform_notes(source: str, origin: str) -> tuple[str, list[Note]]:
             continue
         pieces, pos = [], 0
         for start, end, fstring in sorted(spans.get(number, [])):
-            pieces.append(_apply(CODE_RULES, line[pos:start]))
-            prose = convert_text(line[start:end], fstring)
+            pieces.append(_apply(code_rules, line[pos:start]))
+            prose = convert_text(line[start:end], fstring, extra)
             if FACE_WORD.search(prose):
                 notes.append(Note(origin, number, prose))
             pieces.append(prose)
             pos = end
-        pieces.append(_apply(CODE_RULES, line[pos:]))
+        pieces.append(_apply(code_rules, line[pos:]))
         out.append("".join(pieces))
-    return sort_imports("".join(out), origin), notes
+    return sort_imports("".join(out), target or origin.replace("/aio/", "/_sync/")), notes
 
 
 def transform(source: str, origin: str) -> str:
@@ -184,11 +219,12 @@ def transform(source: str, origin: str) -> str:
     return transform_notes(source, origin)[0]
 
 
-def sort_imports(code: str, origin: str) -> str:
-    """Re-sort imports with ruff (renamed names change the order), as the linter wants."""
+def sort_imports(code: str, target: str) -> str:
+    """Re-sort imports with ruff (renamed names change the order), as the linter wants
+    them in ``target`` (the generated file's repository path)."""
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--quiet", "--select", "I", "--fix-only",
-         "--exit-zero", "--stdin-filename", origin.replace("/aio/", "/_sync/"), "-"],
+         "--exit-zero", "--stdin-filename", target, "-"],
         input=code, capture_output=True, text=True, check=True, cwd=ROOT)
     return result.stdout
 
@@ -196,8 +232,9 @@ def sort_imports(code: str, origin: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scripts/unasync.py",
-        description="Generate mqkit's blocking face (mqkit/_sync, mqkit/driver/_sync.py) "
-                    "from its asyncio face. Without options: rewrite the stale files.",
+        description="Generate mqkit's blocking face (mqkit/_sync, mqkit/driver/_sync.py, "
+                    "adapters/redis/mqkit_redis/_driver.py) from its asyncio face. Without "
+                    "options: rewrite the stale files.",
         epilog="Exit status: 0 up to date (or regenerated), 1 stale (--check, --diff) or "
                "face notes with --strict, 2 bad usage.")
     mode = parser.add_mutually_exclusive_group()
@@ -219,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stale: list[str] = []
     notes: list[Note] = []
     for src, dst in PAIRS.items():
-        wanted, found = transform_notes((root / src).read_text(), src)
+        wanted, found = transform_notes((root / src).read_text(), src, dst)
         notes += found
         target = root / dst
         current = target.read_text() if target.exists() else ""

@@ -74,11 +74,33 @@ true for ``rediss``), ``ca_file``, ``cert_file``, ``key_file``, ``key_password``
 (``connect_timeout``, ``prefetch``, ``lease``...) are mqkit's own.
 
 Drivers: blocking (``redis.Redis``) and asyncio-native (``redis.asyncio.Redis``), one
-logic for both: the sans-I/O flows of ``_flows`` run by ``_link`` or ``_aio``.
+source for both (see "One source for both faces" below).
 
 Native objects through ``as_()``: ``redis.Redis`` (blocking face) or
 ``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer.
 Sentinel and Cluster are not supported by this version (one primary per URL).
+
+One source for both faces
+-------------------------
+Nothing is written twice by hand. The decisions (commands built, replies parsed,
+deliveries built, what a restart re-creates, how an error maps) are sans-I/O and
+face-neutral: ``_flows`` (generators that yield commands and receive raw replies),
+``_wire``, ``_link`` (client arguments, packing, restart bookkeeping), ``_capabilities``,
+``_errors``. What is left is the I/O shell (link, topic, subscription, driver, pub/sub),
+which differs between the faces only by ``async``/``await`` and redis-py's names. It is
+written once, for asyncio, in ``_aio``; the blocking ``_driver`` is generated from it by
+``scripts/unasync.py`` (the core's generator, with the rename table ``redis.asyncio`` ->
+``redis`` and ``aclose`` -> ``close``), and CI fails when it is stale (``unasync.py
+--check``). The few real differences (a ``threading.Lock``, one socket timeout per reply
+instead of one asyncio deadline per step, pub/sub subscribing at open rather than at the
+first receive) are ``# unasync:`` lines beside the asyncio line they replace.
+
+Why not more sans-I/O helpers alone: they hold the logic already, but a method body
+cannot be shared between a ``def`` and an ``async def``. Sharing the shell by hand would
+leave two dozen two-line twins (``with mapped(...): [await] link.run(flow)``) and their
+bookkeeping, free to drift; building them by metaprogramming would hide them from
+mypy. Generation leaves one text, checked, with the same speed (no extra indirection on
+the hot paths: the blocking face is plain blocking code).
 """
 
 from __future__ import annotations
@@ -100,9 +122,9 @@ def _connect(params: ConnectParams) -> Driver:
 
 
 async def _connect_async(params: ConnectParams) -> AsyncDriver:
-    from ._aio import connect_async
+    from ._aio import connect
 
-    return await connect_async(params)
+    return await connect(params)
 
 
 plugin = AdapterPlugin(name="redis", schemes=("redis", "rediss"), extra="redis",

@@ -1,22 +1,28 @@
-"""The asyncio-native driver: the same flows (``_flows``) run on ``redis.asyncio``.
+"""The drivers' I/O shell: link, topic, subscription, driver and pub/sub, for one face.
 
-Everything but I/O is shared with the blocking driver: each method here awaits the
-flow its blocking twin runs. Cancelling a call (``asyncio`` cancellation) drops the
-connection it was using (redis-py disconnects a connection whose reply was not read),
-so no half-read reply is left for the next call.
+``_aio.py`` is the asyncio face and the one source: ``_driver.py``, the blocking face, is
+generated from it by ``scripts/unasync.py`` (never edit ``_driver.py``; CI runs
+``scripts/unasync.py --check``). The logic (commands sent, replies read, deliveries
+built, what a restart re-creates, errors) is in the face-neutral modules ``_flows``,
+``_wire``, ``_link``, ``_capabilities`` and ``_errors``; each method here only runs a
+flow on the link and maps its errors. The few lines where the faces really differ are
+``# unasync:`` directives, next to the asyncio line they replace.
+
+Cancelling a call (``asyncio`` cancellation) drops the connection it was using
+(redis-py disconnects a connection whose reply was not read), so no half-read reply is
+left for the next call.
 """
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # unasync: import threading
 import logging
-import math
-import sys
+import math  # unasync: drop
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-import redis.asyncio as aredis
+import redis.asyncio
 import redis.exceptions as re_
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -37,34 +43,39 @@ from mqkit.driver import (
 )
 
 from . import _flows as flows
-from ._consumer import handles
+from ._capabilities import aof_enabled, capabilities_for, pubsub_capabilities
 from ._delay import MOVE_DUE
-from ._driver import aof_enabled, capabilities_for
 from ._errors import mapped
-from ._link import Known, client_kwargs, pack, redeclared
+from ._link import (
+    Known,
+    client_kwargs,
+    pack,
+    redeclared,
+    within,  # unasync: drop
+)
 from ._names import Names
 from ._options import RedisOptions
-from ._pubsub import parse_payload, pubsub_capabilities
-from ._wire import decode, encode, join_fields
+from ._wire import decode, encode, join_fields, parse_payload
 
-__all__ = ["AsyncRedisDriver", "connect_async"]
+__all__ = ["AsyncLink", "AsyncPubSubDriver", "AsyncRedisDriver", "connect", "read_replies"]
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
 
 
 class AsyncLink:
-    """One asyncio pool for a driver, its known names, and the flow runner."""
+    """One pool for a driver, its known names, and the flow runner."""
 
     def __init__(self, params: ConnectParams, options: RedisOptions) -> None:
         self.options = options
         self.known = Known(options.redeclare)
-        self._connect_lock = asyncio.Lock()
-        self.client = aredis.Redis(redis_connect_func=self._on_connect,
-                                   retry=Retry(NoBackoff(), 0),
-                                   **client_kwargs(params, options))
+        # The lock keeps two new connections from re-creating at once.
+        self._connect_lock = asyncio.Lock()  # unasync: self._connect_lock = threading.Lock()
+        hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
+        self.client = redis.asyncio.Redis(
+            redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **client_kwargs(params, options))
         self.script_sha = self.client.register_script(MOVE_DUE).sha
-        self._read_timeout = params.connect_timeout + options.block_slice
+        self._read_timeout = params.connect_timeout + options.block_slice  # unasync: drop
 
     async def _on_connect(self, conn: Any) -> None:
         await conn.on_connect()
@@ -90,13 +101,12 @@ class AsyncLink:
             commands = next(flow)
             while True:
                 await conn.send_packed_command([pack(conn, commands)])
-                # One deadline for the whole step, not one timer per reply (redis-py
-                # arms one per read_response unless told math.inf): a silent server
-                # still times out, and a batch of 1,000 replies costs 1,000 plain reads.
-                try:
-                    replies = await _read_within(conn, len(commands), self._read_timeout)
-                except asyncio.TimeoutError as exc:  # not builtins.TimeoutError on 3.10
-                    raise re_.TimeoutError("no reply within the socket timeout") from exc
+                # asyncio: one deadline for the whole step, not one timer per reply
+                # (redis-py arms one per read_response unless told math.inf): a silent
+                # server still times out, and a batch of 1,000 replies costs 1,000 plain
+                # reads. Blocking: each read within the socket timeout, the same value.
+                replies = await within(  # unasync: replies = read_replies(conn, len(commands))
+                    self._read_timeout, read_replies(conn, len(commands)))  # unasync: drop
                 commands = flow.send(replies)
         except StopIteration as stop:
             result: T = stop.value
@@ -109,29 +119,20 @@ class AsyncLink:
         await self.client.connection_pool.disconnect()
 
 
-if sys.version_info >= (3, 11):
-    async def _read_within(conn: Any, count: int, timeout: float) -> list[Any]:
-        """``count`` replies, read within ``timeout`` seconds (``asyncio.timeout``
-        in this task: no task per step, as ``wait_for`` makes before 3.12)."""
-        async with asyncio.timeout(timeout):
-            return await _read_replies(conn, count)
-else:  # pragma: no cover - Python 3.10
-    async def _read_within(conn: Any, count: int, timeout: float) -> list[Any]:
-        return await asyncio.wait_for(_read_replies(conn, count), timeout)
-
-
-async def _read_replies(conn: Any, count: int) -> list[Any]:
+async def read_replies(conn: Any, count: int) -> list[Any]:
+    """``count`` raw replies in order, an error reply in its place (not raised)."""
     replies: list[Any] = []
     for _ in range(count):
         try:
-            replies.append(await conn.read_response(disable_decoding=True,
-                                                    timeout=math.inf))
+            replies.append(await conn.read_response(disable_decoding=True,  # unasync: drop
+                                                    timeout=math.inf))  # unasync: drop
+            # unasync: replies.append(conn.read_response(disable_decoding=True))
         except re_.ResponseError as exc:
             replies.append(exc)
     return replies
 
 
-async def connect_async(params: ConnectParams) -> AsyncDriver:
+async def connect(params: ConnectParams) -> AsyncDriver:
     options = parse_options(RedisOptions, params.options)
     link = AsyncLink(params, options)
     try:
@@ -154,7 +155,11 @@ async def connect_async(params: ConnectParams) -> AsyncDriver:
     return AsyncRedisDriver(link, names, capabilities_for(options, aof_enabled(info)))
 
 
+# -- streams mode ----------------------------------------------------------------------
+
 class AsyncRedisTopic(AsyncTopicDriver):
+    """A stream key; ``send_batch`` is one pipeline without MULTI/EXEC."""
+
     def __init__(self, link: AsyncLink, topic: str, key: str, delayed_key: str) -> None:
         self._link = link
         self._topic = topic
@@ -177,6 +182,9 @@ class AsyncRedisTopic(AsyncTopicDriver):
 
 
 class AsyncRedisSubscription(AsyncSubscriptionDriver):
+    """One consumer (``options.consumer_name``) of one group of one stream: runs the
+    flows of its ``_flows.Reader``."""
+
     def __init__(self, link: AsyncLink, reader: flows.Reader) -> None:
         self._link = link
         self._reader = reader
@@ -188,24 +196,27 @@ class AsyncRedisSubscription(AsyncSubscriptionDriver):
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         with mapped(f"ack on {self._what}"):
-            await self._link.run(self._reader.ack(handles(deliveries)))
+            await self._link.run(self._reader.ack(flows.handles(deliveries)))
 
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
         with mapped(f"reject on {self._what}"):
-            await self._link.run(self._reader.ack(handles(deliveries)))
+            await self._link.run(self._reader.ack(flows.handles(deliveries)))
 
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
         with mapped(f"nack on {self._what}"):
-            await self._link.run(self._reader.nack(handles(deliveries), delay))
+            await self._link.run(self._reader.nack(flows.handles(deliveries), delay))
 
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
+        # Resetting the idle time buys one whole lease of this consumer's; ``seconds``
+        # is the portable layer's lease, the same value.
         with mapped(f"extend lease on {self._what}"):
-            await self._link.run(self._reader.extend(handles(deliveries)))
+            await self._link.run(self._reader.extend(flows.handles(deliveries)))
 
     async def close(self) -> None:
         try:
             await self._link.run(self._reader.release())
         except (re_.RedisError, OSError) as exc:
+            # Unreachable or deleted: its entries come back after the lease instead.
             log.info("mqkit: redis consumer %s of %s left without releasing: %s",
                      self._reader.me, self._what, exc)
 
@@ -215,7 +226,7 @@ class AsyncRedisSubscription(AsyncSubscriptionDriver):
 
 
 class AsyncRedisDriver(AsyncDriver):
-    """The asyncio twin of ``RedisDriver``: the same flows, awaited."""
+    """A pool shared by the admin verbs, topics and subscriptions of one client."""
 
     def __init__(self, link: AsyncLink, names: Names, capabilities: Capabilities) -> None:
         self.capabilities = capabilities
@@ -251,6 +262,7 @@ class AsyncRedisDriver(AsyncDriver):
         self._link.known.forget(self._names.stream(topic))
 
     async def list_topics(self) -> list[str]:
+        """Every stream whose key starts with ``key_prefix`` (SCAN ... TYPE stream)."""
         return await self._run("list topics", flows.list_topics(self._names))
 
     async def topic_exists(self, topic: str) -> bool:
@@ -290,7 +302,15 @@ class AsyncRedisDriver(AsyncDriver):
         return client if isinstance(client, kind) else None
 
 
-# -- pub/sub mode ----------------------------------------------------------------------
+# -- pub/sub mode (mode=pubsub) --------------------------------------------------------
+#
+# topic = channel ``<key_prefix><topic>``; send = ``PUBLISH`` (one buffer per batch);
+# every open consumer gets every message published while it is subscribed, whatever its
+# group (groups and competing consumers are unsupported); ack/reject do nothing, nack is
+# unsupported; a message published while nobody listens is gone. The payload is the
+# stream entry's fields joined as ``<len>:<bytes>`` (``_wire.join_fields``) so that
+# headers survive; a payload that is not in that form (a plain ``PUBLISH ch hello``) is
+# received as the body. Topics exist in a registry set ``<key_prefix>mqkit:channels``.
 
 class AsyncPubSubTopic(AsyncTopicDriver):
     def __init__(self, link: AsyncLink, topic: str, channel: str) -> None:
@@ -314,16 +334,24 @@ class AsyncPubSubSubscription(AsyncSubscriptionDriver):
         self._channel = channel
         client: Any = link.client
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._subscribed = False
+        # Blocking: subscribed here, as the subscription opens; asyncio: by the first
+        # receive (a constructor cannot wait for the server).
+        self._subscribed = False  # unasync: self._subscribed = self._subscribe("subscribe to")
+
+    async def _subscribe(self, what: str) -> bool:
+        with mapped(f"{what} {self._topic!r}"):
+            await self._pubsub.subscribe(self._channel)
+        return True
 
     async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         out: list[Delivery] = []
         deadline = time.monotonic() + timeout
+        if not self._subscribed:
+            self._subscribed = await self._subscribe("receive from")
         with mapped(f"receive from {self._topic!r}"):
-            if not self._subscribed:
-                await self._pubsub.subscribe(self._channel)
-                self._subscribed = True
             while len(out) < max_messages:
+                # Block only for the first message (get_message's own timeout: never
+                # its default of 0 in a loop), then drain what is already there.
                 wait = max(0.0, deadline - time.monotonic()) if not out else 0.0
                 item = await self._pubsub.get_message(timeout=wait)
                 if item is None:
@@ -353,7 +381,7 @@ class AsyncPubSubSubscription(AsyncSubscriptionDriver):
 
 
 class AsyncPubSubDriver(AsyncDriver):
-    """The asyncio twin of ``PubSubDriver`` (its registry flows are shared)."""
+    """Channels; topics are remembered in a registry set."""
 
     def __init__(self, link: AsyncLink, names: Names) -> None:
         self.capabilities = pubsub_capabilities()

@@ -2,9 +2,10 @@
 
 A flow is a generator: it yields a list of Redis commands (tuples of arguments),
 receives their raw RESP2 replies in order (an error reply as the exception object in
-its place, not raised), and returns its result. ``_link.run`` and ``_aio.run`` drive
+its place, not raised), and returns its result. ``Link.run`` and ``AsyncLink.run`` drive
 a flow on one pooled connection of redis-py's blocking or asyncio client; the two
-faces differ by nothing else. Each flow's docstring names the commands it sends.
+faces differ by nothing else (both are one source: ``_driver`` is generated from ``_aio``).
+Each flow's docstring names the commands it sends.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ._names import Names
 from ._options import RedisOptions
 from ._wire import deliveries, encode, join_fields
 
-__all__ = ["RELEASED", "Command", "Flow", "Reader", "call"]
+__all__ = ["RELEASED", "Command", "Flow", "Reader", "call", "handles"]
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -73,6 +74,11 @@ def exchange(commands: list[Command]) -> Flow[list[Any]]:
     """Send ``commands``; their replies, errors in place."""
     replies = yield commands
     return replies
+
+
+def handles(deliveries: Sequence[Delivery]) -> list[Any]:
+    """The entry ids of ``deliveries`` (what ``XACK``, ``ZADD`` and ``XCLAIM`` take)."""
+    return [d.handle for d in deliveries]
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""Connection pools, running flows on them, and recovery from a server restart.
+"""What both faces' links share: client arguments, packing, recovery from a restart.
 
 Every connection of a driver comes from one redis-py ``ConnectionPool`` (RESP2); redis-py
 opens a new connection when a pooled one turns out dead, and mqkit's driver never
 retries a command itself (``Retry(NoBackoff(), 0)``: the portable layer retries sends).
-:func:`run` drives a sans-I/O flow (``_flows``) on one pooled connection: each step's
-commands are packed into one buffer (hiredis' packer when installed), written once,
-and their replies read raw.
+``Link.run`` (``_aio``, and ``_driver`` generated from it) drives a sans-I/O flow
+(``_flows``) on one pooled connection: each step's commands are packed into one buffer
+(:func:`pack`, hiredis' packer when installed), written once, and their replies read raw.
 
 Each new connection asks the server its ``run_id`` (``INFO server``). A different
 ``run_id`` than before means the server restarted; with ``redeclare`` (default) the
@@ -17,27 +17,26 @@ see ``persistence``). With persistence every group still exists and nothing chan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-import redis
 import redis.exceptions as re_
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from mqkit.driver import ConfigurationError, ConnectParams, ssl_context
 
-from ._delay import MOVE_DUE
-from ._flows import Command, Flow, parse_info, redeclare_commands
+from ._flows import Command, parse_info, redeclare_commands
 from ._options import RedisOptions
 
-__all__ = ["Known", "Link", "client_kwargs", "pack"]
+__all__ = ["Known", "client_kwargs", "pack", "redeclared", "within"]
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
+
 
 def _load_hiredis_pack() -> Callable[..., bytes] | None:
     """hiredis's C command packer, when the optional ``hiredis`` package is installed."""
@@ -147,56 +146,19 @@ def redeclared(command: Command, exc: re_.ResponseError) -> None:
         log.warning("mqkit: re-creating %s failed: %s", command[2], exc)
 
 
-class Link:
-    """One blocking pool for a driver, its known names, and the flow runner."""
+if sys.version_info >= (3, 11):
+    async def _within(timeout: float, step: Awaitable[T]) -> T:
+        async with asyncio.timeout(timeout):  # in this task: no task per step
+            return await step
+else:  # pragma: no cover - Python 3.10
+    async def _within(timeout: float, step: Awaitable[T]) -> T:
+        return await asyncio.wait_for(step, timeout)
 
-    def __init__(self, params: ConnectParams, options: RedisOptions) -> None:
-        self.options = options
-        self.known = Known(options.redeclare)
-        # The lock keeps two new connections from re-creating at once.
-        self._connect_lock = threading.Lock()
-        hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
-        self.client = redis.Redis(redis_connect_func=hook, retry=Retry(NoBackoff(), 0),
-                                  **client_kwargs(params, options))
-        self.script_sha = self.client.register_script(MOVE_DUE).sha
 
-    def _on_connect(self, conn: Any) -> None:
-        conn.on_connect()
-        conn.send_command("INFO", "server")
-        try:
-            info = conn.read_response()
-        except re_.ResponseError as exc:  # an ACL user without INFO: no restart check
-            log.debug("mqkit: INFO server refused (%s); restarts go unnoticed", exc)
-            return
-        with self._connect_lock:
-            for command in self.known.connected(info):
-                conn.send_command(*command)
-                try:
-                    conn.read_response()
-                except re_.ResponseError as exc:
-                    redeclared(command, exc)
-
-    def run(self, flow: Flow[T]) -> T:
-        """Drive ``flow`` on one pooled connection; its result."""
-        pool = self.client.connection_pool
-        conn: Any = pool.get_connection()
-        try:
-            commands = next(flow)
-            while True:
-                conn.send_packed_command([pack(conn, commands)])
-                replies: list[Any] = []
-                for _ in commands:
-                    try:
-                        replies.append(conn.read_response(disable_decoding=True))
-                    except re_.ResponseError as exc:
-                        replies.append(exc)
-                commands = flow.send(replies)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        finally:
-            pool.release(conn)
-
-    def close(self) -> None:
-        self.client.close()
-        self.client.connection_pool.disconnect()
+async def within(timeout: float, step: Awaitable[T]) -> T:
+    """Await ``step`` within ``timeout`` seconds (the asyncio link's one deadline per
+    step); past it, redis-py's ``TimeoutError``, as a blocking socket timeout raises."""
+    try:
+        return await _within(timeout, step)
+    except asyncio.TimeoutError as exc:  # not builtins.TimeoutError on 3.10
+        raise re_.TimeoutError("no reply within the socket timeout") from exc

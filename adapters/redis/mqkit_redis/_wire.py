@@ -23,7 +23,7 @@ from typing import Any
 from mqkit.driver import Delivery, Message, received
 
 __all__ = ["HEADER_PREFIX", "decode", "deliveries", "encode", "entry_time", "join_fields",
-           "split_fields", "unpack"]
+           "parse_payload", "split_fields", "unpack"]
 
 BODY = b"body"
 HEADER_PREFIX = "h:"
@@ -144,3 +144,15 @@ def split_fields(packed: bytes) -> list[bytes]:
         out.append(packed[colon + 1:colon + 1 + size])
         pos = colon + 1 + size
     return out
+
+
+def parse_payload(payload: bytes) -> list[bytes]:
+    """The fields of a pub/sub payload, or ``[body, payload]`` when it is not joined
+    fields (a plain ``PUBLISH ch hello``)."""
+    try:
+        parts = split_fields(payload)
+    except ValueError:
+        parts = []
+    if len(parts) % 2 or parts[:1] != [b"body"]:
+        return [b"body", payload]
+    return parts

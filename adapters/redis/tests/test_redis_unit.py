@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import redis.exceptions as re_
 from mqkit_redis import _link
+from mqkit_redis._capabilities import capabilities_for
 from mqkit_redis._delay import MOVE_DUE
-from mqkit_redis._driver import capabilities_for
 from mqkit_redis._errors import map_error, mapped
 from mqkit_redis._flows import Reader, make_reader, send_commands, trim_args
 from mqkit_redis._link import client_kwargs
