@@ -9,7 +9,8 @@ committed offset, per partition, over the topic and the retry topic.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import kafka.errors as ke
@@ -97,6 +98,33 @@ class Admin:
 
     def topic_exists(self, topic: str) -> bool:
         return self._partitions(topic) is not None
+
+    def await_leaders(self, topics: Sequence[str], timeout: float) -> bool:
+        """Whether every partition of ``topics`` has a leader in the broker's metadata,
+        asked every 50 ms for up to ``timeout`` seconds.
+
+        A topic just created (or just recreated after a restart) is known to the
+        controller before every broker's metadata shows its partitions with a leader. A
+        consumer that joins its group in that window is assigned none of them
+        (kafka-python's range assignor: "No partition metadata for topic") and fetches
+        nothing until a rebalance: seen in CI under load, where a live message then
+        waited past its test's 10 s. This is a wait for a state to appear, not a retry
+        of a failed call: each ask that fails leaves at once as its mqkit error.
+        """
+        deadline = time.monotonic() + timeout
+        wanted = set(topics)
+        while True:
+            described = self._call(f"describe topics {sorted(wanted)!r}",
+                                   lambda: self.native.describe_topics(list(wanted)))
+            led = {entry["name"] for entry in described
+                   if entry["error_code"] == 0 and entry["partitions"]
+                   and all(part["error_code"] == 0 and part["leader_id"] >= 0
+                           for part in entry["partitions"])}
+            if led >= wanted:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def _partitions(self, topic: str) -> list[TopicPartition] | None:
         described = self._call(f"describe topic {topic!r}",

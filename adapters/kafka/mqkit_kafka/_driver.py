@@ -39,6 +39,9 @@ T = TypeVar("T")
 # default batch_size, and one flush waits for all of them.
 MAX_BATCH = 1000
 _PRODUCE_REQUEST_TIMEOUT_MS = 10_000
+# How long opening a subscription waits for its topics' partitions to have leaders
+# (Admin.await_leaders) before the consumer joins its group.
+_LEADER_WAIT = 5.0
 
 
 def capabilities_for(options: KafkaOptions) -> Capabilities:
@@ -191,6 +194,10 @@ class KafkaDriver(Driver):
                     f"{self._names.group_id(topic, group)!r}) of topic {topic!r} "
                     "does not exist")
             self._admin.create_group(topic, group, options.start)
+        retry_topic = self._names.retry_topic(topic, group)
+        if not self._admin.await_leaders([topic, retry_topic], _LEADER_WAIT):
+            log.info("kafka: partitions of %s have no leader after %.0f s; subscribing "
+                     "anyway", topic, _LEADER_WAIT)
         o = self._options
         config = dict(self._config)
         group_id = self._names.group_id(topic, group)
@@ -210,8 +217,7 @@ class KafkaDriver(Driver):
                 # hands out, the rest waits in kafka-python's buffer, uncommitted.
                 max_poll_records=max(1, options.prefetch))
 
-        return KafkaSubscription(make_consumer, self.producer, topic,
-                                 self._names.retry_topic(topic, group),
+        return KafkaSubscription(make_consumer, self.producer, topic, retry_topic,
                                  max_request_size=o.max_request_size,
                                  send_timeout=self._send_timeout,
                                  # A join or a fetch takes well under a session;
