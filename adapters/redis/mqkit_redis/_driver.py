@@ -120,7 +120,7 @@ class Link:
 def read_replies(conn: Any, count: int) -> list[Any]:
     """``count`` raw replies in order, an error reply in its place (not raised)."""
     replies: list[Any] = []
-    for _ in range(count):
+    for _ in range(count):  # plain method calls: faster than bound ones held in locals
         try:
             replies.append(conn.read_response(disable_decoding=True))
         except re_.ResponseError as exc:
