@@ -214,9 +214,10 @@ def transform_notes(source: str, origin: str,
     return sort_imports("".join(out), target or origin.replace("/aio/", "/_sync/")), notes
 
 
-def transform(source: str, origin: str) -> str:
-    """The blocking twin of ``source``, read from ``origin`` (a repository path)."""
-    return transform_notes(source, origin)[0]
+def transform(source: str, origin: str, target: str | None = None) -> str:
+    """The blocking twin of ``source``, read from ``origin`` (a repository path), to be
+    written to ``target``."""
+    return transform_notes(source, origin, target)[0]
 
 
 def sort_imports(code: str, target: str) -> str:

@@ -111,6 +111,56 @@ def test_comments_are_prose() -> None:
     assert "x = 1  # await the Driver here" in out
 
 
+def test_a_comment_line_directive_is_a_line_of_the_blocking_face_alone() -> None:
+    out = _body("""
+        async def f(conn):
+            x = await conn.read(timeout=INF)  # unasync: drop
+            # unasync: x = conn.read()
+                # unasync: deeper()
+            return x
+    """)
+    assert out == "\ndef f(conn):\n    x = conn.read()\n        deeper()\n    return x\n"
+
+
+_REDIS = """
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+
+
+    async def f(client: redis.asyncio.Redis, p: redis.asyncio.client.Pipeline) -> None:
+        \"\"\"Closes a ``redis.asyncio.Redis`` (``aclose``).\"\"\"
+        await client.aclose()
+"""
+
+
+def test_a_trees_own_renames_apply_under_its_path_only() -> None:
+    out = unasync.transform(textwrap.dedent(_REDIS), "adapters/redis/mqkit_redis/_x.py",
+                            "adapters/redis/mqkit_redis/_y.py")
+    assert "import redis\nfrom redis.retry import Retry\n" in out
+    assert "def f(client: redis.Redis, p: redis.client.Pipeline) -> None:" in out
+    assert '"""Closes a ``redis.Redis`` (``close``)."""' in out
+    assert "client.close()" in out and "asyncio" not in out and "aclose" not in out
+    core = _body(_REDIS)  # the same text in mqkit/aio: only async/await go
+    assert "redis.asyncio.Redis" in core and "client.aclose()" in core
+
+
+def test_the_redis_tree_renames_are_listed() -> None:
+    rules = unasync.renames("adapters/redis/mqkit_redis/_aio.py")
+    assert [p.pattern for p, _ in rules] == [r"\bredis\.asyncio\b", r"\baclose\b"]
+    assert unasync.renames("mqkit/aio/_client.py") == []
+
+
+def test_a_long_header_is_wrapped_within_the_line_length() -> None:
+    origin = "adapters/longer_backend/mqkit_longer_backend/_aio.py"
+    out = unasync.transform("x = 1\n", origin, origin.replace("_aio", "_driver"))
+    head = out.split("\n")[:3]
+    assert head[0] == f"# GENERATED from {origin} by scripts/unasync.py:"
+    assert head[1] == "# do not edit; edit the source."
+    assert all(len(line) <= unasync.LINE_LENGTH for line in head)
+    short = unasync.transform("x = 1\n", "mqkit/aio/_x.py")
+    assert short.startswith(unasync.HEADER.format(origin="mqkit/aio/_x.py"))
+
+
 _TRIGGERS = ("``", ">>>", "Async", "mqkit.aio", "async def", "async with", "async for",
              "__a", "{", "}")
 
