@@ -57,7 +57,8 @@ from ._names import Names
 from ._options import RedisOptions
 from ._wire import decode, encode, join_fields, parse_payload
 
-__all__ = ["AsyncLink", "AsyncPubSubDriver", "AsyncRedisDriver", "connect", "read_replies"]
+__all__ = ["AsyncLink", "AsyncPubSubDriver", "AsyncRedisDriver", "AsyncShell", "connect",
+           "read_replies"]
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
@@ -155,9 +156,24 @@ async def connect(params: ConnectParams) -> AsyncDriver:
     return AsyncRedisDriver(link, names, capabilities_for(options, aof_enabled(info)))
 
 
+class AsyncShell:
+    """What the driver, topic and subscription objects of a face share: a flow run on
+    the link with its errors mapped, and the native client (``as_``)."""
+
+    _link: AsyncLink
+
+    async def _run(self, what: str, flow: flows.Flow[T]) -> T:
+        with mapped(what):
+            return await self._link.run(flow)
+
+    def as_(self, kind: type[T]) -> T | None:
+        client = self._link.client
+        return client if isinstance(client, kind) else None
+
+
 # -- streams mode ----------------------------------------------------------------------
 
-class AsyncRedisTopic(AsyncTopicDriver):
+class AsyncRedisTopic(AsyncShell, AsyncTopicDriver):
     """A stream key; ``send_batch`` is one pipeline without MULTI/EXEC."""
 
     def __init__(self, link: AsyncLink, topic: str, key: str, delayed_key: str) -> None:
@@ -176,12 +192,8 @@ class AsyncRedisTopic(AsyncTopicDriver):
     async def close(self) -> None:
         return None
 
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
-
-class AsyncRedisSubscription(AsyncSubscriptionDriver):
+class AsyncRedisSubscription(AsyncShell, AsyncSubscriptionDriver):
     """One consumer (``options.consumer_name``) of one group of one stream: runs the
     flows of its ``_flows.Reader``."""
 
@@ -191,26 +203,24 @@ class AsyncRedisSubscription(AsyncSubscriptionDriver):
         self._what = f"group {reader.group!r} of {reader.topic!r}"
 
     async def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        with mapped(f"receive from {self._what}"):
-            return await self._link.run(self._reader.receive(max_messages, timeout))
+        return await self._run(f"receive from {self._what}",
+                               self._reader.receive(max_messages, timeout))
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        with mapped(f"ack on {self._what}"):
-            await self._link.run(self._reader.ack(flows.handles(deliveries)))
+        await self._run(f"ack on {self._what}", self._reader.ack(flows.handles(deliveries)))
 
     async def reject(self, deliveries: Sequence[Delivery]) -> None:
-        with mapped(f"reject on {self._what}"):
-            await self._link.run(self._reader.ack(flows.handles(deliveries)))
+        await self._run(f"reject on {self._what}", self._reader.ack(flows.handles(deliveries)))
 
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        with mapped(f"nack on {self._what}"):
-            await self._link.run(self._reader.nack(flows.handles(deliveries), delay))
+        await self._run(f"nack on {self._what}",
+                        self._reader.nack(flows.handles(deliveries), delay))
 
     async def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         # Resetting the idle time buys one whole lease of this consumer's; ``seconds``
         # is the portable layer's lease, the same value.
-        with mapped(f"extend lease on {self._what}"):
-            await self._link.run(self._reader.extend(flows.handles(deliveries)))
+        await self._run(f"extend lease on {self._what}",
+                        self._reader.extend(flows.handles(deliveries)))
 
     async def close(self) -> None:
         try:
@@ -220,22 +230,14 @@ class AsyncRedisSubscription(AsyncSubscriptionDriver):
             log.info("mqkit: redis consumer %s of %s left without releasing: %s",
                      self._reader.me, self._what, exc)
 
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
-
-class AsyncRedisDriver(AsyncDriver):
+class AsyncRedisDriver(AsyncShell, AsyncDriver):
     """A pool shared by the admin verbs, topics and subscriptions of one client."""
 
     def __init__(self, link: AsyncLink, names: Names, capabilities: Capabilities) -> None:
         self.capabilities = capabilities
         self._link = link
         self._names = names
-
-    async def _run(self, what: str, flow: flows.Flow[T]) -> T:
-        with mapped(what):
-            return await self._link.run(flow)
 
     async def open_topic(self, topic: str) -> AsyncRedisTopic:
         await self._run(f"open topic {topic!r}", flows.require_topic(self._names, topic))
@@ -296,10 +298,6 @@ class AsyncRedisDriver(AsyncDriver):
     async def close(self) -> None:
         with mapped("close"):
             await self._link.close()
-
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
 
 # -- pub/sub mode (mode=pubsub) --------------------------------------------------------
@@ -380,17 +378,13 @@ class AsyncPubSubSubscription(AsyncSubscriptionDriver):
             pass
 
 
-class AsyncPubSubDriver(AsyncDriver):
+class AsyncPubSubDriver(AsyncShell, AsyncDriver):
     """Channels; topics are remembered in a registry set."""
 
     def __init__(self, link: AsyncLink, names: Names) -> None:
         self.capabilities = pubsub_capabilities()
         self._link = link
         self._names = names
-
-    async def _run(self, what: str, flow: flows.Flow[T]) -> T:
-        with mapped(what):
-            return await self._link.run(flow)
 
     async def open_topic(self, topic: str) -> AsyncPubSubTopic:
         await self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
@@ -436,7 +430,3 @@ class AsyncPubSubDriver(AsyncDriver):
     async def close(self) -> None:
         with mapped("close"):
             await self._link.close()
-
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None

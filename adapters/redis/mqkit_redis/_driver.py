@@ -57,7 +57,8 @@ from ._names import Names
 from ._options import RedisOptions
 from ._wire import decode, encode, join_fields, parse_payload
 
-__all__ = ["Link", "PubSubDriver", "RedisDriver", "connect", "read_replies"]
+__all__ = ["Link", "PubSubDriver", "RedisDriver", "Shell", "connect",
+           "read_replies"]
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
@@ -151,9 +152,24 @@ def connect(params: ConnectParams) -> Driver:
     return RedisDriver(link, names, capabilities_for(options, aof_enabled(info)))
 
 
+class Shell:
+    """What the driver, topic and subscription objects of a face share: a flow run on
+    the link with its errors mapped, and the native client (``as_``)."""
+
+    _link: Link
+
+    def _run(self, what: str, flow: flows.Flow[T]) -> T:
+        with mapped(what):
+            return self._link.run(flow)
+
+    def as_(self, kind: type[T]) -> T | None:
+        client = self._link.client
+        return client if isinstance(client, kind) else None
+
+
 # -- streams mode ----------------------------------------------------------------------
 
-class RedisTopic(TopicDriver):
+class RedisTopic(Shell, TopicDriver):
     """A stream key; ``send_batch`` is one pipeline without MULTI/EXEC."""
 
     def __init__(self, link: Link, topic: str, key: str, delayed_key: str) -> None:
@@ -172,12 +188,8 @@ class RedisTopic(TopicDriver):
     def close(self) -> None:
         return None
 
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
-
-class RedisSubscription(SubscriptionDriver):
+class RedisSubscription(Shell, SubscriptionDriver):
     """One consumer (``options.consumer_name``) of one group of one stream: runs the
     flows of its ``_flows.Reader``."""
 
@@ -187,26 +199,24 @@ class RedisSubscription(SubscriptionDriver):
         self._what = f"group {reader.group!r} of {reader.topic!r}"
 
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        with mapped(f"receive from {self._what}"):
-            return self._link.run(self._reader.receive(max_messages, timeout))
+        return self._run(f"receive from {self._what}",
+                               self._reader.receive(max_messages, timeout))
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
-        with mapped(f"ack on {self._what}"):
-            self._link.run(self._reader.ack(flows.handles(deliveries)))
+        self._run(f"ack on {self._what}", self._reader.ack(flows.handles(deliveries)))
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
-        with mapped(f"reject on {self._what}"):
-            self._link.run(self._reader.ack(flows.handles(deliveries)))
+        self._run(f"reject on {self._what}", self._reader.ack(flows.handles(deliveries)))
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        with mapped(f"nack on {self._what}"):
-            self._link.run(self._reader.nack(flows.handles(deliveries), delay))
+        self._run(f"nack on {self._what}",
+                        self._reader.nack(flows.handles(deliveries), delay))
 
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
         # Resetting the idle time buys one whole lease of this consumer's; ``seconds``
         # is the portable layer's lease, the same value.
-        with mapped(f"extend lease on {self._what}"):
-            self._link.run(self._reader.extend(flows.handles(deliveries)))
+        self._run(f"extend lease on {self._what}",
+                        self._reader.extend(flows.handles(deliveries)))
 
     def close(self) -> None:
         try:
@@ -216,22 +226,14 @@ class RedisSubscription(SubscriptionDriver):
             log.info("mqkit: redis consumer %s of %s left without releasing: %s",
                      self._reader.me, self._what, exc)
 
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
-
-class RedisDriver(Driver):
+class RedisDriver(Shell, Driver):
     """A pool shared by the admin verbs, topics and subscriptions of one client."""
 
     def __init__(self, link: Link, names: Names, capabilities: Capabilities) -> None:
         self.capabilities = capabilities
         self._link = link
         self._names = names
-
-    def _run(self, what: str, flow: flows.Flow[T]) -> T:
-        with mapped(what):
-            return self._link.run(flow)
 
     def open_topic(self, topic: str) -> RedisTopic:
         self._run(f"open topic {topic!r}", flows.require_topic(self._names, topic))
@@ -292,10 +294,6 @@ class RedisDriver(Driver):
     def close(self) -> None:
         with mapped("close"):
             self._link.close()
-
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
 
 
 # -- pub/sub mode (mode=pubsub) --------------------------------------------------------
@@ -376,17 +374,13 @@ class PubSubSubscription(SubscriptionDriver):
             pass
 
 
-class PubSubDriver(Driver):
+class PubSubDriver(Shell, Driver):
     """Channels; topics are remembered in a registry set."""
 
     def __init__(self, link: Link, names: Names) -> None:
         self.capabilities = pubsub_capabilities()
         self._link = link
         self._names = names
-
-    def _run(self, what: str, flow: flows.Flow[T]) -> T:
-        with mapped(what):
-            return self._link.run(flow)
 
     def open_topic(self, topic: str) -> PubSubTopic:
         self._run(f"open {topic!r}", flows.require_channel(self._names, topic))
@@ -432,7 +426,3 @@ class PubSubDriver(Driver):
     def close(self) -> None:
         with mapped("close"):
             self._link.close()
-
-    def as_(self, kind: type[T]) -> T | None:
-        client = self._link.client
-        return client if isinstance(client, kind) else None
