@@ -144,10 +144,14 @@ async def test_c52_graceful_stop_finishes_in_flight(env: Env) -> None:
     stats = await asyncio.wait_for(loop, 20)
     await consumer.close()
     assert stats.acked == len(finished) >= 1
-    assert stats.acked + stats.released == 5
+    # The loop may hold fewer than 5 when stop() comes (a broker that pushes deliveries
+    # had not pushed them all yet): those it holds are finished or released; the rest
+    # were never received. Either way every message not finished is still there.
+    assert stats.acked + stats.released <= 5
     async with env.client.consumer(topic, "g") as rest:
         left = await env.collect(rest, 5 - len(finished), settle_wait=0.5)
     assert {m.body for m in left}.isdisjoint(finished)
+    assert sorted([*finished, *(m.body for m in left)]) == [bytes([i]) for i in range(5)]
 
 
 @pytest.mark.contract(53)
