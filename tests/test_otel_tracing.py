@@ -270,7 +270,8 @@ def test_instrument_refuses_other_objects_and_is_idempotent(otel: Traced) -> Non
     with mqkit.connect(_url()) as client:
         instrument(client)
         instrument(client)
-        assert len(client._connection.send_hooks) == 1
+        assert [type(h).__name__ for h in client._connection.send_hooks] == [
+            "SendTracer", "SendMeter"]
     with pytest.raises(mqkit.ConfigurationError, match="parent must be a bool"):
         Tracing(parent="yes")  # type: ignore[arg-type]
 

@@ -1,6 +1,6 @@
 """Spans and context propagation per the OpenTelemetry messaging semantic conventions.
 
-Producer side (:class:`SendTracer`, a send hook added by :func:`instrument`):
+Producer side (:class:`SendTracer`, a send hook added by :func:`mqkit.otel.instrument`):
 
 - ``send`` (one message): a ``send {topic}`` span of kind PRODUCER whose context is the
   message's creation context, injected into its headers.
@@ -30,7 +30,7 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -54,8 +54,7 @@ if TYPE_CHECKING:
     from ..aio._middleware import AsyncHandlerContext
     from ..aio._middleware import Next as AsyncNext
 
-__all__ = ["SCHEMA_URL", "AsyncTracing", "SendTracer", "Tracing", "instrument",
-           "messaging_system"]
+__all__ = ["SCHEMA_URL", "AsyncTracing", "SendTracer", "Tracing", "messaging_system"]
 
 log = logging.getLogger("mqkit")
 
@@ -89,9 +88,6 @@ _SETTLE_NAMES = {OutcomeKind.ACKED: "ack", OutcomeKind.RETRIED: "nack",
                  OutcomeKind.DROPPED: "drop", OutcomeKind.RELEASED: "release"}
 _FAILED = frozenset({OutcomeKind.RETRIED, OutcomeKind.DEAD_LETTERED, OutcomeKind.REJECTED,
                      OutcomeKind.DROPPED})
-
-C = TypeVar("C", "Client", "AsyncClient")
-
 
 def messaging_system(scheme: str, *, sending: bool = False) -> str:
     """The ``messaging.system`` value for a URL scheme (``aws.sns`` when sending on
@@ -143,7 +139,7 @@ def _carried(propagator: TextMapPropagator, headers: Mapping[str, str]
 
 
 class SendTracer:
-    """The send hook :func:`instrument` adds (see the module docstring).
+    """The send hook :func:`mqkit.otel.instrument` adds (see the module docstring).
 
     ``tracer_provider`` (default: the global one) and ``propagator`` (default: the
     global one at each send, ``opentelemetry.propagate``) may be given.
@@ -248,23 +244,6 @@ class SendTracer:
                             "%s not carried (trace context lost for those messages)",
                             topic, limit, ", ".join(dropped))
         return dataclasses.replace(msg, headers=headers, id=msg.id or new_message_id())
-
-
-def instrument(client: C, *, tracer_provider: TracerProvider | None = None,
-               propagator: TextMapPropagator | None = None) -> C:
-    """Trace the sends of ``client`` (either face) and put the trace context in every
-    message's headers; returns ``client``. Adding it twice does nothing the second
-    time. Consumers are traced by the :class:`Tracing` / :class:`AsyncTracing`
-    middleware."""
-    add = getattr(client, "add_send_hook", None)
-    if add is None or not hasattr(client, "url"):
-        raise ConfigurationError(
-            f"instrument takes an mqkit client (mqkit.connect or mqkit.aio.connect), got "
-            f"{type(client).__name__}")
-    hooks = client._connection.send_hooks
-    if not any(isinstance(h, SendTracer) for h in hooks):
-        add(SendTracer(client, tracer_provider=tracer_provider, propagator=propagator))
-    return client
 
 
 class _TracingBase:
