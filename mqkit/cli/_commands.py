@@ -498,6 +498,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--health-port", type=int, metavar="PORT",
                    help="serve GET /healthz (alive) and /readyz (every handler running) "
                         "over HTTP on this port (0: any free port, logged)")
+    p.add_argument("--metrics", action="store_true",
+                   help="also serve GET /metrics (Prometheus text format) on the health "
+                        "port: the app's messaging metrics, labelled per worker with "
+                        "--workers (needs --health-port and mqkit-sdk[otel])")
     p.add_argument("--health-host", default="0.0.0.0", metavar="HOST",
                    help="the address the health server binds (default 0.0.0.0)")
     p.add_argument("--max-restarts", type=int, default=5, metavar="N",
@@ -507,6 +511,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    choices=["debug", "info", "warning", "error"])
     p.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
     p.add_argument("--status-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--metrics-file", help=argparse.SUPPRESS)
     p.epilog = ("APP: MODULE:ATTR, an mqkit.service.App or a function returning one "
                 "(./MODULE.py is found). First SIGTERM/SIGINT: stop receiving, let "
                 "handlers in flight finish, settle, close, exit 0; second: exit at once "
