@@ -14,6 +14,14 @@ signal.
 ``--workers N`` runs N such processes under :mod:`mqkit.service._supervisor`; each of
 them is this module run with ``--worker-of PARENT_PID``.
 
+``--metrics`` (with ``--health-port``) serves ``/metrics`` in the Prometheus text format:
+the App gets an :class:`~mqkit.otel.AsyncMetrics` middleware (outermost of the App's)
+and its client :func:`~mqkit.otel.instrument` (metrics only), both recording into a
+:class:`~mqkit.otel.MetricsRegistry` of this process. A worker (``--metrics-file``)
+writes that registry's snapshot to the file for the supervisor instead of serving it
+(see :mod:`mqkit.otel._workers`). Without the ``otel`` extra, ``--metrics`` exits 1
+naming it.
+
 The URL: ``--url`` (or a URL first, as every command takes it) replaces the App's own
 URL: the client is built here with the App's ``client_options`` and given to
 ``app.run(client=...)``, then closed here. Without one the App picks its URL as always
@@ -141,6 +149,11 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-restarts must be 0 or more, not {args.max_restarts}")
     if args.worker_of is not None and workers is not None:
         raise UsageError("--worker-of is for the workers --workers starts")
+    if args.metrics and args.health_port is None:
+        raise UsageError("--metrics serves /metrics on the health server: give "
+                         "--health-port too")
+    if args.metrics:
+        _otel()  # the extra is missing: say so before loading anything
     _configure_logging(args.log_level, worker=args.worker_of is not None)
     signals = _Signals()
     signals.install()
@@ -156,14 +169,15 @@ def run_command(args: argparse.Namespace) -> int:
         supervisor = Supervisor(
             args.app, workers=workers, url=url, graceful_timeout=app.graceful_timeout,
             max_restarts=args.max_restarts, health_port=args.health_port,
-            health_host=args.health_host, log_level=args.log_level)
+            health_host=args.health_host, log_level=args.log_level, metrics=args.metrics)
         if signals.count:  # came while the App loaded: start no worker
             return 0 if signals.count == 1 else FORCED_EXIT
         return supervisor.run()
     signals.attach(app)
     return run_in_process(app, signals, url=url, health_port=args.health_port,
                           health_host=args.health_host, worker_of=args.worker_of,
-                          status_fd=args.status_fd, secrets=[url or "", app.url or ""])
+                          status_fd=args.status_fd, secrets=[url or "", app.url or ""],
+                          metrics=args.metrics, metrics_file=args.metrics_file)
 
 
 def _configure_logging(level: str, *, worker: bool) -> None:
@@ -231,19 +245,45 @@ def _hard_exit(status: int) -> None:
     os._exit(status)
 
 
+def _otel() -> Any:
+    """:mod:`mqkit.otel`, or the one-line error naming the extra (exit status 1)."""
+    try:
+        import mqkit.otel
+    except MQError as exc:
+        raise ConfigurationError(f"--metrics: {exc}") from None
+    return mqkit.otel
+
+
 def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port: int | None,
                    health_host: str, worker_of: int | None, status_fd: int | None,
-                   secrets: list[str]) -> int:
-    """Run ``app`` here until stopped; the exit status (see the module docstring)."""
+                   secrets: list[str], metrics: bool = False,
+                   metrics_file: str | None = None) -> int:
+    """Run ``app`` here until stopped; the exit status (see the module docstring).
+
+    ``metrics``: serve ``/metrics`` on the health server; ``metrics_file`` (a worker):
+    write the metrics' snapshot there for the supervisor instead."""
     health: HealthServer | None = None
+    registry = None
+    watchers: list[Callable[[], None]] = []
+    if metrics or metrics_file is not None:
+        otel = _otel()
+        registry = otel.MetricsRegistry()
+        app.middleware = (otel.AsyncMetrics(meter_provider=registry), *app.middleware)
+        if metrics_file is not None:
+            from ..otel._workers import SnapshotWriter
+
+            writer = SnapshotWriter(registry, metrics_file)
+            writer.start()
+            watchers.append(writer.stop)
     if health_port is not None:
         from ..service._health import HealthServer
 
         health = HealthServer(lambda: app.ready, port=health_port, host=health_host)
+        if metrics and registry is not None:
+            health.route("/metrics", _exposition(registry), content_type=otel.CONTENT_TYPE)
         health.start()
-        log.info("health on http://%s:%d (/healthz, /readyz)", health_host,
-                 health.port)
-    watchers: list[Callable[[], None]] = []
+        log.info("health on http://%s:%d (%s)", health_host, health.port,
+                 ", ".join(health.routes))
     if worker_of is not None:
         watchers.append(_watch_parent(app, worker_of))
     if status_fd is not None:
@@ -254,7 +294,7 @@ def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port:
     # old stats. (The App reports no drain outcome of its own; see the docs' gaps.)
     before = [spec.stats for spec in app.handlers]
     try:
-        asyncio.run(_serve(app, url))
+        asyncio.run(_serve(app, url, registry))
     except MQError as exc:
         if signals.count > 1:
             _hard_exit(FORCED_EXIT)
@@ -279,17 +319,37 @@ def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port:
     return 0
 
 
-async def _serve(app: App, url: str | None) -> None:
-    if url is None:
-        await app.run()
-        return
+def _exposition(registry: Any) -> Callable[[], tuple[int, str]]:
+    from ..otel import render_prometheus
+
+    return lambda: (200, render_prometheus([({}, registry.snapshot())]))
+
+
+async def _serve(app: App, url: str | None, registry: Any = None) -> None:
+    """Run ``app``; on ``url`` when given (a client built and closed here). With
+    ``registry`` the client's sends are counted into it (the App's own client or
+    one built here as the App would, from its ``url`` and ``client_options``)."""
     from ..aio import connect
 
-    client = connect(url, **app.client_options)
+    given = app._given_client
+    if url is None and (registry is None or given is not None):
+        if registry is not None and given is not None:
+            _instrument(given, registry)
+        await app.run()
+        return
+    client = connect(url if url is not None else app.url, **app.client_options)
+    if registry is not None:
+        _instrument(client, registry)
     try:
         await app.run(client=client)
     finally:
         await client.close()
+
+
+def _instrument(client: Any, registry: Any) -> None:
+    from ..otel import instrument
+
+    instrument(client, meter_provider=registry, tracing=False)
 
 
 def _watch_parent(app: App, parent: int) -> Callable[[], None]:

@@ -13,7 +13,8 @@ table on a daemon thread of its own::
 - any other path is 404, any method but GET and HEAD 405. Bodies are one short line of
   ``text/plain``; every response closes its connection.
 
-:meth:`HealthServer.route` adds a path (``/metrics`` later, issue 16) to the same server.
+:meth:`HealthServer.route` adds a path to the same server: ``mqkit run --metrics`` adds
+``/metrics`` (the Prometheus text format, its own content type).
 
 Why a thread and :mod:`http.server` rather than ``asyncio.start_server`` on the app's
 loop: the same server serves both a single ``mqkit run`` process (whose event loop is the
@@ -31,6 +32,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from .._errors import ConfigurationError
+
 __all__ = ["HealthServer", "Response", "Route"]
 
 log = logging.getLogger("mqkit.run")
@@ -39,6 +42,7 @@ Response = tuple[int, str]
 """A route's answer: the HTTP status and a one-line ``text/plain`` body."""
 Route = Callable[[], Response]
 """A route: called on the server's thread for each request; must be quick and thread-safe."""
+TEXT = "text/plain; charset=utf-8"
 
 
 class HealthServer:
@@ -54,15 +58,19 @@ class HealthServer:
         self.host = host
         self.port = port
         self._ready = ready
-        self._routes: dict[str, Route] = {"/healthz": _alive, "/readyz": self._readyz}
+        self._routes: dict[str, tuple[Route, str]] = {"/healthz": (_alive, TEXT),
+                                                      "/readyz": (self._readyz, TEXT)}
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def route(self, path: str, func: Route) -> None:
-        """Serve ``func()`` at ``path`` (e.g. ``/metrics``); replaces a route of that path."""
-        if not path.startswith("/"):
-            raise ValueError(f"a route path starts with '/', got {path!r}")
-        self._routes[path] = func
+    def route(self, path: str, func: Route, *, content_type: str = TEXT) -> None:
+        """Serve ``func()`` at ``path`` (e.g. ``/metrics``) as ``content_type``; replaces
+        a route of that path. A body that does not end with a newline gets one."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigurationError(f"path: a route path starts with '/', got {path!r}")
+        if not callable(func):
+            raise ConfigurationError(f"func must be callable, got {type(func).__name__}")
+        self._routes[path] = (func, content_type)
 
     @property
     def routes(self) -> list[str]:
@@ -93,22 +101,24 @@ class HealthServer:
                 self._answer(body=False)
 
             def _answer(self, *, body: bool) -> None:
-                route = routes.get(self.path.split("?", 1)[0])
-                if route is None:
+                found = routes.get(self.path.split("?", 1)[0])
+                ctype = TEXT
+                if found is None:
                     status, text = 404, "not found; paths: " + " ".join(routes)
                 else:
+                    route, ctype = found
                     try:
                         status, text = route()
                     except Exception as exc:
                         log.warning("mqkit: health route %s failed: %s: %s", self.path,
                                     type(exc).__name__, exc)
-                        status, text = 500, "error"
-                self._send(status, text, body=body)
+                        status, text, ctype = 500, "error", TEXT
+                self._send(status, text, body=body, ctype=ctype)
 
-            def _send(self, status: int, text: str, *, body: bool) -> None:
-                data = (text + "\n").encode()
+            def _send(self, status: int, text: str, *, body: bool, ctype: str = TEXT) -> None:
+                data = (text if text.endswith("\n") else text + "\n").encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Connection", "close")
                 self.end_headers()

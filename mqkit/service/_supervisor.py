@@ -18,7 +18,12 @@ connection), and:
 - with ``health_port``, serves ``/healthz`` (the parent is alive) and ``/readyz``: 200
   only while all N workers are running and each reports its App ready. A worker reports
   over a pipe of its own (``--status-fd``): one byte, ``1`` or ``0``, each time
-  ``app.ready`` changes; end of file (it exited) means not ready.
+  ``app.ready`` changes; end of file (it exited) means not ready;
+- with ``metrics`` (``--metrics``), serves ``/metrics`` on the health port: each worker
+  writes its metrics to a file of its own in a private temporary directory
+  (``--metrics-file``), read at each scrape and labelled ``worker="1".."N"``; a worker
+  that exits has its last counts carried over to its next process, so its counters
+  never go backwards (:mod:`mqkit.otel._workers`).
 
 Workers are started in a session of their own, so a terminal's Ctrl-C reaches only the
 parent, which forwards it once (otherwise each worker would see it twice: from the
@@ -39,9 +44,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -49,6 +56,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..otel._workers import WorkerMetrics
     from ._health import HealthServer
 
 __all__ = ["Supervisor"]
@@ -84,7 +92,7 @@ class Supervisor:
     def __init__(self, app_spec: str, *, workers: int, url: str | None,
                  graceful_timeout: float, max_restarts: int = 5,
                  health_port: int | None = None, health_host: str = "0.0.0.0",
-                 log_level: str = "info") -> None:
+                 log_level: str = "info", metrics: bool = False) -> None:
         self.app_spec = app_spec
         self.url = url
         self.graceful_timeout = graceful_timeout
@@ -93,6 +101,11 @@ class Supervisor:
         self.health_host = health_host
         self.log_level = log_level
         self.workers = [_Worker(i + 1) for i in range(workers)]
+        self.metrics: WorkerMetrics | None = None
+        if metrics:
+            from ..otel._workers import WorkerMetrics
+
+            self.metrics = WorkerMetrics(tempfile.mkdtemp(prefix="mqkit-metrics-"), workers)
         self.signals = 0
         self.failure: str | None = None
 
@@ -128,6 +141,8 @@ class Supervisor:
                 "--graceful-timeout", repr(self.graceful_timeout),
                 "--log-level", self.log_level,
                 "--worker-of", str(os.getpid()), "--status-fd", str(write)]
+        if self.metrics is not None:
+            argv += ["--metrics-file", str(self.metrics.path(worker.index))]
         env = dict(os.environ)
         if self.url is not None:
             env["_MQKIT_RUN_URL"] = self.url
@@ -139,6 +154,8 @@ class Supervisor:
         worker.status_fd = read
         worker.ready = False
         worker.restart_at = None
+        if self.metrics is not None:
+            self.metrics.started(worker.index)
         log.info("worker %d started (pid %d)", worker.index, worker.proc.pid)
 
     def _died(self, worker: _Worker, now: float) -> bool:
@@ -146,6 +163,8 @@ class Supervisor:
         (false, :attr:`failure` says why)."""
         assert worker.proc is not None
         worker.last_exit = _exit_text(worker.proc.returncode)
+        if self.metrics is not None:
+            self.metrics.exited(worker.index, restarting=True)
         while worker.restarts and now - worker.restarts[0] > RESTART_WINDOW:
             worker.restarts.popleft()
         if len(worker.restarts) >= self.max_restarts:
@@ -195,9 +214,15 @@ class Supervisor:
             from ._health import HealthServer
 
             health = HealthServer(self.ready, port=self.health_port, host=self.health_host)
+            if self.metrics is not None:
+                from ..otel import CONTENT_TYPE
+
+                metrics = self.metrics
+                health.route("/metrics", lambda: (200, metrics.render()),
+                             content_type=CONTENT_TYPE)
             health.start()
-            log.info("health on http://%s:%d (/healthz, /readyz)",
-                     self.health_host, health.port)
+            log.info("health on http://%s:%d (%s)", self.health_host, health.port,
+                     ", ".join(health.routes))
         try:
             for worker in self.workers:
                 self._start(worker)
@@ -214,6 +239,8 @@ class Supervisor:
                     worker.status_fd = None
             if health is not None:
                 health.close()
+            if self.metrics is not None:
+                shutil.rmtree(self.metrics.directory, ignore_errors=True)
 
     def _supervise(self) -> None:
         while not self.signals and self.failure is None:
