@@ -14,7 +14,7 @@ from typing import Any
 FEATURES = ("nack", "nack_delay", "delay", "dead_letter", "ordering", "groups",
             "competing_consumers", "replay", "priority", "ttl", "dedup", "request_reply",
             "lease_extension", "persistence", "redelivery_on_close", "admin_stats", "purge",
-            "release")
+            "release", "timestamp")
 LIMITS = ("max_message_size", "max_headers", "max_batch", "max_delay", "delivery")
 MARK = {"native": "native", "emulated": "emulated", "unsupported": "—"}
 FACES = ("sync", "async")

@@ -7,11 +7,15 @@ import time
 
 import pytest
 
-from mqkit import Message
+from mqkit import Feature, Message
 
 from ._env import Env
 
 pytestmark = pytest.mark.asyncio
+
+STAMP_SLACK = 1.0
+"""Seconds a delivery's timestamp may lie outside its send call (contract 59): a backend
+whose sending client stamps whole seconds (RabbitMQ) rounds down by up to one."""
 
 
 @pytest.mark.contract(1, 8)
@@ -109,3 +113,30 @@ async def test_c07_pull_iteration_and_handler_see_the_same(env: Env) -> None:
         ids_by_style[style] = got
     assert {len(v) for v in ids_by_style.values()} == {3}
     await asyncio.sleep(0)
+
+
+@pytest.mark.contract(59)
+async def test_c59_delivery_carries_the_send_time(env: Env) -> None:
+    """Every delivery carries the time its message was accepted: within its send call
+    (give or take :data:`STAMP_SLACK`), so two sends 1.5 s apart are told apart, and
+    neither stamp is the time of receipt (1.5 s after the last send)."""
+    env.require(Feature.TIMESTAMP)
+    topic = await env.topic("g")
+    windows: dict[str, tuple[float, float]] = {}
+    async with env.client.producer(topic) as producer:
+        for i in range(2):
+            if i:
+                await asyncio.sleep(1.5)
+            before = time.time()
+            msg_id = await producer.send(f"stamped-{i}".encode())
+            windows[msg_id] = (before, time.time())
+    await asyncio.sleep(1.5)
+    async with env.client.consumer(topic, "g") as consumer:
+        got = await env.collect(consumer, 2)
+    env.check_ids(list(windows), got)
+    for m in got:
+        before, after = windows[m.id]
+        assert m.timestamp is not None, f"delivery {m.id} carries no timestamp"
+        assert before - STAMP_SLACK <= m.timestamp <= after + STAMP_SLACK, (
+            f"timestamp {m.timestamp:.3f} of {m.id} is not its send time "
+            f"({before:.3f}..{after:.3f})")

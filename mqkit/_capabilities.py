@@ -74,6 +74,10 @@ class Feature(str, enum.Enum):
     """A message given back unstarted (``stop``, the end of iteration) comes back with
     the delivery count it had: the broker does not count the release. Without it the
     count rises, and the run loop subtracts the releases it made when deciding retries."""
+    TIMESTAMP = "timestamp"
+    """Every delivery carries the time its message was accepted (``timestamp``, epoch
+    seconds): recorded by the broker (native), or by the sending client and carried with
+    the message (emulated). Without it a delivery's timestamp may be ``None``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class Capabilities:
     admin_stats: Support = Support.NATIVE
     purge: Support = Support.NATIVE
     release: Support = Support.UNSUPPORTED
+    timestamp: Support = Support.UNSUPPORTED
     max_message_size: int = 1_048_576
     max_headers: int | None = None
     max_batch: int = 1000

@@ -48,5 +48,6 @@ def capabilities(options: MemoryOptions) -> Capabilities:
         competing_consumers=_NATIVE, replay=_NATIVE, priority=_NATIVE, ttl=_NATIVE,
         dedup=_NATIVE, request_reply=Support.EMULATED, lease_extension=_NATIVE,
         persistence=Support.UNSUPPORTED, redelivery_on_close=_NATIVE, admin_stats=_NATIVE,
-        purge=_NATIVE, release=_NATIVE, max_message_size=options.max_message_size, max_headers=None,
+        purge=_NATIVE, release=_NATIVE, timestamp=_NATIVE,
+        max_message_size=options.max_message_size, max_headers=None,
         max_batch=options.max_batch, max_delay=None, delivery="at-least-once")

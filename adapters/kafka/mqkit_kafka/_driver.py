@@ -64,6 +64,7 @@ def capabilities_for(options: KafkaOptions) -> Capabilities:
         redelivery_on_close=Support.NATIVE,
         admin_stats=Support.NATIVE,
         purge=Support.NATIVE,
+        timestamp=Support.NATIVE,
         max_message_size=options.max_message_size,
         max_headers=None,
         max_batch=MAX_BATCH,

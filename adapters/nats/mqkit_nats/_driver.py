@@ -169,7 +169,7 @@ class JetStreamDriver(NatsDriver):
             competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE,
             request_reply=_EMULATED, lease_extension=_NATIVE,
             persistence=_NATIVE if o.storage == "file" else _NO, redelivery_on_close=_NATIVE,
-            admin_stats=_NATIVE, purge=_NATIVE, max_message_size=size,
+            admin_stats=_NATIVE, purge=_NATIVE, timestamp=_NATIVE, max_message_size=size,
             max_batch=o.max_batch, delivery="at-least-once")
 
     @property

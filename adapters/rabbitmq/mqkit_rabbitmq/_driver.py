@@ -68,6 +68,7 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
         redelivery_on_close=Support.NATIVE,
         admin_stats=Support.NATIVE,
         purge=Support.NATIVE,
+        timestamp=Support.EMULATED,  # the producer stamps it (whole seconds)
         max_message_size=MAX_MESSAGE_SIZE,
         max_headers=None,
         max_batch=MAX_BATCH,

@@ -42,6 +42,7 @@ def capabilities_for(options: RedisOptions, aof: bool) -> Capabilities:
         redelivery_on_close=Support.NATIVE,
         admin_stats=Support.NATIVE,
         purge=Support.NATIVE,
+        timestamp=Support.NATIVE,
         max_message_size=MAX_MESSAGE_SIZE,
         max_headers=None,
         max_batch=MAX_BATCH,

@@ -82,6 +82,7 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
         redelivery_on_close=Support.NATIVE,
         admin_stats=Support.NATIVE,
         purge=Support.NATIVE,
+        timestamp=Support.NATIVE,
         max_message_size=MAX_MESSAGE_SIZE,
         max_headers=ATTRIBUTE_LIMIT - 1,
         max_batch=MAX_BATCH,
