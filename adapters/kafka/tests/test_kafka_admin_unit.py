@@ -78,7 +78,7 @@ def test_await_leaders_waits_for_every_partition_to_have_a_leader(
     while a new topic has no leader gets none of its partitions)."""
     options = parse_options(KafkaOptions, {})
     native = _LeaderlessAtFirst(after)
-    admin = Admin(native, Names(options.group_format, options.retry_prefix), options,  # type: ignore[arg-type]
+    admin = Admin(native, Names(options.group_format, options.retry_prefix), options,
                   connect_timeout=5.0)
     start = time.monotonic()
     assert admin.await_leaders(["t", "mqkit.retry.t.g"], timeout) is expected

@@ -10,6 +10,7 @@ until the connect timeout, then Unavailable).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import struct
 import threading
@@ -60,8 +61,9 @@ def test_bytes_read_before_the_close_are_delivered_and_the_close_comes_next() ->
 
 def test_reads_without_both_pass_unchanged() -> None:
     err = ke.KafkaConnectionError("x")
-    for read in [(b"data", None), (b"", err), (b"", None)]:
-        assert _data_before_eof(lambda read=read: read)() == read
+    reads: list[tuple[bytes, Exception | None]] = [(b"data", None), (b"", err), (b"", None)]
+    for read in reads:
+        assert _data_before_eof(itertools.repeat(read).__next__)() == read
 
 
 def _private(obj: object, name: str) -> object:

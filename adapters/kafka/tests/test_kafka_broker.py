@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from mqkit_kafka._driver import KafkaDriver
 from mqkit_kafka._net import group_state
 
 import mqkit
@@ -69,7 +70,8 @@ def test_plain_client_writes_mqkit_reads(client: mqkit.Client, topic: str, url: 
         got = sorted(_collect(consumer, 2), key=lambda m: m.body)
     assert [m.body for m in got] == [body, b"second"]
     assert got[0].key == "k1" and dict(got[0].headers) == {"tenant": "a", "who": "zoë"}
-    assert got[0].id.startswith(f"{topic}:")  # no mqkit id: topic:partition:offset
+    first_id = got[0].id
+    assert first_id is not None and first_id.startswith(f"{topic}:")  # topic:partition:offset
     assert got[1].id == "given-id" and dict(got[1].headers) == {}
 
 
@@ -167,6 +169,7 @@ def test_lag_per_partition(client: mqkit.Client, name: str) -> None:
         client.producer(name).send_batch(
             [mqkit.Message(b"x", key=f"k{i}") for i in range(10)])
         driver = client._connection._driver  # the adapter's own per-partition view
+        assert isinstance(driver, KafkaDriver)
         lag = driver._admin.lag(name, "g")
         assert sum(v for (t, _), v in lag.items() if t == name) == 10
         assert {p for (t, p) in lag if t == name} == {0, 1}
@@ -249,7 +252,7 @@ def test_recovers_after_broker_restart(url: str, name: str) -> None:
         finally:
             stop.set()
             sender.join()
-        received: set[str] = set()
+        received: set[str | None] = set()
         deadline = time.monotonic() + 60
         held_ids = {m.id for m in held}
         while not set(sent) - held_ids <= received and time.monotonic() < deadline:

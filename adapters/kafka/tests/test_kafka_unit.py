@@ -243,7 +243,7 @@ def test_a_member_that_joined_with_nothing_is_replaced_within_seconds(
         members.append(_EmptyMember(state))
         return members[-1]
 
-    sub = KafkaSubscription(make, lambda: None, "t", "mqkit.retry.t.g",  # type: ignore[arg-type,return-value]
+    sub = KafkaSubscription(make, lambda: None, "t", "mqkit.retry.t.g",
                             max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
                             end_offsets=lambda tps: {}, unowned=lambda: 3)
     sub._progress = time.monotonic() - 2.5   # idle 2.5 s: suspect, look again in 1 s
