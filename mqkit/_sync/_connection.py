@@ -6,8 +6,11 @@ is unavailable), the client's options and capabilities, and the children to clos
 it. Every call into the driver goes through it, and the objects it opens
 (:class:`MappedTopic`, :class:`MappedSubscription`) map errors themselves: an
 error that is not an :class:`MQError` leaves as :class:`BackendError` (with the library's
-error as ``__cause__``), and no call site can forget to map one. The mapping costs
-nothing on the path that succeeds (a ``try`` only).
+error as ``__cause__``). Each such call is made through one helper, ``_Mapping.call``
+(``self._mapped(fn, *args)``), the only ``try`` that maps, so no call site can
+forget the mapping or map differently. On the path that succeeds it costs one call more
+than a ``try`` written out: about 50 ns a call on the blocking face and 170 ns on asyncio
+(one coroutine more), against 180 ns and 160 ns for a ``with`` block that maps.
 
 The client builds the connection and hands it to what it makes; none of them imports
 the client.
@@ -18,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import (
-    NoReturn,
-    Protocol,
-    TypeVar,
+from collections.abc import (
+    Callable,
+    Mapping,
+    Sequence,
 )
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from .._capabilities import Capabilities
 from .._connect import Resolved
@@ -39,6 +42,12 @@ from ..driver import (
     TopicDriver,
 )
 from ._runtime import Lock, monotonic, open_driver, sleep
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
+    # The arguments of a mapped call, checked against the function's parameters.
+    Ts = TypeVarTuple("Ts")
 
 __all__ = ["Connection", "MappedSubscription", "MappedTopic"]
 
@@ -59,12 +68,30 @@ class _Child(Protocol):
 class _Mapping:
     """Raises what the backend raised as mqkit's error (the adapter's error mapping)."""
 
+    __slots__ = ("_resolved",)
+
     def __init__(self, resolved: Resolved) -> None:
         self._resolved = resolved
 
-    def fail(self, exc: Exception) -> NoReturn:
-        """Raise ``exc`` mapped: an :class:`MQError` as it is, anything else as
-        :class:`BackendError` from it. Called from an ``except`` clause only."""
+    def call(
+            self,
+            fn: Callable[[Unpack[Ts]], T],
+            /, *args: Unpack[Ts],
+    ) -> T:
+        """``fn(*args)``, its errors mapped: an :class:`MQError` leaves as it is,
+        any other :class:`Exception` as :class:`BackendError` from it (its text scrubbed
+        of the URL's secrets, the error itself as ``__cause__``); a ``BaseException`` that
+        is not an ``Exception`` (cancellation, ``KeyboardInterrupt``) passes untouched.
+        Every driver call of this module goes through here."""
+        try:
+            return fn(*args)
+        except MQError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> NoReturn:
+        """Raise ``exc`` mapped (from the ``except`` clause of :meth:`call`)."""
         with self._resolved.errors():
             raise exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -73,27 +100,17 @@ class _Mapping:
 class MappedTopic(TopicDriver):
     """A topic driver whose calls raise mqkit errors only."""
 
-    __slots__ = ("_fail", "_inner")
+    __slots__ = ("_inner", "_mapped")
 
     def __init__(self, inner: TopicDriver, mapping: _Mapping) -> None:
         self._inner = inner
-        self._fail = mapping.fail
+        self._mapped = mapping.call
 
     def send_batch(self, messages: Sequence[Message]) -> None:
-        try:
-            self._inner.send_batch(messages)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.send_batch, messages)
 
     def close(self) -> None:
-        try:
-            self._inner.close()
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.close)
 
     def as_(self, kind: type[T]) -> T | None:
         return self._inner.as_(kind)
@@ -102,67 +119,32 @@ class MappedTopic(TopicDriver):
 class MappedSubscription(SubscriptionDriver):
     """A subscription driver whose calls raise mqkit errors only."""
 
-    __slots__ = ("_fail", "_inner")
+    __slots__ = ("_inner", "_mapped")
 
     def __init__(self, inner: SubscriptionDriver, mapping: _Mapping) -> None:
         self._inner = inner
-        self._fail = mapping.fail
+        self._mapped = mapping.call
 
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        try:
-            return self._inner.receive_batch(max_messages, timeout)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        return self._mapped(self._inner.receive_batch, max_messages, timeout)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
-        try:
-            self._inner.ack(deliveries)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.ack, deliveries)
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
-        try:
-            self._inner.nack(deliveries, delay)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.nack, deliveries, delay)
 
     def reject(self, deliveries: Sequence[Delivery]) -> None:
-        try:
-            self._inner.reject(deliveries)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.reject, deliveries)
 
     def release(self, deliveries: Sequence[Delivery]) -> None:
-        try:
-            self._inner.release(deliveries)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.release, deliveries)
 
     def extend_lease(self, deliveries: Sequence[Delivery], seconds: float) -> None:
-        try:
-            self._inner.extend_lease(deliveries, seconds)
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.extend_lease, deliveries, seconds)
 
     def close(self) -> None:
-        try:
-            self._inner.close()
-        except MQError:
-            raise
-        except Exception as exc:
-            self._fail(exc)
+        self._mapped(self._inner.close)
 
     def as_(self, kind: type[T]) -> T | None:
         return self._inner.as_(kind)
@@ -179,7 +161,7 @@ class Connection:
     def __init__(self, resolved: Resolved) -> None:
         self._resolved = resolved
         self._mapping = _Mapping(resolved)
-        self._fail = self._mapping.fail
+        self._mapped = self._mapping.call
         self.url = resolved.url
         self.options: ClientOptions = resolved.options
         self.releases = Releases()
@@ -265,12 +247,7 @@ class Connection:
         pause = _CONNECT_RETRY_FIRST
         while True:
             try:
-                try:
-                    return open_driver(self._resolved.plugin, params)
-                except MQError:
-                    raise
-                except Exception as exc:
-                    self._fail(exc)
+                return self._mapped(open_driver, self._resolved.plugin, params)
             except ConnectTimeout:
                 raise
             except Unavailable as exc:
@@ -289,12 +266,7 @@ class Connection:
         self._closed = True
         driver, self._driver = self._driver, None
         if driver is not None:
-            try:
-                driver.close()
-            except MQError:
-                raise
-            except Exception as exc:
-                self._fail(exc)
+            self._mapped(driver.close)
 
     # -- topics, subscriptions and administration ----------------------------------------
 
@@ -321,12 +293,7 @@ class Connection:
         while True:
             driver = self.ready()
             try:
-                try:
-                    return call(driver)
-                except MQError:
-                    raise
-                except Exception as exc:
-                    self._fail(exc)
+                return self._mapped(call, driver)
             except ConnectTimeout:
                 raise
             except Unavailable as exc:
