@@ -126,7 +126,9 @@ class AsyncConsumer:
         self._slot_wanted = False  # a receive waits for a slot (guarded by _state)
         self._closed = False
         self._stop_requested = False
-        self._unavailable_since: float | None = None
+        # The outage the last run loop or iteration rode out (None once the broker
+        # answered again): unavailable_since reads its start from it.
+        self._outage: Outage | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -180,7 +182,8 @@ class AsyncConsumer:
         """When (``time.monotonic()``) the broker started answering this consumer's
         ``run`` loop or iteration as unavailable, while they ride the outage out;
         ``None`` while it answers. What a readiness probe reads."""
-        return self._unavailable_since
+        outage = self._outage
+        return None if outage is None else outage.since
 
     @property
     def in_flight(self) -> int:
@@ -693,13 +696,13 @@ class AsyncConsumer:
 
     def _outage_over(self, outage: Outage) -> None:
         outage.ok()
-        self._unavailable_since = None
+        self._outage = None
 
     async def _ride_out(self, outage: Outage, exc: Unavailable) -> None:
         """Wait before retrying an unavailable broker, or raise ``exc`` when it has been
         unavailable for ``unavailable_timeout`` seconds."""
         pause = outage.failed()
-        self._unavailable_since = outage.since
+        self._outage = outage
         if pause < 0:
             log.error("mqkit: %s unavailable for %s/%s for %.0f s; giving up: %s",
                       self._connection.url, self.topic, self.group, outage.limit, exc)
