@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -22,6 +23,18 @@ import redis
 import mqkit
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+"""Entries of a stream as redis-py returns them over RESP2 (its annotations describe
+RESP3's replies)."""
+
+
+def _handle(msg: mqkit.ReceivedMessage) -> str:
+    """The delivery's handle: on Redis, the stream entry id."""
+    handle = msg.delivery.handle
+    assert isinstance(handle, str), handle
+    return handle
 
 
 @pytest.fixture
@@ -53,6 +66,7 @@ def test_plain_client_writes_mqkit_reads(client: mqkit.Client, raw: redis.Redis,
         msg.ack()
     assert msg.body == b"\x00plain\xff" and msg.key == "k1"
     assert dict(msg.headers) == {"tenant": "a", "region": "eu"}
+    assert isinstance(entry, bytes)
     assert msg.content_type == "text/plain" and msg.id == entry.decode()
     assert msg.timestamp is not None and abs(msg.timestamp - time.time()) < 60
 
@@ -63,7 +77,8 @@ def test_mqkit_writes_plain_client_reads(client: mqkit.Client, raw: redis.Redis,
     raw.xgroup_create(name, "plain", "0")
     msg_id = client.producer(name).send(b"\x00mq\xff", key="k", headers={"tenant": "b"},
                                         correlation_id="c1")
-    reply = raw.xreadgroup("plain", "me", {name: ">"}, count=10, block=2000)
+    reply = cast("list[tuple[bytes, StreamEntries]]",
+                 raw.xreadgroup("plain", "me", {name: ">"}, count=10, block=2000))
     [(entry_id, fields)] = reply[0][1]
     assert fields == {b"body": b"\x00mq\xff", b"id": msg_id.encode(), b"key": b"k",
                       b"correlation-id": b"c1", b"h:tenant": b"b"}
@@ -120,7 +135,7 @@ def test_dead_letter_stream_with_reason(client: mqkit.Client, raw: redis.Redis,
     with client.consumer(name, "g", lease=2) as consumer:
         stats = consumer.run(handler, retry=policy, idle_timeout=3)
     assert stats.dead_lettered == 1
-    entries = raw.xrange(f"{name}:dlq")
+    entries = cast("StreamEntries", raw.xrange(f"{name}:dlq"))
     assert len(entries) == 1
     fields = entries[0][1]
     assert fields[b"body"] == b"poison" and fields[b"id"] == msg_id.encode()
@@ -137,7 +152,7 @@ def test_nack_delay_uses_the_retry_schedule(client: mqkit.Client, raw: redis.Red
     with client.consumer(name, "g", lease=1) as consumer:
         [msg] = consumer.receive(1, timeout=5)
         msg.nack(delay=2.5, wait=True)
-        score = raw.zscore(f"{name}:mqkit-retry:g", msg.delivery.handle)  # type: ignore[attr-defined]
+        score = raw.zscore(f"{name}:mqkit-retry:g", _handle(msg))
         assert score is not None and score > time.time() * 1000 + 1500
         start = time.monotonic()
         # Longer than the lease: reclaim must not hand it out before its delay.
@@ -409,13 +424,13 @@ def test_closing_a_consumer_keeps_delayed_nacks_delayed(client: mqkit.Client,
     with client.consumer(name, "g", lease=30) as first:
         [msg] = first.receive(1, timeout=5)
         msg.nack(delay=30)
-    due = raw.zscore(schedule, msg.delivery.handle)  # type: ignore[attr-defined]
+    due = raw.zscore(schedule, _handle(msg))
     time.sleep(1.2)
     with client.consumer(name, "g", lease=1) as other:
         assert other.receive(1, timeout=0.5) == []  # it reclaims the idle entry, parked
         owners = {r["consumer"] for r in raw.xpending_range(name, "g", "-", "+", 10)}
         assert len(owners) == 1
-    assert raw.zscore(schedule, msg.delivery.handle) == due  # type: ignore[attr-defined]
+    assert raw.zscore(schedule, _handle(msg)) == due
     assert raw.xpending(name, "g")["pending"] == 1
 
 
@@ -434,11 +449,11 @@ async def test_asyncio_native_driver_same_layout(url: str, raw: redis.Redis,
             msg_id = await c.producer(name).send(b"from aio", headers={"y": "2"},
                                                  delay=0.5)
             async with c.consumer(name, "g", lease=30) as consumer:
-                got: list[object] = []
+                got: list[mqkit.aio.ReceivedMessage] = []
                 start = time.monotonic()
                 while len(got) < 2 and time.monotonic() - start < 10:
                     got += await consumer.receive(10, timeout=1)
-                by_body = {m.body: m for m in got}  # type: ignore[attr-defined]
+                by_body = {m.body: m for m in got}
                 assert dict(by_body[b"\x00from plain"].headers) == {"x": "1"}
                 assert by_body[b"from aio"].id == msg_id
                 await by_body[b"from aio"].nack()
