@@ -9,10 +9,14 @@ from mqkit_sqs._errors import map_error, mapped
 import mqkit
 
 
-def _client_error(code: str, status: int = 403) -> be.ClientError:
+def _client_error(code: str, status: int = 403, message: str = "no",
+                  operation: str = "ReceiveMessage") -> be.ClientError:
+    """A ClientError as botocore raises it: the error and the full response metadata."""
     return be.ClientError(
-        {"Error": {"Code": code, "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "ReceiveMessage",
+        {"Error": {"Code": code, "Message": message},
+         "ResponseMetadata": {"RequestId": "r", "HostId": "h", "HTTPStatusCode": status,
+                              "HTTPHeaders": {}, "RetryAttempts": 0}},
+        operation,
     )
 
 
@@ -40,11 +44,7 @@ def _unparsed(code: str, message: str, status: int = 403) -> be.ClientError:
     xml = ('<?xml version="1.0" encoding="utf-8"?>\n<ErrorResponse><Errors><Error>'
            f"<Code>{code}</Code><Message>{message}</Message><Type>Sender</Type>"
            "</Error></Errors></ErrorResponse>")
-    return be.ClientError(
-        {"Error": {"Code": str(status), "Message": xml},
-         "ResponseMetadata": {"HTTPStatusCode": status}},
-        "ListQueues",
-    )
+    return _client_error(str(status), status, xml, "ListQueues")
 
 
 @pytest.mark.parametrize("code", ["SignatureDoesNotMatch", "InvalidClientTokenId",
@@ -64,8 +64,7 @@ def test_unparsed_xml_with_another_code_maps_by_that_code() -> None:
 def test_any_other_403_is_permission_denied_and_other_4xx_are_not() -> None:
     assert type(map_error(_client_error("SomethingNew", 403), "x")) is mqkit.PermissionDenied
     assert type(map_error(_client_error("SomethingNew", 404), "x")) is mqkit.BackendError
-    html = be.ClientError({"Error": {"Code": "403", "Message": "<html>Forbidden</html>"},
-                           "ResponseMetadata": {"HTTPStatusCode": 403}}, "ListQueues")
+    html = _client_error("403", 403, "<html>Forbidden</html>", "ListQueues")
     assert type(map_error(html, "x")) is mqkit.PermissionDenied
 
 

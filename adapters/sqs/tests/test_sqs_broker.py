@@ -395,7 +395,7 @@ def test_restart_producer_and_consumer_recover(client: mqkit.Client, name: str) 
             _brokers("start", "sqs")
         assert errors and all(isinstance(e, mqkit.Unavailable) for e in errors), errors
         sent: list[str] = []
-        received: list[str] = []
+        received: list[str | None] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (len(sent) < 5 or set(received) < set(sent)):
             try:

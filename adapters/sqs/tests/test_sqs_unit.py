@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import botocore.exceptions as be
 import pytest
@@ -77,7 +78,8 @@ def test_size_counts_body_and_attributes() -> None:
     with pytest.raises(mqkit.MessageTooLarge) as info:
         encode(Message(b"x" * MAX_MESSAGE_SIZE, id="0" * 32,
                        headers={f"h{i}": "v" * 100 for i in range(9)}))
-    assert info.value.limit == MAX_SIZE and info.value.size > MAX_SIZE
+    size = info.value.size
+    assert info.value.limit == MAX_SIZE and size is not None and size > MAX_SIZE
     with pytest.raises(mqkit.MessageTooLarge):  # base64 grows a binary body by a third
         encode(Message(b"\xff" * 200_000, id="i"))
 
@@ -167,11 +169,21 @@ def test_secret_key_never_shown_in_errors() -> None:
         assert "s3cr3t" not in text
 
 
+def _tls_verify(client: object) -> object:
+    """What a boto3 client's HTTP session verifies certificates against (botocore keeps
+    its endpoint private and offers no accessor for it)."""
+    endpoint: Any = vars(client)["_endpoint"]
+    return endpoint.http_session._verify
+
+
 # -- errors --------------------------------------------------------------------------
 
 def _client_error(code: str, status: int = 400) -> be.ClientError:
-    return be.ClientError({"Error": {"Code": code, "Message": "m"},
-                           "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    return be.ClientError(
+        {"Error": {"Code": code, "Message": "m"},
+         "ResponseMetadata": {"RequestId": "r", "HostId": "h", "HTTPStatusCode": status,
+                              "HTTPHeaders": {}, "RetryAttempts": 0}},
+        "Op")
 
 
 @pytest.mark.parametrize(("native", "expected"), [
@@ -242,14 +254,14 @@ def test_tls_and_credentials_reach_the_one_boto3_client() -> None:
     secure = driver("sqs://AKID:s3cr3t@sqs.example.com?region=eu-west-1",
                     ca_file="/etc/ssl/ca.pem", session_token="t0k")
     assert secure._sqs.meta.endpoint_url == "https://sqs.example.com"
-    assert secure._sqs._endpoint.http_session._verify == "/etc/ssl/ca.pem"
+    assert _tls_verify(secure._sqs) == "/etc/ssl/ca.pem"
     creds = secure._session.get_credentials()
     assert creds is not None and (creds.access_key, creds.secret_key, creds.token) == (
         "AKID", "s3cr3t", "t0k")
     assert secure._sqs.meta.region_name == "eu-west-1"
     plain = driver("sqs://k:s@127.0.0.1:5000?region=us-east-1&tls=false", verify=False)
     assert plain._sqs.meta.endpoint_url == "http://127.0.0.1:5000"
-    assert plain._sqs._endpoint.http_session._verify is False
+    assert _tls_verify(plain._sqs) is False
     aws = driver("sqs://?region=eu-west-1&mode=queue")
     assert aws._sns is None and "amazonaws.com" in aws._sqs.meta.endpoint_url
     assert aws.capabilities.persistence is Support.NATIVE
