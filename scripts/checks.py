@@ -6,7 +6,8 @@ through this script instead of listing them each, so a path or a flag changes in
 
     python scripts/checks.py generated      # mqkit/_sync is what scripts/unasync.py makes
     python scripts/checks.py lint           # ruff over the code CI ships and tests
-    python scripts/checks.py type           # mypy --strict: mqkit, every adapter, tests/
+    python scripts/checks.py type           # mypy --strict: mqkit, every adapter and its
+                                            # tests, tests/
     python scripts/checks.py unit           # the unit tests (no broker)
     python scripts/checks.py docs           # mkdocs build --strict into build/site
     python scripts/checks.py lint type      # several, in order; stops at the first failure
@@ -51,9 +52,14 @@ def _type() -> list[list[str]]:
     packages = ["-p", "mqkit", "-p", "contract_tests.native_brokers"]  # scripts/brokers' code
     for name in shipped_adapters():
         packages += ["-p", f"mqkit_{name}"]
-    # pyproject's [tool.mypy] is strict for both; tests/ has no relaxed module.
-    return [[sys.executable, "-m", "mypy", *packages],
-            [sys.executable, "-m", "mypy", "tests", "broker_tests"]]
+    # pyproject's [tool.mypy] is strict for all; tests/ has no relaxed module. Each
+    # adapter's tests/ is a folder of top-level modules (pytest's rootdir imports, each with
+    # its own conftest), so each is its own mypy run: together they would clash by name.
+    commands = [[sys.executable, "-m", "mypy", *packages],
+                [sys.executable, "-m", "mypy", "tests", "broker_tests"]]
+    commands += [[sys.executable, "-m", "mypy", f"adapters/{name}/tests"]
+                 for name in shipped_adapters() if (ROOT / "adapters" / name / "tests").is_dir()]
+    return commands
 
 
 CHECKS: dict[str, Callable[[], list[list[str]]]] = {
