@@ -111,7 +111,7 @@ def admin(admin_client: FakeAdminClient) -> Admin:
     """The adapter's :class:`Admin` over ``admin_client``, default options, 5 s timeout."""
     options = parse_options(KafkaOptions, {})
     names = Names(options.group_format, options.retry_prefix)
-    return Admin(admin_client, names, options, connect_timeout=5.0)  # type: ignore[arg-type]
+    return Admin(admin_client, names, options, connect_timeout=5.0)
 
 
 @pytest.fixture

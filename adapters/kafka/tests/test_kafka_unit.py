@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 import kafka.errors as ke
 import pytest
@@ -21,6 +22,9 @@ from mqkit_kafka._options import KafkaOptions
 
 import mqkit
 from mqkit.driver import URL, ConnectParams, Message, Support, parse_options
+
+if TYPE_CHECKING:
+    from conftest import FakeConsumers
 
 
 def _params(url: str, **options: object) -> tuple[ConnectParams, KafkaOptions]:
@@ -210,26 +214,9 @@ def test_dead_letter_topic_is_configurable() -> None:
         parse_options(KafkaOptions, {"dead_letter_format": "dlq"})
 
 
-class _EmptyMember:
-    """A KafkaConsumer stand-in that joined the group (stable) with no partition."""
-
-    def __init__(self, state: str) -> None:
-        self._coordinator = type("Coordinator", (), {"state": state})()
-        self.closed = False
-
-    def subscribe(self, topics: list[str], listener: object) -> None:
-        pass
-
-    def assignment(self) -> set[object]:
-        return set()
-
-    def close(self, autocommit: bool = True) -> None:
-        self.closed = True
-
-
 @pytest.mark.parametrize("state, replaced", [("<stable>", True), ("<rebalancing>", False)])
 def test_a_member_that_joined_with_nothing_is_replaced_within_seconds(
-        state: str, replaced: bool) -> None:
+        state: str, replaced: bool, consumers: FakeConsumers) -> None:
     """A join that happened before a new topic's partitions had a leader leaves the
     member with none of them: it is replaced after ~2 s, not a whole session plus 5 s
     (contract case 3 lost a live message in CI). A member still joining is left alone."""
@@ -237,13 +224,9 @@ def test_a_member_that_joined_with_nothing_is_replaced_within_seconds(
 
     from mqkit_kafka._consumer import KafkaSubscription
 
-    members: list[_EmptyMember] = []
-
-    def make() -> _EmptyMember:
-        members.append(_EmptyMember(state))
-        return members[-1]
-
-    sub = KafkaSubscription(make, lambda: None, "t", "mqkit.retry.t.g",
+    consumers.state = state
+    members = consumers.made
+    sub = KafkaSubscription(consumers, lambda: None, "t", "mqkit.retry.t.g",
                             max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
                             end_offsets=lambda tps: {}, unowned=lambda: 3)
     sub._progress = time.monotonic() - 2.5   # idle 2.5 s: suspect, look again in 1 s
