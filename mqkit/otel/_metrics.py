@@ -49,6 +49,7 @@ from .. import __version__
 from .._errors import ConfigurationError, MQError
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._validation import check_seconds
+from ._registry import FrozenAttributes
 from ._tracing import (
     DESTINATION,
     ERROR_TYPE,
@@ -117,8 +118,8 @@ class SendMeter:
     def _base(self, topic: str) -> dict[str, Any]:
         attrs = self._attrs.get(topic)
         if attrs is None:
-            attrs = self._attrs[topic] = {SYSTEM: self._system, DESTINATION: topic,
-                                          OPERATION_NAME: "send"}
+            attrs = self._attrs[topic] = FrozenAttributes(
+                {SYSTEM: self._system, DESTINATION: topic, OPERATION_NAME: "send"})
         return attrs
 
     def __call__(self, operation: str, topic: str,
@@ -189,6 +190,7 @@ class _MetricsBase:
             "finishing.", explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
         self._groups: dict[tuple[str, str], _GroupDepth] = {}
         self._groups_lock = threading.Lock()
+        self._next_read = -float("inf")  # blocking face: the next look at the groups
         if self.depth_interval is not None:
             meter.create_observable_gauge(
                 DEPTH, [self._observe_depth], "{message}",
@@ -209,8 +211,9 @@ class _MetricsBase:
         base: dict[str, Any] = {DESTINATION: ctx.topic, GROUP: ctx.group}
         if url is not None:
             base[SYSTEM] = messaging_system(url.scheme)
-        entry = (consumer, base, {**base, OPERATION_NAME: "receive"},
-                 {**base, OPERATION_NAME: "process"})
+        entry = (consumer, FrozenAttributes(base),
+                 FrozenAttributes({**base, OPERATION_NAME: "receive"}),
+                 FrozenAttributes({**base, OPERATION_NAME: "process"}))
         if consumer is not None:
             self._consumers[id(consumer)] = entry
             if self.depth_interval is not None:
@@ -286,6 +289,10 @@ class _MetricsBase:
         if not self._groups:
             return
         now = time.monotonic()
+        if now < self._next_read:
+            return
+        assert self.depth_interval is not None
+        self._next_read = now + min(self.depth_interval, 1.0)
         with self._groups_lock:
             due = [e for e in self._groups.values() if e.loop is None and self._due(e, now)]
         for entry in due:
@@ -319,10 +326,10 @@ class _MetricsBase:
         key = (entry[1].get(SYSTEM), ctx.topic, ctx.group, outcome.kind, etype)
         attrs = self._outcome_attrs.get(key)
         if attrs is None:
-            attrs = {**entry[1], OUTCOME: outcome.kind.value}
+            plain = {**entry[1], OUTCOME: outcome.kind.value}
             if etype is not None:
-                attrs[ERROR_TYPE] = etype
-            self._outcome_attrs[key] = attrs
+                plain[ERROR_TYPE] = etype
+            attrs = self._outcome_attrs[key] = FrozenAttributes(plain)
         self._outcomes.add(1, attrs)
         return None
 

@@ -37,7 +37,8 @@ from opentelemetry.metrics import CallbackOptions, CallbackT, Observation
 
 from .._errors import ConfigurationError
 
-__all__ = ["DEFAULT_BUCKETS", "MetricsRegistry", "Point", "Series", "Snapshot"]
+__all__ = ["DEFAULT_BUCKETS", "FrozenAttributes", "MetricsRegistry", "Point", "Series",
+           "Snapshot"]
 
 log = logging.getLogger("mqkit")
 
@@ -77,8 +78,24 @@ Snapshot = list[Series]
 """What :meth:`MetricsRegistry.snapshot` returns: every metric with at least one point."""
 
 
+_EMPTY: _Key = frozenset()
+
+
+class FrozenAttributes(dict[str, Any]):
+    """Attributes built once and passed to every record (mqkit's middleware does): the
+    registry keys them once, not per record. Must not be changed after it is built."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key: _Key = frozenset(self.items())
+
+
 def _key(attributes: Mapping[str, Any] | None) -> _Key:
-    return frozenset(attributes.items()) if attributes else frozenset()
+    if type(attributes) is FrozenAttributes:
+        return attributes.key
+    return frozenset(attributes.items()) if attributes else _EMPTY
 
 
 def _plain(value: Any) -> Any:
