@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +27,7 @@ from mqkit.cli import main
 
 from .service_apps import lines, write_app
 from .test_otel_metrics_prometheus import check_exposition
-from .test_service_run import Run, wait_for
+from .test_service_run import ROOT, Run, wait_for
 
 JOBS = 'messaging_consumer_group_name="workers",messaging_destination_name="jobs"'
 
@@ -163,3 +165,20 @@ def test_metrics_needs_the_health_port(capsys: pytest.CaptureFixture[str],
     monkeypatch.chdir(tmp_path)
     assert main(["run", "svc:app", "--metrics"]) == 2
     assert "--metrics serves /metrics on the health server" in capsys.readouterr().err
+
+
+def test_metrics_without_the_otel_extra_exits_1_naming_it(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    code = ("import sys\n"
+            "sys.modules['opentelemetry'] = None  # as if not installed\n"
+            "from mqkit.cli import main\n"
+            "sys.exit(main(['run', 'svc:app', '--metrics', '--health-port', '0']))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MQKIT_")}
+    # IMPORT_SLEEP: the module notes "importing" when it is imported
+    env.update(PYTHONPATH=str(ROOT), OUT=str(tmp_path / "out.txt"), IMPORT_SLEEP="0.01")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "--metrics: mqkit.otel needs the OpenTelemetry API" in done.stderr
+    assert "mqkit-sdk[otel]" in done.stderr
+    assert not (tmp_path / "out.txt").exists()  # the app was not even imported
