@@ -163,11 +163,12 @@ class Supervisor:
         (false, :attr:`failure` says why)."""
         assert worker.proc is not None
         worker.last_exit = _exit_text(worker.proc.returncode)
-        if self.metrics is not None:
-            self.metrics.exited(worker.index, restarting=True)
         while worker.restarts and now - worker.restarts[0] > RESTART_WINDOW:
             worker.restarts.popleft()
-        if len(worker.restarts) >= self.max_restarts:
+        giving_up = len(worker.restarts) >= self.max_restarts
+        if self.metrics is not None:
+            self.metrics.exited(worker.index, restarting=not giving_up)
+        if giving_up:
             self.failure = (f"worker {worker.index} (pid {worker.proc.pid}) {worker.last_exit}"
                             f"; it was restarted {len(worker.restarts)} time(s) in the last "
                             f"{RESTART_WINDOW:g} s (--max-restarts {self.max_restarts}): "
