@@ -230,3 +230,35 @@ def test_snapshot_writer_writes_periodically_and_at_stop(tmp_path: Path) -> None
         SnapshotWriter(registry, path, interval=0)
     with pytest.raises(mqkit.ConfigurationError, match=r"^registry"):
         SnapshotWriter(object(), path)  # type: ignore[arg-type]
+
+
+def test_the_grafana_dashboard_uses_only_metrics_mqkit_serves(tmp_path: Path) -> None:
+    """Every metric a panel of docs/grafana/mqkit-dashboard.json queries is in a real
+    exposition (a run with a failure, rendered per worker as the supervisor does)."""
+    registry = MetricsRegistry()
+    retry = mqkit.RetryPolicy(max_attempts=1, initial_backoff=0.0, jitter=0.0)
+    with instrument(mqkit.connect("memory://prom-dash"), meter_provider=registry,
+                    tracing=False) as client:
+        client.admin.create_topic("t")
+        client.admin.create_group("t", "g")
+        with client.producer("t") as producer:
+            producer.send_batch([b"a", b"bad"])
+
+        def handler(msg: Any) -> None:
+            if msg.body == b"bad":
+                raise ValueError(msg.body)
+
+        with client.consumer("t", "g") as consumer:
+            consumer.run(handler, idle_timeout=0.2, retry=retry,
+                         middleware=[Metrics(meter_provider=registry)])
+    workers = WorkerMetrics(tmp_path, 1)
+    workers.started(1)
+    _write(workers.path(1), registry.snapshot())
+    served = set(check_exposition(workers.render()))
+    names = {key.split("{")[0] for key in served}
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana"
+                            / "mqkit-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    used = {m for e in exprs for m in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", e)}
+    assert used and used <= names, sorted(used - names)
