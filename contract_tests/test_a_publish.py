@@ -1,4 +1,4 @@
-"""CONTRACT A: publish / consume (behaviours 1-8)."""
+"""CONTRACT A: publish / consume (behaviours 1-8, 59, 61)."""
 
 from __future__ import annotations
 
@@ -140,3 +140,17 @@ async def test_c59_delivery_carries_the_send_time(env: Env) -> None:
         assert before - STAMP_SLACK <= m.timestamp <= after + STAMP_SLACK, (
             f"timestamp {m.timestamp:.3f} of {m.id} is not its send time "
             f"({before:.3f}..{after:.3f})")
+
+
+@pytest.mark.contract(61)
+async def test_c61_broker_ids_tell_messages_apart(env: Env) -> None:
+    """Where deliveries carry the broker's own id of a message (an offset, a stream entry
+    id, an SQS MessageId), no two messages carry the same one."""
+    topic = await env.topic("g")
+    ids = await env.client.producer(topic).send_batch([f"{i}".encode() for i in range(10)])
+    async with env.client.consumer(topic, "g") as consumer:
+        got = await env.collect(consumer, 10, settle_wait=0.5)
+    env.check_ids(ids, got)
+    broker_ids = {m.id: m.broker_id for m in got}  # a redelivery keeps its message's id
+    given = [b for b in broker_ids.values() if b is not None]
+    assert len(set(given)) == len(given), f"broker ids repeat across messages: {given}"

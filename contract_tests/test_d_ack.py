@@ -1,9 +1,10 @@
-"""CONTRACT D: ack, nack, redelivery, prefetch, leases (behaviours 17-26)."""
+"""CONTRACT D: ack, nack, redelivery, prefetch, leases (behaviours 17-26, 63)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,29 @@ async def test_c26_slow_handler_keeps_its_lease(env: Env) -> None:
     await rival.close()
     assert stats.acked == 1 and time.monotonic() - start >= LEASE * 2
     assert msg_id not in stolen, "a second consumer got the message during the handler"
+
+
+@pytest.mark.contract(63)
+async def test_c63_unsettled_message_comes_back_after_its_lease(env: Env) -> None:
+    """A delivery neither settled nor extended stops being its consumer's once the lease
+    runs out, though that consumer is still open: the group gets it again (here: either
+    of two members, whichever receives first) no sooner than the lease, with a higher
+    delivery count."""
+    env.require(Feature.LEASE_EXTENSION)  # a backend with leases to extend has leases
+    topic = await env.topic("g")
+    msg_id = await env.client.producer(topic).send(b"forgotten")
+    # one lease for both: a group may have one ack wait for all its members (JetStream)
+    async with env.client.consumer(topic, "g", lease=LEASE) as holder, \
+            env.client.consumer(topic, "g", lease=LEASE) as other:
+        first = await env.collect(holder, 1, ack=False)
+        taken = time.monotonic()
+        assert [m.id for m in first] == [msg_id]
+        again: list[Any] = []
+        while not again and time.monotonic() - taken < LEASE + 20:
+            for member in (holder, other):
+                again += await member.receive(5, timeout=0.5)
+        waited = time.monotonic() - taken
+        await asyncio.gather(*(m.ack() for m in again))
+    assert [m.id for m in again] == [msg_id], "the message never came back after its lease"
+    assert waited >= LEASE * 0.75, f"back after {waited:.1f} s, before its {LEASE} s lease"
+    assert again[0].delivery_count >= 2

@@ -1,6 +1,9 @@
-"""CONTRACT I and J: batching and admin (behaviours 40-44)."""
+"""CONTRACT I and J: batching and admin (behaviours 40-44, 62)."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import pytest
 
@@ -89,3 +92,20 @@ async def test_c44_missing_destination_fails_fast_and_creates_nothing(env: Env) 
     with pytest.raises(mqkit.NotFound):
         await env.client.consumer(missing, "g").receive(1, timeout=0.2)
     assert not await env.client.admin.topic_exists(missing)
+
+
+@pytest.mark.contract(62)
+async def test_c62_receive_returns_at_most_max_messages(env: Env) -> None:
+    """``receive(max_messages=3)`` with ten messages waiting and room for twenty never
+    returns more than three, and the calls together return all ten."""
+    topic = await env.topic("g")
+    ids = await env.client.producer(topic).send_batch([f"{i}".encode() for i in range(10)])
+    got: list[Any] = []
+    async with env.client.consumer(topic, "g", prefetch=20) as consumer:
+        deadline = time.monotonic() + 15
+        while len({m.id for m in got}) < len(ids) and time.monotonic() < deadline:
+            batch = await consumer.receive(3, timeout=1.0)
+            assert len(batch) <= 3, f"receive(3) returned {len(batch)} messages"
+            await consumer.ack(batch)
+            got.extend(batch)
+    env.check_ids(ids, got)
