@@ -77,6 +77,8 @@ async def test_c43_depth_or_lag_follows_sends_and_acks(env: Env) -> None:
     assert await eventually(lambda: _depth_is(admin, topic, 5), 10)
     async with env.client.consumer(topic, "g") as consumer:
         got = await env.collect(consumer, 3, ack=False)
+        # held, not settled: still the group's (depth counts what is not acked yet)
+        assert await eventually(lambda: _depth_is(admin, topic, 5), 10)
         await consumer.ack(got[:3])
         for m in got[3:]:
             await m.nack()
