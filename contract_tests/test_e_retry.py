@@ -1,4 +1,4 @@
-"""CONTRACT E and F: dead letters, delay, TTL, priority, ordering (behaviours 27-31)."""
+"""CONTRACT E and F: dead letters, delay, TTL, priority, ordering (behaviours 27-31, 64)."""
 
 from __future__ import annotations
 
@@ -111,3 +111,20 @@ async def test_c31_per_key_order(env: Env) -> None:
     for key in "abc":
         seq = [int(m.body.split(b":")[1]) for m in got if m.key == key]
         assert seq == sorted(seq) and len(set(seq)) == 10, (key, seq)
+
+
+@pytest.mark.contract(64)
+async def test_c64_same_id_sent_twice_is_delivered_once(env: Env) -> None:
+    """A message sent again with the id of one sent a moment before (a producer's retry)
+    is dropped by the broker: the group gets that message once, and its neighbour."""
+    env.require(Feature.DEDUP)
+    topic = await env.topic("g")
+    given = env.name("dedup")
+    async with env.client.producer(topic) as producer:
+        first = await producer.send_batch([Message(b"once", id=given)])
+        again = await producer.send_batch([Message(b"once", id=given)])
+        other = await producer.send(b"other")
+    assert first == again == [given]
+    async with env.client.consumer(topic, "g") as consumer:
+        got = await env.collect(consumer, 2, settle_wait=1.5)
+    assert sorted(m.id for m in got) == sorted([given, other]), [m.id for m in got]
