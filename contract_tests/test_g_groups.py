@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ async def test_c33_members_split_the_stream(env: Env) -> None:
     topic = await env.topic("g")
     ids = await env.client.producer(topic).send_batch([bytes([i]) for i in range(20)])
     members = [env.client.consumer(topic, "g", prefetch=5) for _ in range(2)]
-    taken: list[list[object]] = [[], []]
+    taken: list[list[Any]] = [[], []]
     deadline = time.monotonic() + 15
 
     async def work(n: int) -> None:

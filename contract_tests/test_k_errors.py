@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -45,8 +46,8 @@ async def test_c46_c47_unreachable_broker_is_unavailable_within_bound(env: Env) 
             async with mqkit.aio.connect(dead, connect_timeout=3) as client:
                 await client.admin.list_topics()
         else:
-            client = await asyncio.to_thread(mqkit.connect, dead, connect_timeout=3)
-            await asyncio.to_thread(client.admin.list_topics)
+            blocking = await asyncio.to_thread(mqkit.connect, dead, connect_timeout=3)
+            await asyncio.to_thread(blocking.admin.list_topics)
     assert time.monotonic() - start < 20
     assert info.value.__cause__ is not None, "the native error must stay reachable"
 
@@ -169,20 +170,20 @@ async def test_c53_concurrent_producers_and_consumers(env: Env, round_: int) -> 
         return ids
 
     consumers = [env.client.consumer(topic, "g") for _ in range(2)]
-    received: list[object] = []
+    received: list[Any] = []
     total = 3 * per_producer
     deadline = time.monotonic() + 20
 
-    async def consume(consumer: object) -> None:
-        while time.monotonic() < deadline and len({m.id for m in received}) < total:  # type: ignore[attr-defined]
-            batch = await consumer.receive(20, timeout=0.3)  # type: ignore[attr-defined]
+    async def consume(consumer: Any) -> None:
+        while time.monotonic() < deadline and len({m.id for m in received}) < total:
+            batch = await consumer.receive(20, timeout=0.3)
             if batch:
-                await consumer.ack(batch)  # type: ignore[attr-defined]
+                await consumer.ack(batch)
                 received.extend(batch)
 
-    results = await asyncio.gather(*(produce(n) for n in range(3)),
-                                   *(consume(c) for c in consumers))
-    sent = [i for ids in results[:3] for i in ids]
+    produced, _ = await asyncio.gather(asyncio.gather(*(produce(n) for n in range(3))),
+                                       asyncio.gather(*(consume(c) for c in consumers)))
+    sent = [i for ids in produced for i in ids]
     for c in consumers:
         await c.close()
     env.check_ids(sent, received)
