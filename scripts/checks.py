@@ -6,8 +6,8 @@ through this script instead of listing them each, so a path or a flag changes in
 
     python scripts/checks.py generated      # mqkit/_sync is what scripts/unasync.py makes
     python scripts/checks.py lint           # ruff over the code CI ships and tests
-    python scripts/checks.py type           # mypy --strict: mqkit, every adapter and its
-                                            # tests, tests/
+    python scripts/checks.py type           # mypy --strict: mqkit, the contract suite,
+                                            # every adapter and its tests, tests/
     python scripts/checks.py unit           # the unit tests (no broker)
     python scripts/checks.py docs           # mkdocs build --strict into build/site
     python scripts/checks.py lint type      # several, in order; stops at the first failure
