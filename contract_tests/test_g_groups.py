@@ -15,6 +15,8 @@ from mqkit import Feature
 from ._env import RESTART, Env
 
 pytestmark = pytest.mark.asyncio
+WAITING = 5.0
+"""Contract 39: the timeout of the receive waiting when its topic is deleted."""
 
 
 @pytest.mark.contract(32)
@@ -120,10 +122,26 @@ async def test_c38_connection_lost_then_recovered(env: Env) -> None:
 
 @pytest.mark.contract(39)
 async def test_c39_topic_deleted_under_live_consumer(env: Env) -> None:
+    """A receive waiting when the topic goes ends by its timeout at the latest, empty or
+    with NotFound / Unavailable (never another error); the next calls raise one of
+    those two within 15 s."""
     topic = await env.topic("g")
     async with env.client.consumer(topic, "g") as consumer:
         await consumer.receive(1, timeout=0.2)
+
+        async def waiting() -> BaseException | None:
+            try:
+                await consumer.receive(1, timeout=WAITING)
+            except mqkit.MQError as exc:
+                return exc
+            return None
+
+        waiter = asyncio.create_task(waiting())
+        await asyncio.sleep(0.5)
         await env.client.admin.delete_topic(topic)
+        ended = await asyncio.wait_for(waiter, WAITING + 10)
+        assert ended is None or isinstance(ended, (mqkit.NotFound, mqkit.Unavailable)), (
+            f"a receive waiting when its topic was deleted raised {ended!r}")
         start = time.monotonic()
         errors = 0
         for _ in range(3):

@@ -27,6 +27,9 @@ __all__ = ["TABLE", "map_error", "mapped"]
 # First word (or leading text) of a server error reply.
 _REPLIES: tuple[tuple[str, type[MQError]], ...] = (
     ("NOGROUP", NotFound),          # stream or group missing
+    # a blocked XREADGROUP whose stream or group was deleted meanwhile (Redis >= 7)
+    ("UNBLOCKED the stream key no longer exists", NotFound),
+    ("UNBLOCKED the consumer group this client was blocked on no longer exists", NotFound),
     ("BUSYGROUP", AlreadyExists),   # group exists
     ("WRONGTYPE", AlreadyExists),   # the key holds another type than a stream
     ("ERR The XGROUP subcommand requires the key to exist", NotFound),

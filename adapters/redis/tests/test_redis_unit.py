@@ -169,6 +169,10 @@ def test_a_missing_ca_file_is_named() -> None:
     (re_.ResponseError("NOGROUP No such key 's' or consumer group 'g'"), mqkit.NotFound),
     (re_.ResponseError("Command # 2 (XAUTOCLAIM s g c 1 0-0) of pipeline caused error: "
                        "NOGROUP No such key"), mqkit.NotFound),
+    (re_.ResponseError("UNBLOCKED the stream key no longer exists"), mqkit.NotFound),
+    (re_.ResponseError("UNBLOCKED the consumer group this client was blocked on no longer "
+                       "exists"), mqkit.NotFound),
+    (re_.ResponseError("UNBLOCKED client unblocked via CLIENT UNBLOCK"), mqkit.BackendError),
     (re_.ResponseError("BUSYGROUP Consumer Group name already exists"), mqkit.AlreadyExists),
     (re_.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
      mqkit.AlreadyExists),
