@@ -97,6 +97,18 @@ BUGS: tuple[Bug, ...] = (
             "content_type=entry.message.content_type, "
             "correlation_id=entry.message.correlation_id, "
             "reply_to=entry.message.reply_to),")),)),
+    Bug("message-id-replaced", "deliveries carry the broker's sequence number as the id",
+        (Edit("_state.py", _TAKE, _TAKE.replace(
+            "Delivery(entry.message,", "Delivery(Message(entry.message.body, "
+            "key=entry.message.key, headers=entry.message.headers, id=entry.broker_id),")),)),
+    Bug("dlq-headers-dropped", "messages on a dead-letter topic lose their headers "
+        "(the failure reason among them)",
+        (Edit("_state.py", _TAKE, _TAKE.replace(
+            "Delivery(entry.message,", "Delivery(entry.message if not topic.endswith('.dlq') "
+            "else Message(entry.message.body, id=entry.message.id),")),)),
+    Bug("topic-is-group-name", "deliveries name the group where the topic belongs",
+        (Edit("_state.py", _TAKE, _TAKE.replace("entry.message, topic, lease",
+                                                "entry.message, self.name, lease")),)),
     Bug("broker-id-reused", "every delivery of a topic has the same broker id",
         (Edit("_state.py", "self.broker_id = str(seq)", 'self.broker_id = "1"'),)),
     Bug("timestamp-missing", "deliveries carry no broker timestamp",
