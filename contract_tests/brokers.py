@@ -396,8 +396,8 @@ class BrokerHandle:
     ``stop``/``start``/``restart`` are for fault injection (a broker restart mid-stream);
     ``start`` and ``restart`` return once the broker serves clients again. What survives a
     restart is the broker's business: RabbitMQ durable queues with persistent messages,
-    the Kafka log and NATS JetStream file streams do; moto and Redis (no persistence) start
-    empty.
+    the Kafka log, NATS JetStream file streams and the native Redis (AOF) do; moto and
+    the Redis container (no persistence) start empty.
     """
 
     backend: str

@@ -1,5 +1,11 @@
-"""Redis from Debian's ``redis-server``, without persistence (a restart empties it), with an
-ACL user with a password beside the open default user; probe: PING."""
+"""Redis from Debian's ``redis-server`` with AOF persistence (``appendfsync everysec``: a
+clean stop or restart keeps everything; a crash may lose the last second), with an ACL
+user with a password beside the open default user; probe: PING.
+
+Persistent so that the adapter declares ``persistence`` (``persistence=auto`` reads AOF
+from ``INFO``) and the contract's persistence cases (37) run on it. The non-persistent
+mode stays covered: the container image runs a bare ``redis-server`` (no AOF), so the
+container run exercises the adapter's recovery of an emptied server instead."""
 
 from __future__ import annotations
 
@@ -24,7 +30,6 @@ def command() -> list[str]:
     """The server's command line."""
     return [
         shutil.which("redis-server") or "redis-server",
-        # no persistence by design: a restart empties it
         "--bind",
         HOST,
         "--port",
@@ -32,7 +37,9 @@ def command() -> list[str]:
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--dir",
         str(bdir("redis")),
         "--daemonize",
