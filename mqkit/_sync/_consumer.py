@@ -40,6 +40,7 @@ from .._errors import (
     Timeout,
     Unavailable,
 )
+from .._logfields import SPAN_KEY, log_fields
 from .._message import Message
 from .._options import ClientOptions
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
@@ -91,6 +92,8 @@ _NOT_STARTED = object()
 _PAUSE_POLL = 0.1
 # What _apply reports per message for the middleware's outcome hooks.
 Report = list[tuple[ReceivedMessage, Outcome]]
+# The batch's handler contexts by id(message), under middleware (the log fields' span).
+Contexts = dict[int, HandlerContext]
 
 # What run() calls: on this face a coroutine function or a plain function; the blocking
 # face's type admits plain functions only (a coroutine function is refused there).
@@ -550,7 +553,18 @@ class Consumer:
 
     def _log_settle_failure(self, exc: SettlementError) -> None:
         log.warning("mqkit: %s on %s; the broker will redeliver those messages",
-                    exc, self._connection.url)
+                    exc, self._connection.url,
+                    extra=log_fields(self.topic, self.group,
+                                     message_ids=[getattr(m, "id", None)
+                                                  for m in exc.messages]))
+
+    def _fields(self, msg: ReceivedMessage,
+                contexts: Contexts | None = None) -> dict[str, Any]:
+        """The structured fields of a log record about ``msg`` (:mod:`mqkit._logfields`):
+        with its handler context, the trace of the span it was processed in."""
+        ctx = None if contexts is None else contexts.get(id(msg))
+        span = None if ctx is None else ctx.state.get(SPAN_KEY)
+        return log_fields(self.topic, self.group, msg.id, span=span)
 
     # -- handler loop ----------------------------------------------------------------
 
@@ -703,10 +717,12 @@ class Consumer:
         self._outage = outage
         if pause < 0:
             log.error("mqkit: %s unavailable for %s/%s for %.0f s; giving up: %s",
-                      self._connection.url, self.topic, self.group, outage.limit, exc)
+                      self._connection.url, self.topic, self.group, outage.limit, exc,
+                      extra=log_fields(self.topic, self.group))
             raise exc
         log.warning("mqkit: %s unavailable for %s/%s (%s); retrying for up to %.0f s",
-                    self._connection.url, self.topic, self.group, exc, outage.limit)
+                    self._connection.url, self.topic, self.group, exc, outage.limit,
+                    extra=log_fields(self.topic, self.group))
         sleep(pause)
 
     def _lease_ticker(self) -> Ticker | None:
@@ -738,12 +754,12 @@ class Consumer:
             pool, [self._make_chained_call(chain, c, releasable) for c in contexts], batch)
         report: Report = []
         closed = False
+        by_message = {id(c.message): c for c in contexts}
         try:
             self._apply(batch, outcomes, policy, stats, dead_letter_topic,
-                              report=report)
+                              report=report, contexts=by_message)
         except Closed:
             closed = True
-        by_message = {id(c.message): c for c in contexts}
         pause = report_outcomes(chain_items,
                                 [(by_message[id(msg)], out) for msg, out in report])
         return None if closed else pause
@@ -752,7 +768,7 @@ class Consumer:
         """Receive nothing for ``seconds`` (a middleware asked), unless stopped or
         closed; ``True`` (the pause does not count as idle time)."""
         log.warning("mqkit: middleware paused receiving on %s/%s for %.1f s",
-                    self.topic, self.group, seconds)
+                    self.topic, self.group, seconds, extra=log_fields(self.topic, self.group))
         deadline = monotonic() + seconds
         while not self._stop_requested and not self._closed:
             left = deadline - monotonic()
@@ -791,8 +807,10 @@ class Consumer:
 
     def _apply(self, batch: Sequence[ReceivedMessage], outcomes: Sequence[object],
                      policy: RetryPolicy, stats: RunStats,
-                     dead_letter_topic: str | None, *, report: Report | None = None) -> None:
-        """Settle a handled batch; with ``report``, append each message's outcome."""
+                     dead_letter_topic: str | None, *, report: Report | None = None,
+                     contexts: Contexts | None = None) -> None:
+        """Settle a handled batch; with ``report``, append each message's outcome
+        (``contexts``: the handler contexts, for the log records' trace)."""
         to_ack: list[ReceivedMessage] = []
         to_reject: list[ReceivedMessage] = []
         to_drop: list[ReceivedMessage] = []
@@ -802,7 +820,7 @@ class Consumer:
         for msg, outcome in zip(batch, outcomes, strict=True):
             if outcome is _NOT_STARTED or isinstance(outcome, ReleaseMessage):
                 self._give_back(msg, outcome, released if outcome is _NOT_STARTED or can_nack
-                                else to_drop, report)
+                                else to_drop, report, contexts)
                 continue
             stats.handled += 1
             error = outcome if isinstance(outcome, BaseException) else None
@@ -819,13 +837,15 @@ class Consumer:
             elif not can_nack:
                 log.error("mqkit: handler failed on %s from %s/%s; the backend cannot "
                           "redeliver (at-most-once), message dropped: %s", msg.id,
-                          self.topic, self.group, failure_reason(error or Exception()))
+                          self.topic, self.group, failure_reason(error or Exception()),
+                          extra=self._fields(msg, contexts))
                 to_drop.append(msg)
                 kind = OutcomeKind.DROPPED
             elif action is Action.RETRY:
                 assert error is not None
                 log.info("mqkit: handler failed on %s (attempt %d of %d): %s", msg.id,
-                         attempts, policy.max_attempts, failure_reason(error))
+                         attempts, policy.max_attempts, failure_reason(error),
+                         extra=self._fields(msg, contexts))
                 delay = self._retry(msg, policy, attempts)
                 stats.retried += 1
                 if report is not None:
@@ -844,11 +864,12 @@ class Consumer:
         if to_dead_letter:
             assert dead_letter_topic is not None
             self._dead_letter(to_dead_letter, dead_letter_topic, policy, stats,
-                                    report)
+                                    report, contexts=contexts)
         self._settle_lists(stats, to_reject, to_ack, to_drop, released)
 
     def _give_back(self, msg: ReceivedMessage, outcome: object,
-                   into: list[ReceivedMessage], report: Report | None) -> None:
+                   into: list[ReceivedMessage], report: Report | None,
+                   contexts: Contexts | None = None) -> None:
         """A message not handled (the loop stopped, or :class:`ReleaseMessage`) goes
         ``into`` the released list, or the dropped one where nothing can be given back."""
         into.append(msg)
@@ -857,7 +878,7 @@ class Consumer:
                 Feature.NACK):
             log.error("mqkit: %s from %s/%s given back (%s) on a backend that cannot "
                       "redeliver (at-most-once): message dropped", msg.id, self.topic,
-                      self.group, outcome)
+                      self.group, outcome, extra=self._fields(msg, contexts))
             kind = OutcomeKind.DROPPED
         if report is not None:
             report.append((msg, Outcome(kind, attempts=self._attempts(msg))))
@@ -888,7 +909,8 @@ class Consumer:
 
     def _dead_letter(self, items: Sequence[tuple[ReceivedMessage, BaseException, int]],
                            topic: str, policy: RetryPolicy, stats: RunStats,
-                           report: Report | None = None) -> None:
+                           report: Report | None = None, *,
+                           contexts: Contexts | None = None) -> None:
         """Publish copies with the failure reason to ``topic`` in one batch; ack those
         the topic accepted, nack the others with backoff (never lost, never a spin)."""
         copies = []
@@ -913,7 +935,8 @@ class Consumer:
         for i, (msg, error, attempts) in enumerate(items):
             if i in failed:
                 log.error("mqkit: could not dead-letter %s to %s (%s); nacking it with "
-                          "backoff instead", msg.id, topic, failed[i])
+                          "backoff instead", msg.id, topic, failed[i],
+                          extra=self._fields(msg, contexts))
                 delay = self._retry(msg, policy, attempts)
                 stats.dead_letter_failed += 1
                 if report is not None:
@@ -921,7 +944,7 @@ class Consumer:
                 continue
             log.warning("mqkit: dead-lettered %s from %s/%s to %s after %d attempts: %s",
                         msg.id, self.topic, self.group, topic, attempts,
-                        failure_reason(error))
+                        failure_reason(error), extra=self._fields(msg, contexts))
             done.append(msg)
             if report is not None:
                 report.append((msg, Outcome(OutcomeKind.DEAD_LETTERED, None, error, attempts)))
@@ -937,7 +960,9 @@ class Consumer:
                 self.extend_lease(live, self.options.lease)
             except MQError as exc:
                 log.warning("mqkit: lease extension on %s/%s failed: %s",
-                            self.topic, self.group, exc)
+                            self.topic, self.group, exc,
+                            extra=log_fields(self.topic, self.group,
+                                             message_ids=[m.id for m in live]))
 
     def as_(self, kind: type[T]) -> T | None:
         """The native object of type ``kind`` behind this consumer (escape hatch), or ``None``

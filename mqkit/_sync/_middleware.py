@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .._breaker import BreakerState
 from .._errors import ConfigurationError
 from .._idempotency import IdempotencyStore, MemoryStore
+from .._logfields import SPAN_KEY, log_fields
 from .._outcome import Outcome, ReleaseMessage
 from .._retry import PermanentFailure
 from .._settlement import ACK
@@ -136,6 +137,15 @@ class Middleware(Protocol):
         return None
 
 
+
+def ctx_fields(ctx: HandlerContext) -> dict[str, Any]:
+    """The structured fields of a log record about ``ctx``'s message (topic, group, id,
+    and the trace of its ``process`` span or else of the current span; see
+    :mod:`mqkit._logfields`)."""
+    state = ctx._state
+    span = None if state is None else state.get(SPAN_KEY)
+    return log_fields(ctx.topic, ctx.group, ctx.message.id, span=span)
+
 def check_middleware(middleware: object) -> tuple[Middleware, ...]:
     """``middleware`` as a tuple, each entry checked; a :class:`ConfigurationError`
     naming ``middleware[i]`` for one that is not a middleware of this face."""
@@ -190,7 +200,7 @@ def report_outcomes(middleware: Sequence[Middleware],
                 wanted = item.outcome(ctx, outcome)
             except Exception:
                 log.exception("mqkit: middleware %s failed in outcome()",
-                              type(item).__name__)
+                              type(item).__name__, extra=ctx_fields(ctx))
                 continue
             if isinstance(wanted, int | float) and wanted > pause:
                 pause = float(wanted)
@@ -246,7 +256,7 @@ class Idempotent(Middleware):
             self.duplicates += 1
             ctx.state["duplicate"] = True
             log.info("mqkit: %s on %s/%s was handled already; acked without handling",
-                     ctx.message.id, ctx.topic, ctx.group)
+                     ctx.message.id, ctx.topic, ctx.group, extra=ctx_fields(ctx))
             return None
         result = call_next(ctx)
         if ctx.message.decision in (None, ACK):
@@ -254,7 +264,8 @@ class Idempotent(Middleware):
                 self._store(self.store.record, key, self.ttl)
             except Exception as exc:
                 log.warning("mqkit: could not record %s as handled (%s: %s); a redelivery "
-                            "would be handled again", key, type(exc).__name__, exc)
+                            "would be handled again", key, type(exc).__name__, exc,
+                            extra=ctx_fields(ctx))
         return result
 
 

@@ -38,6 +38,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from .. import __version__
 from .._errors import ConfigurationError, MQError
+from .._logfields import SPAN_KEY, log_fields
 from .._message import Message, new_message_id
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 
@@ -228,6 +229,7 @@ class SendTracer:
         carrier: dict[str, str] = {}
         propagator.inject(carrier, context=trace.set_span_in_context(span))
         headers = dict(msg.headers)
+        ident = msg.id or new_message_id()
         limit = self._max_headers()
         dropped = []
         for name in sorted(carrier, key=lambda n: n != "traceparent"):
@@ -242,8 +244,9 @@ class SendTracer:
                 self._warned.add(topic)
                 log.warning("mqkit: messages to %s use all %s headers the backend allows; "
                             "%s not carried (trace context lost for those messages)",
-                            topic, limit, ", ".join(dropped))
-        return dataclasses.replace(msg, headers=headers, id=msg.id or new_message_id())
+                            topic, limit, ", ".join(dropped),
+                            extra=log_fields(topic, None, ident, span=span))
+        return dataclasses.replace(msg, headers=headers, id=ident)
 
 
 class _TracingBase:
@@ -299,8 +302,7 @@ class _TracingBase:
         span = self._tracer.start_span(f"process {ctx.topic}", context=parent,
                                        kind=SpanKind.CONSUMER, attributes=attrs,
                                        links=links)
-        if self.settle_spans:
-            ctx.state["otel.span"] = span
+        ctx.state[SPAN_KEY] = span  # the settle span's parent; the log records' trace
         return span, otel_context.attach(trace.set_span_in_context(span))
 
     @staticmethod
@@ -315,7 +317,7 @@ class _TracingBase:
         """A settle span for the loop's decision (child of the process span)."""
         if not self.settle_spans:
             return None
-        span = ctx.state.get("otel.span")
+        span = ctx.state.get(SPAN_KEY)
         name = _SETTLE_NAMES.get(outcome.kind)
         if span is None or name is None:
             return None

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from .._errors import Closed, ConfigurationError, MQError, PayloadError
+from .._logfields import log_fields
 from .._payloads import encode_value
 from .._retry import RetryPolicy
 from .._run import RunStats
@@ -48,6 +49,7 @@ from ..aio._middleware import (
     AsyncMiddleware,
     Next,
     check_middleware,
+    ctx_fields,
 )
 from ..aio._producer import AsyncProducer
 from ._handlers import (
@@ -287,15 +289,16 @@ class App:
             producer = self._producers.setdefault(topic, client.producer(topic))
         message_id = await producer.send(body, key=key, headers=headers,
                                          content_type=content_type)
-        self._emit_published(topic, value)
+        self._emit_published(topic, value, message_id)
         return message_id
 
-    def _emit_published(self, topic: str, value: Any) -> None:
+    def _emit_published(self, topic: str, value: Any, message_id: str | None = None) -> None:
         for listener in self._published_listeners:
             try:
                 listener(topic, value)
             except Exception:  # a listener never breaks the app
-                log.exception("mqkit: publish listener failed")
+                log.exception("mqkit: publish listener failed",
+                              extra=log_fields(topic, None, message_id))
 
     # -- running ----------------------------------------------------------------------
 
@@ -562,7 +565,7 @@ class _Runner(AsyncMiddleware):
                 try:
                     listener(spec, arg)
                 except Exception:
-                    log.exception("mqkit: handled listener failed")
+                    log.exception("mqkit: handled listener failed", extra=ctx_fields(ctx))
             ctx.value = arg
             try:
                 await call_next(ctx)
