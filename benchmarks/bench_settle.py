@@ -22,13 +22,15 @@ taken by the broker, as the raw side's last ack). Prints the median msgs/s of ea
 variant over ``--rounds`` rounds and the ratios (a)/(d), (b)/(d), (b)/(a); for SQS also
 requests per message (send + receive + delete). Targets: (a)/(d) >= 0.9; (b)/(d) >= 0.9
 and (b)/(a) >= 0.8 over blocking drivers ((b)/(e) >= 0.9 where the driver is the client's
-asyncio face); SQS <= 0.30 requests/msg.
+asyncio face); SQS <= 0.30 requests/msg (sends, receives and deletes per message; the
+one-time lookups a producer or consumer makes when it opens are printed apart).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import statistics
 import sys
@@ -238,19 +240,34 @@ def raw_sqs(sqs: Any, queue_url: str, count: int) -> Result:
 
 # -- one backend -------------------------------------------------------------------------
 
+# Lookups a producer, consumer or client makes once when it opens (the topic's existence,
+# a queue's URL): counted apart, as they do not grow with the number of messages.
+ONE_TIME = frozenset({"GetTopicAttributes", "GetQueueUrl", "GetQueueAttributes"})
+
+
 class Requests:
     """Counts HTTP requests of the boto3 clients it is attached to (``before-send``)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.ops: collections.Counter[str] = collections.Counter()
 
     def attach(self, *clients: Any) -> None:
         for client in clients:
             if client is not None:
                 client.meta.events.register("before-send", self._count)
 
-    def _count(self, **_: Any) -> None:
+    def per_message(self) -> int:
+        """Requests that scale with the messages (sends, receives, deletes)."""
+        return sum(n for op, n in self.ops.items() if op not in ONE_TIME)
+
+    def at_open(self) -> int:
+        """Requests made once per producer/consumer/client (lookups at open)."""
+        return sum(n for op, n in self.ops.items() if op in ONE_TIME)
+
+    def _count(self, event_name: str = "", **_: Any) -> None:
         self.count += 1
+        self.ops[event_name.rsplit(".", 1)[-1]] += 1
 
 
 def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
@@ -259,6 +276,7 @@ def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
     topic = f"bench-settle-{uuid.uuid4().hex[:8]}"
     rates: dict[str, list[Result]] = {k: [] for k in GROUPS}
     requests: dict[str, list[float]] = {k: [] for k in GROUPS}
+    at_open: dict[str, list[int]] = {k: [] for k in GROUPS}
     with mqkit.connect(url) as client:
         client.admin.create_topic(topic)
         for group in GROUPS.values():
@@ -297,17 +315,21 @@ def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
             phases["e"] = lambda: raw_redis_aio(url, topic, count)
         try:
             for rnd in range(rounds):
-                before = counter.count
+                counter.ops.clear()
                 fill(client, topic, count)  # one send fans out to all four groups
-                send_per_msg = (counter.count - before) / count
+                send_per_msg = counter.per_message() / count
                 order = list(phases)
                 if rnd % 2:  # alternate the order, so drift does not favour one side
                     order.reverse()
                 for key in order:
                     before = counter.count
+                    counter.ops.clear()
                     result = phases[key]()
+                    if backend == "sqs":
+                        print(f"   ({key}) requests: {dict(sorted(counter.ops.items()))}")
                     rates[key].append(result)
-                    requests[key].append(send_per_msg + (counter.count - before) / count)
+                    requests[key].append(send_per_msg + counter.per_message() / count)
+                    at_open[key].append(counter.at_open())
                     report(Result(backend, f"r{rnd + 1} ({key}) {result.label}", result.count,
                                   result.seconds))
         finally:
@@ -317,7 +339,8 @@ def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
     for key, rate in med.items():
         line = f"{backend:9} ({key}) {LABELS[key]:36} {rate:>10,.0f} msgs/s"
         if backend == "sqs":
-            line += f"   {statistics.median(requests[key]):.3f} requests/msg"
+            line += (f"   {statistics.median(requests[key]):.3f} requests/msg "
+                     f"(+{statistics.median(at_open[key]):.0f} at open)")
         print(line)
     print(f"{backend:9} ratios (a)/(d) {med['a'] / med['d']:.2f}   (b)/(d) "
           f"{med['b'] / med['d']:.2f}   (b)/(a) {med['b'] / med['a']:.2f}   "
