@@ -322,18 +322,22 @@ def bench_backend(backend: str, url: str, count: int, rounds: int) -> None:
                 if rnd % 2:  # alternate the order, so drift does not favour one side
                     order.reverse()
                 for key in order:
-                    before = counter.count
                     counter.ops.clear()
                     result = phases[key]()
-                    if backend == "sqs":
-                        print(f"   ({key}) requests: {dict(sorted(counter.ops.items()))}")
                     rates[key].append(result)
                     requests[key].append(send_per_msg + counter.per_message() / count)
                     at_open[key].append(counter.at_open())
                     report(Result(backend, f"r{rnd + 1} ({key}) {result.label}", result.count,
                                   result.seconds))
+                    if backend == "sqs":
+                        print(f"   ({key}) requests: {dict(sorted(counter.ops.items()))}")
         finally:
             client.admin.delete_topic(topic)
+    _summary(backend, count, rounds, rates=rates, requests=requests, at_open=at_open)
+
+
+def _summary(backend: str, count: int, rounds: int, *, rates: dict[str, list[Result]],
+             requests: dict[str, list[float]], at_open: dict[str, list[int]]) -> None:
     med = {k: statistics.median(r.rate for r in v) for k, v in rates.items() if v}
     print(f"-- {backend}: median of {rounds} rounds, {count} msgs of {len(BODY)} B each")
     for key, rate in med.items():
