@@ -4,7 +4,7 @@ An adapter implements :class:`Driver` (blocking) or :class:`AsyncDriver` (asynci
 both, and registers an :class:`AdapterPlugin` under the ``mqkit.adapters`` entry-point
 group. It imports only this module (which re-exports every error class a driver raises,
 ``Message``, ``Capabilities``, ``URL``, :class:`ErrorTable`,
-:class:`DeliveryCounts`, :class:`TLSOptions` and :func:`ssl_context`)
+:class:`DeliveryCounts`, :class:`Declared`, :class:`TLSOptions` and :func:`ssl_context`)
 and its own client library. See ``_async.py`` for the rules every driver keeps.
 """
 
@@ -34,6 +34,7 @@ from .._message import Delivery, Message, received
 from .._url import URL, Secret, parse_options
 from ._async import AsyncDriver, AsyncSubscriptionDriver, AsyncTopicDriver
 from ._counts import DeliveryCounts
+from ._declared import Declared
 from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
@@ -49,6 +50,7 @@ __all__ = [
     "Closed",
     "ConfigurationError",
     "ConnectTimeout",
+    "Declared",
     "DeliveryCounts",
     "ErrorHook",
     "ErrorTable",

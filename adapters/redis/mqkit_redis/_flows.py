@@ -292,12 +292,12 @@ def parse_info(raw: Any) -> dict[str, str]:
     return out
 
 
-def redeclare_commands(topics: set[str], groups: set[tuple[str, str]]) -> list[Command]:
-    """What re-creates these streams and groups on a server that lost them (``0``: a
-    group sees whatever reached the stream before)."""
+def redeclare_commands(declared: Mapping[str, frozenset[str]]) -> list[Command]:
+    """What re-creates these streams (keys) and their groups on a server that lost them
+    (``0``: a group sees whatever reached the stream before)."""
     out: list[Command] = [("XGROUP", "CREATE", k, g, "0", "MKSTREAM")
-                          for k, g in sorted(groups)]
-    for key in sorted(topics - {k for k, _ in groups}):
+                          for k in sorted(declared) for g in sorted(declared[k])]
+    for key in sorted(k for k, groups in declared.items() if not groups):
         out += [("XGROUP", "CREATE", key, "mqkit-init", "$", "MKSTREAM"),
                 ("XGROUP", "DESTROY", key, "mqkit-init")]
     return out

@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 import redis.exceptions as re_
 
-from mqkit.driver import ConfigurationError, ConnectParams, ssl_context
+from mqkit.driver import ConfigurationError, ConnectParams, Declared, ssl_context
 
 from ._flows import Command, parse_info, redeclare_commands
 from ._options import RedisOptions
@@ -103,28 +103,20 @@ def pack(conn: Any, commands: list[Command]) -> bytes:
 
 
 class Known:
-    """The streams and groups a client uses, and the server's last ``run_id``."""
+    """The streams and groups a client uses (a :class:`mqkit.driver.Declared` of stream
+    keys) and the server's last ``run_id``."""
 
     def __init__(self, redeclare: bool) -> None:
         self._lock = threading.Lock()
         self._run_id: str | None = None
         self._redeclare = redeclare
-        self._topics: set[str] = set()             # stream keys
-        self._groups: set[tuple[str, str]] = set()  # (stream key, group)
+        self.declared = Declared()
 
     def remember(self, key: str, group: str | None = None) -> None:
-        with self._lock:
-            self._topics.add(key)
-            if group is not None:
-                self._groups.add((key, group))
+        self.declared.remember(key, group)
 
     def forget(self, key: str, group: str | None = None) -> None:
-        with self._lock:
-            if group is None:
-                self._topics.discard(key)
-                self._groups = {(k, g) for k, g in self._groups if k != key}
-            else:
-                self._groups.discard((key, group))
+        self.declared.forget(key, group)
 
     def connected(self, info: Any) -> list[Command]:
         """Note the ``INFO server`` reply of a new connection; the commands to run on
@@ -134,10 +126,11 @@ class Known:
             previous, self._run_id = self._run_id, run_id
             if previous is None or previous == run_id or not self._redeclare:
                 return []
-            topics, groups = set(self._topics), set(self._groups)
+        declared = self.declared.snapshot()
         log.warning("mqkit: redis server restarted (run_id changed); re-creating %d "
-                    "stream(s) and %d group(s) this client uses", len(topics), len(groups))
-        return redeclare_commands(topics, groups)
+                    "stream(s) and %d group(s) this client uses", len(declared),
+                    sum(len(groups) for groups in declared.values()))
+        return redeclare_commands(declared)
 
 
 def redeclared(command: Command, exc: re_.ResponseError) -> None:

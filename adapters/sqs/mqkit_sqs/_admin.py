@@ -9,11 +9,10 @@ restart can be recreated (``recreate``; see the package docstring).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from mqkit.driver import DEAD_LETTER_GROUP, NotFound, Unsupported
+from mqkit.driver import DEAD_LETTER_GROUP, Declared, NotFound, Unsupported
 
 from ._errors import error_code, map_error, mapped
 from ._names import Names
@@ -47,9 +46,8 @@ class Resources:
         self.sns_mode = options.mode == "sns"
         self._account: tuple[str, str] | None = None
         self._urls: dict[str, str] = {}
-        self._lock = threading.Lock()
-        # topic -> groups this client created or opened and did not delete itself.
-        self._known: dict[str, set[str]] = {}
+        # the topics and groups this client created or opened and did not delete itself
+        self.declared = Declared()
 
     # -- identities ------------------------------------------------------------------
 
@@ -103,10 +101,7 @@ class Resources:
     # -- what this client knows (for recreate) ----------------------------------------
 
     def remember(self, topic: str, group: str | None = None) -> None:
-        with self._lock:
-            groups = self._known.setdefault(topic, set())
-            if group is not None:
-                groups.add(group)
+        self.declared.remember(topic, group)
 
     def recreate_enabled(self) -> bool:
         if self.options.recreate is not None:
@@ -116,8 +111,7 @@ class Resources:
     def recover(self, topic: str) -> bool:
         """Recreate ``topic`` and its known groups if this client knew them and
         ``recreate`` is on (a restarted emulator lost them); whether it did."""
-        with self._lock:
-            groups = set(self._known.get(topic, ())) if topic in self._known else None
+        groups = self.declared.groups(topic)
         if groups is None or not self.recreate_enabled():
             return False
         self.create_topic(topic)
@@ -154,8 +148,7 @@ class Resources:
         self.remember(topic)
 
     def delete_topic(self, topic: str) -> None:
-        with self._lock:
-            self._known.pop(topic, None)
+        self.declared.forget(topic)
         if not self.sns_mode:
             self._delete_queue(self.names.topic_queue(topic))
             return
@@ -280,8 +273,7 @@ class Resources:
         return tags.get(GROUP_TAG) == group
 
     def delete_group(self, topic: str, group: str) -> None:
-        with self._lock:
-            self._known.get(topic, set()).discard(group)
+        self.declared.forget(topic, group)
         if not self.sns_mode:
             if self.group_exists(topic, group):
                 url = self.queue_url(self.names.topic_queue(topic))
