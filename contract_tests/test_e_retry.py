@@ -10,7 +10,7 @@ import pytest
 import mqkit
 from mqkit import Feature, Message
 
-from ._env import Env
+from ._env import Env, eventually
 
 pytestmark = pytest.mark.asyncio
 FAST_RETRY = mqkit.RetryPolicy(max_attempts=3, initial_backoff=0.05, max_backoff=0.2)
@@ -83,6 +83,13 @@ async def test_c29_ttl_expires(env: Env) -> None:
     async with env.client.consumer(topic, "g") as consumer:
         got = await env.collect(consumer, 1, settle_wait=1.0)
     assert [m.id for m in got] == [keep]
+    if env.caps.support(Feature.ADMIN_STATS):  # dropped for good, not left waiting
+
+        async def drained() -> bool:
+            return await env.client.admin.depth(topic, "g") == 0
+
+        assert await eventually(drained, 10.0), (
+            f"depth {await env.client.admin.depth(topic, 'g')} after the ttl and the read")
 
 
 @pytest.mark.contract(30)

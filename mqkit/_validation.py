@@ -24,9 +24,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ._capabilities import Capabilities, Feature
+from ._capabilities import Capabilities, Feature, Support
 from ._codecs import RAW, Codec
 from ._errors import ConfigurationError, InvalidMessage, MessageTooLarge, MQError
+from ._expiry import stamp
 from ._message import Headers, Message, new_message_id
 
 __all__ = ["DLQ_HEADERS", "RESERVED_PREFIX", "build_message", "check_bool", "check_choice",
@@ -246,9 +247,11 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
     if message.priority is not None:
         check_int("priority", message.priority, 0, 9, error=InvalidMessage)
         caps.require(Feature.PRIORITY)
+    emulate_ttl = False
     if message.ttl is not None:
         check_seconds("ttl", message.ttl, positive=True, error=InvalidMessage)
         caps.require(Feature.TTL)
+        emulate_ttl = caps.ttl is Support.EMULATED
     delay = message.delay
     if delay is not None:
         check_seconds("delay", delay, error=InvalidMessage)
@@ -257,10 +260,22 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
             if caps.max_delay is not None and delay > caps.max_delay:
                 raise InvalidMessage(
                     f"delay {delay}s exceeds {caps.backend}'s maximum of {caps.max_delay}s")
+    if emulate_ttl:
+        return _with_deadline(message, body, mid)
     if mid is None or body is not raw:
         from dataclasses import replace
         return replace(message, body=body, id=mid or new_message_id())
     return message
+
+
+def _with_deadline(message: Message, body: bytes, mid: str | None) -> Message:
+    """The message for a driver that emulates TTL: its deadline in a header, no ttl."""
+    from dataclasses import replace
+
+    headers = dict(message.headers) if message.headers else {}
+    stamp(message, headers)
+    return replace(message, body=body, id=mid or new_message_id(), ttl=None,
+                   headers=headers)
 
 
 def _check_headers(headers: Mapping[str, str], caps: Capabilities, internal: bool) -> int:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._capabilities import Feature
+from .._capabilities import Feature, Support
 from .._errors import (
     Closed,
     ConfigurationError,
@@ -40,6 +40,7 @@ from .._errors import (
     Timeout,
     Unavailable,
 )
+from .._expiry import EXPIRES, split_expired
 from .._logfields import SPAN_KEY, log_fields
 from .._message import Message
 from .._options import ClientOptions
@@ -130,6 +131,11 @@ class Consumer:
         # The outage the last run loop or iteration rode out (None once the broker
         # answered again): unavailable_since reads its start from it.
         self._outage: Outage | None = None
+        self._expiring = False  # the backend emulates TTL: drop expired at receive
+        self.expired = 0
+        """Messages received past their emulated TTL (``mqkit-expires``), acked away
+        and never handed out (backends that declare ``ttl`` emulated; see
+        :mod:`mqkit._expiry`)."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -200,7 +206,9 @@ class Consumer:
                 if self._driver is None:
                     self._driver = self._connection.open_subscription(
                         self.topic, self.group, self.options)
-                    self._queue.max_batch = max(1, self._connection.capabilities.max_batch)
+                    caps = self._connection.capabilities
+                    self._queue.max_batch = max(1, caps.max_batch)
+                    self._expiring = caps.ttl is Support.EMULATED
         return self._driver
 
     def _closed_error(self) -> Closed:
@@ -247,10 +255,25 @@ class Consumer:
             deliveries = driver.receive_batch(
                 min(max_messages, room), max(0.0, deadline - monotonic()))
         group = self.group
+        if self._expiring and deliveries:
+            deliveries, expired = split_expired(deliveries)
+            if expired:
+                self._expire([ReceivedMessage(d, self, group) for d in expired])
+                if not deliveries and monotonic() < deadline:  # only expired: go on
+                    return self.receive(max_messages, deadline - monotonic())
         received = [ReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
             self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
+
+    def _expire(self, messages: list[ReceivedMessage]) -> None:
+        """Ack away messages past their emulated TTL: never handed out, counted."""
+        with self._state:
+            self._unsettled.update(zip(map(id, messages), messages, strict=True))
+            self.expired += len(messages)
+        self._decide(messages, ACK, None)
+        log.debug("mqkit: dropped %d message(s) past their ttl from %s/%s", len(messages),
+                  self.topic, self.group)
 
     def __iter__(self) -> Iterator[ReceivedMessage]:
         """Messages one at a time, until the consumer is closed.
@@ -916,6 +939,7 @@ class Consumer:
         copies = []
         for msg, error, attempts in items:
             headers = dict(msg.headers)
+            headers.pop(EXPIRES, None)  # a dead letter is kept, not expired
             headers[DLQ_HEADERS["reason"]] = failure_reason(error)
             headers[DLQ_HEADERS["topic"]] = self.topic
             headers[DLQ_HEADERS["group"]] = self.group

@@ -24,7 +24,8 @@ dead letter     emulated by mqkit above the driver: a copy with the failure reas
                 published to topic ``<topic>.dlq`` (group ``dead-letters``), then acked
 dedup           ``Nats-Msg-Id`` = message id, within the stream's ``duplicate_window``
 delay (send)    unsupported (NATS 2.9/2.10 has no message scheduling)
-ttl, priority   unsupported
+ttl             emulated by mqkit: header ``mqkit-expires``, dropped at receive
+priority        unsupported
 purge           the group's consumer is recreated to start after the stream's last
                 message (other groups keep their backlog)
 ==============  ==============================================================

@@ -166,7 +166,7 @@ class JetStreamDriver(NatsDriver):
         return Capabilities(
             backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_NO,
             dead_letter=_EMULATED, ordering=_NATIVE, groups=_NATIVE,
-            competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE,
+            competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE, ttl=_EMULATED,
             request_reply=_EMULATED, lease_extension=_NATIVE,
             persistence=_NATIVE if o.storage == "file" else _NO, redelivery_on_close=_NATIVE,
             admin_stats=_NATIVE, purge=_NATIVE, timestamp=_NATIVE, max_message_size=size,

@@ -34,7 +34,7 @@ def capabilities_for(options: RedisOptions, aof: bool) -> Capabilities:
         competing_consumers=Support.NATIVE,
         replay=Support.NATIVE,
         priority=Support.UNSUPPORTED,
-        ttl=Support.UNSUPPORTED,
+        ttl=Support.EMULATED,  # mqkit-expires, dropped at receive (mqkit._expiry)
         dedup=Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
         lease_extension=Support.EMULATED,

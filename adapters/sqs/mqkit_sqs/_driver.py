@@ -74,7 +74,7 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
         competing_consumers=Support.NATIVE,
         replay=Support.UNSUPPORTED,
         priority=Support.UNSUPPORTED,
-        ttl=Support.UNSUPPORTED,
+        ttl=Support.EMULATED,  # mqkit-expires, dropped at receive (mqkit._expiry)
         dedup=Support.NATIVE if fifo else Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
         lease_extension=Support.NATIVE,

@@ -61,6 +61,20 @@ def test_all_fields_round_trip() -> None:
     assert set(enc.attributes) == {"a", META}  # the rest ride in the mqkit attribute
 
 
+def test_mqkit_headers_take_only_the_attributes_left_and_spill_into_meta() -> None:
+    user = {f"h{i}": str(i) for i in range(9)}  # the most a user may give
+    own = {"mqkit-expires": "1700000000000", "mqkit-dead-letter-reason": "boom"}
+    sent = Message(b"x", headers={**own, **user}, id="i")
+    enc = encode(sent)
+    assert len(enc.attributes) == 10  # SQS's cap, never more
+    assert set(user) <= set(enc.attributes)  # every user header is its own attribute
+    meta = json.loads(enc.attributes[META]["StringValue"])
+    assert meta["headers"] == own
+    assert decode(_as_received(sent), "t").message == sent
+    few = encode(Message(b"x", headers={"a": "1", **own}, id="i"))
+    assert set(few.attributes) == {"a", META, *own}  # room left: attributes of their own
+
+
 def test_plain_peer_message_gets_sqs_id_and_every_attribute() -> None:
     raw = {"Body": "hello", "MessageId": "m-1", "ReceiptHandle": "rh", "MessageAttributes": {
         "s": {"DataType": "String", "StringValue": "v"},
