@@ -86,7 +86,8 @@ async def test_c29_ttl_expires(env: Env) -> None:
     if env.caps.support(Feature.ADMIN_STATS):  # dropped for good, not left waiting
 
         async def drained() -> bool:
-            return await env.client.admin.depth(topic, "g") == 0
+            depth: int = await env.client.admin.depth(topic, "g")
+            return depth == 0
 
         assert await eventually(drained, 10.0), (
             f"depth {await env.client.admin.depth(topic, 'g')} after the ttl and the read")
