@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from contract_tests.native_brokers import ports as native
-from contract_tests.native_brokers.wire import unrecovered
+from .native_brokers import ports as native
+from .native_brokers.wire import unrecovered
 
 __all__ = [
     "BACKENDS",

@@ -8,8 +8,11 @@ would: a ``.dist-info`` with its ``entry_points.txt`` (read from its ``pyproject
 the path of a fresh interpreter. That takes no time and no build tool (a ``pip install``
 into a venv needs the ``wheel`` package, absent on the development machines). The suite
 then runs as docs/contract.md tells a third party, ``python -m pytest --pyargs
-contract_tests``, from a directory outside the repository, so none of its pytest settings
-apply.
+mqkit_contract``, from a directory outside the repository, so none of its pytest settings
+apply. The suite is imported under its installed name, ``mqkit_contract`` (the wheel maps
+the repository's ``contract_tests/`` folder to it), from a site directory that links
+``mqkit`` and ``mqkit_contract`` to this clone, with the repository itself off the path:
+a module of the suite that imported itself as ``contract_tests`` would fail here.
 
 The cases sleep much and compute little, so the files run as a few concurrent pytest
 processes (about 30 s instead of about 100 s), each writing its own conformance report.
@@ -31,6 +34,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "tests" / "thirdparty"
 SUITE = REPO / "contract_tests"
+INSTALLED = "mqkit_contract"
+"""The suite's name once installed (pyproject's package-dir maps the folder to it)."""
 BACKEND = "thirdparty"
 HEAVY = ("test_d_ack", "test_e_retry", "test_o_settlement")
 """Files that each take a process of their own (their cases wait out leases and delays)."""
@@ -74,7 +79,7 @@ def shards() -> list[list[str]]:
     assert set(HEAVY) <= set(modules), "a heavy file was renamed: update HEAVY"
     light = [m for m in modules if m not in HEAVY]
     groups = [[m] for m in HEAVY] + [light[i::LIGHT_SHARDS] for i in range(LIGHT_SHARDS)]
-    return [[f"contract_tests.{m}" for m in group] for group in groups if group]
+    return [[f"{INSTALLED}.{m}" for m in group] for group in groups if group]
 
 
 def contract_numbers() -> set[int]:
@@ -90,8 +95,9 @@ def child_env(site: Path, report: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MQKIT_", "PYTEST_")) and k != "PYTHONPATH"}
     env.update({
-        # The repository's mqkit and contract_tests, the adapter's package, its metadata.
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(PACKAGE), str(site)]),
+        # mqkit and the suite as installed (links in site), the adapter's package and its
+        # metadata; not the repository (its contract_tests/ folder is not a module name).
+        "PYTHONPATH": os.pathsep.join([str(site), str(PACKAGE)]),
         "MQKIT_CONTRACT_URLS": f"{BACKEND}={BACKEND}://suite",
         "MQKIT_CONTRACT_BACKENDS": BACKEND,
         "MQKIT_CONFORMANCE_REPORT": str(report),
@@ -104,6 +110,8 @@ def run_suite(tmp: Path) -> tuple[list[tuple[list[str], int, str]], dict[str, An
     ``thirdparty`` report entries (number -> face -> entry)."""
     site = tmp / "site"
     install(site)
+    (site / "mqkit").symlink_to(REPO / "mqkit")
+    (site / INSTALLED).symlink_to(SUITE)
     work = tmp / "elsewhere"  # no pyproject, no conftest: the third party's view
     work.mkdir()
     procs = []
@@ -169,5 +177,5 @@ def test_the_adapter_imports_only_the_driver_spi() -> None:
 def test_shards_cover_every_case_file() -> None:
     modules = [m for group in shards() for m in group]
     assert len(modules) == len(set(modules))
-    assert {m.removeprefix("contract_tests.") for m in modules} == {
+    assert {m.removeprefix(f"{INSTALLED}.") for m in modules} == {
         p.stem for p in SUITE.glob("test_*.py")}
