@@ -10,8 +10,9 @@ unchanged human-readable text:
   the record is about several messages: those carry ``mqkit_message_ids``, a list);
 - ``trace_id``, ``span_id``: the OpenTelemetry trace (32 hex digits) and span (16) the
   message was processed in (the ``process`` span of :class:`mqkit.otel.Tracing`, kept
-  in ``ctx.state[SPAN_KEY]``), else the span current when the record is made; ``None``
-  without one, and always ``None`` when OpenTelemetry was never imported.
+  in ``ctx.state[SPAN_KEY]``) when it has a valid context, else the span current when
+  the record is made; ``None`` without one, and always ``None`` when OpenTelemetry was
+  never imported.
 
 Reading the span costs nothing when OpenTelemetry is not imported: ``sys.modules`` is
 looked at, never the import system; a failure reading it gives ``None``, never raises.
@@ -37,16 +38,18 @@ _NONE: tuple[str | None, str | None] = (None, None)
 
 
 def trace_fields(span: Any = None) -> tuple[str | None, str | None]:
-    """``(trace_id, span_id)`` in hex of ``span`` (an OpenTelemetry span), else of the
-    current span; ``(None, None)`` when there is no valid one, when OpenTelemetry is not
-    imported, or when reading it fails (never raises)."""
+    """``(trace_id, span_id)`` in hex of ``span`` (an OpenTelemetry span) when it has a
+    valid context, else of the current span; ``(None, None)`` when neither is valid,
+    when OpenTelemetry is not imported, or when reading fails (never raises)."""
     try:
-        if span is None:
-            trace = sys.modules.get("opentelemetry.trace")
-            if trace is None:
-                return _NONE
-            span = trace.get_current_span()
-        ctx = span.get_span_context()
+        if span is not None:
+            ctx = span.get_span_context()
+            if ctx.is_valid:
+                return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
+            return _NONE
+        ctx = trace.get_current_span().get_span_context()
         if not ctx.is_valid:
             return _NONE
         return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"

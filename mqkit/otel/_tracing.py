@@ -18,6 +18,16 @@ child with ``parent=True``), then one ``{ack|nack|dead_letter|reject|drop|releas
 {topic}`` settle span (CLIENT, child of the process span) per decision, with
 ``mqkit.outcome``.
 
+While mqkit sends, other instrumentations are suppressed (the API's
+suppress-instrumentation key; ``instrument(client, client_spans=True)`` lets them run), so
+a contrib instrumentation of the client library neither duplicates the send span nor
+rewrites the context mqkit put in the message.
+
+Without an SDK (the API's no-op tracer) and with an empty current context, there is
+nothing to trace or carry: sends and handled messages skip all of it (no span, no
+injection, no header copy); a context carried in, an ambient span or baggage, or an SDK
+set later, and the full path runs again (see ``_idle``).
+
 The header budget: where a backend caps the number of headers (``max_headers``: SQS, 9
 with mqkit's own attribute) and the message's own headers use it, ``tracestate`` goes
 first, then ``traceparent``: the send span gets a ``mqkit.context_not_injected`` event
@@ -34,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, NonRecordingSpan, SpanKind, Status, StatusCode
 
 from .. import __version__
 from .._errors import ConfigurationError, MQError
@@ -87,6 +97,12 @@ _SYSTEMS = {"amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka", "sqs": "a
 _SETTLE_NAMES = {OutcomeKind.ACKED: "ack", OutcomeKind.RETRIED: "nack",
                  OutcomeKind.DEAD_LETTERED: "dead_letter", OutcomeKind.REJECTED: "reject",
                  OutcomeKind.DROPPED: "drop", OutcomeKind.RELEASED: "release"}
+# The context key the contrib instrumentations skip their work under (defined by the API;
+# the plain string is what they also accept, should the API's name ever move).
+_SUPPRESS = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+
+# The most (topic, operation) / consumer attribute sets kept (more topics: built per use).
+_CACHED = 1024
 _FAILED = frozenset({OutcomeKind.RETRIED, OutcomeKind.DEAD_LETTERED, OutcomeKind.REJECTED,
                      OutcomeKind.DROPPED})
 
@@ -124,6 +140,30 @@ def _tracer(provider: TracerProvider | None) -> Tracer:
     return trace.get_tracer("mqkit", __version__, provider, schema_url=SCHEMA_URL)
 
 
+_ProxyTracer, _NoOpTracer = trace.ProxyTracer, trace.NoOpTracer
+_current_context = otel_context.get_current
+
+
+def _noop(tracer: Tracer) -> bool:
+    """Whether ``tracer`` certainly hands out no-op spans now: the API's ``NoOpTracer``,
+    or its ``ProxyTracer`` while no SDK provider is set (the test the proxy itself makes
+    at each ``start_span``: its ``_real_tracer`` unset, the API's ``_TRACER_PROVIDER``
+    unset). Those two names are opentelemetry-api internals: were they ever missing, the
+    answer is ``False`` (the full path), never a wrong ``True``."""
+    if type(tracer) is _ProxyTracer:
+        return (getattr(tracer, "_real_tracer", True) is None
+                and getattr(trace, "_TRACER_PROVIDER", True) is None)
+    return isinstance(tracer, _NoOpTracer)
+
+
+def _idle(tracer: Tracer) -> bool:
+    """Nothing to trace and nothing to carry (the fast path of the API without an SDK):
+    ``tracer`` makes no-op spans (:func:`_noop`) and the current context is empty (no
+    span, no baggage), so a span would be invalid and the propagators would write
+    nothing."""
+    return _noop(tracer) and not _current_context()
+
+
 def _fail(span: Span, exc: BaseException) -> None:
     span.set_attribute(ERROR_TYPE, error_type(exc))
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
@@ -144,42 +184,59 @@ class SendTracer:
 
     ``tracer_provider`` (default: the global one) and ``propagator`` (default: the
     global one at each send, ``opentelemetry.propagate``) may be given.
+
+    ``client_spans``: ``False`` (default) suppresses other OpenTelemetry
+    instrumentations while mqkit sends (the API's suppress-instrumentation context key,
+    which the contrib instrumentations of pika, botocore, redis-py... honour), so an
+    instrumentation of the client library neither adds its own spans under mqkit's send
+    span nor rewrites the trace context mqkit put in the message (botocore's SNS
+    extension and pika's do: the dead-letter copy would then carry a new trace).
+    ``True`` lets them run.
     """
 
     def __init__(self, client: Client | AsyncClient, *,
                  tracer_provider: TracerProvider | None = None,
-                 propagator: TextMapPropagator | None = None) -> None:
+                 propagator: TextMapPropagator | None = None,
+                 client_spans: bool = False) -> None:
+        if not isinstance(client_spans, bool):
+            raise ConfigurationError(
+                f"client_spans must be a bool, got {type(client_spans).__name__}")
         self._client = client
+        self._client_spans = client_spans
         self._tracer = _tracer(tracer_provider)
         self._propagator = propagator
         self._attrs = _server(client.url, {SYSTEM: messaging_system(client.url.scheme,
                                                                     sending=True)})
         self._warned: set[str] = set()
+        # (topic, operation) -> (span name, attributes): built once, never changed
+        self._spans: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
 
     def __call__(self, operation: str, topic: str,
                  messages: list[Message]) -> Callable[[BaseException | None], None] | None:
-        propagator = self._propagator or propagate.get_global_textmap()
         tracer = self._tracer
+        if _idle(tracer):
+            return None  # the messages are left as they are, no span
+        propagator = self._propagator or propagate.get_global_textmap()
         if operation == "create":
-            span = tracer.start_span(f"create {topic}", kind=SpanKind.PRODUCER,
-                                     attributes=self._attributes(topic, "create"))
+            name, attrs = self._span(topic, "create")
+            span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attrs)
             if _carried(propagator, messages[0].headers) is None:
                 messages[0] = self._inject(span, messages[0], topic, propagator)
-            span.set_attribute(MESSAGE_ID, messages[0].id or "")
+            if span.is_recording():
+                span.set_attribute(MESSAGE_ID, messages[0].id or "")
             span.end()
             return None
         if operation == "send":
             msg = messages[0]
             found = _carried(propagator, msg.headers)
-            attrs = self._attributes(topic, "send")
+            name, attrs = self._span(topic, "send")
             if found is None:
-                span = tracer.start_span(f"send {topic}", kind=SpanKind.PRODUCER,
-                                         attributes=attrs)
+                span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attrs)
                 msg = messages[0] = self._inject(span, msg, topic, propagator)
             else:
-                span = tracer.start_span(f"send {topic}", kind=SpanKind.CLIENT,
-                                         attributes=attrs, links=[Link(found[1])])
-            if msg.id is not None:
+                span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs,
+                                         links=[Link(found[1])])
+            if msg.id is not None and span.is_recording():
                 span.set_attribute(MESSAGE_ID, msg.id)
             return self._finisher(span)
         # send_batch, flush: one send span linking to each message's creation context
@@ -189,25 +246,43 @@ class SendTracer:
             if found is not None:
                 links.append(Link(found[1]))
             elif operation == "send_batch":
-                span = tracer.start_span(f"create {topic}", kind=SpanKind.PRODUCER,
-                                         attributes=self._attributes(topic, "create"))
+                name, attrs = self._span(topic, "create")
+                span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attrs)
                 messages[i] = self._inject(span, msg, topic, propagator)
-                span.set_attribute(MESSAGE_ID, messages[i].id or "")
+                if span.is_recording():
+                    span.set_attribute(MESSAGE_ID, messages[i].id or "")
                 span.end()
-                links.append(Link(span.get_span_context()))
-        attrs = self._attributes(topic, "send")
-        attrs[BATCH_COUNT] = len(messages)
-        return self._finisher(tracer.start_span(f"send {topic}", kind=SpanKind.CLIENT,
+                created = span.get_span_context()
+                if created.is_valid:
+                    links.append(Link(created))
+        name, attrs = self._span(topic, "send")
+        attrs = {**attrs, BATCH_COUNT: len(messages)}
+        return self._finisher(tracer.start_span(name, kind=SpanKind.CLIENT,
                                                 attributes=attrs, links=links))
 
-    def _attributes(self, topic: str, operation: str) -> dict[str, Any]:
-        attrs = dict(self._attrs)
-        attrs[OPERATION_TYPE] = attrs[OPERATION_NAME] = operation
-        attrs[DESTINATION] = topic
-        return attrs
+    def _span(self, topic: str, operation: str) -> tuple[str, dict[str, Any]]:
+        """The span name and attributes of ``operation`` on ``topic``, built once per
+        pair (the dict is shared: never changed after it is built)."""
+        found = self._spans.get((topic, operation))
+        if found is None:
+            attrs = dict(self._attrs)
+            attrs[OPERATION_TYPE] = attrs[OPERATION_NAME] = operation
+            attrs[DESTINATION] = topic
+            found = (f"{operation} {topic}", attrs)
+            if len(self._spans) < _CACHED:
+                self._spans[(topic, operation)] = found
+        return found
 
-    def _finisher(self, span: Span) -> Callable[[BaseException | None], None]:
-        token = otel_context.attach(trace.set_span_in_context(span))
+    def _finisher(self, span: Span) -> Callable[[BaseException | None], None] | None:
+        """What ends ``span`` when the send ends, with ``span`` current meanwhile;
+        ``None`` for a span that records nothing and has no valid context (the API
+        without an SDK): nothing to end, nothing to make current."""
+        if not span.is_recording() and not span.get_span_context().is_valid:
+            return None
+        current = trace.set_span_in_context(span)
+        if not self._client_spans:
+            current = otel_context.set_value(_SUPPRESS, True, current)
+        token = otel_context.attach(current)
 
         def finish(error: BaseException | None) -> None:
             if error is not None:
@@ -227,7 +302,10 @@ class SendTracer:
         """``msg`` with the context of ``span`` in its headers (and an id, so the span
         can name it)."""
         carrier: dict[str, str] = {}
-        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        if span.get_span_context().is_valid or otel_context.get_current():
+            propagator.inject(carrier, context=trace.set_span_in_context(span))
+        if not carrier and (msg.id is not None or not span.is_recording()):
+            return msg  # nothing to carry (no valid context): no copy
         headers = dict(msg.headers)
         ident = msg.id or new_message_id()
         limit = self._max_headers()
@@ -249,6 +327,33 @@ class SendTracer:
         return dataclasses.replace(msg, headers=headers, id=ident)
 
 
+class _ConsumerSpans:
+    """One consumer's span names and attributes, built once (the dicts are shared by
+    every span: never changed after they are built)."""
+
+    __slots__ = ("_settle", "attrs", "process", "topic")
+
+    def __init__(self, topic: str, attrs: dict[str, Any]) -> None:
+        self.topic = topic
+        self.attrs = attrs
+        self.process = f"process {topic}"
+        self._settle: dict[OutcomeKind, tuple[str, dict[str, Any]]] = {}
+
+    def settle(self, kind: OutcomeKind) -> tuple[str, dict[str, Any]] | None:
+        """The settle span's name and attributes for ``kind`` (``None``: no span)."""
+        found = self._settle.get(kind)
+        if found is None:
+            name = _SETTLE_NAMES.get(kind)
+            if name is None:
+                return None
+            attrs = dict(self.attrs)
+            attrs[OPERATION_TYPE] = "settle"
+            attrs[OPERATION_NAME] = name
+            attrs[OUTCOME] = kind.value
+            found = self._settle[kind] = (f"{name} {self.topic}", attrs)
+        return found
+
+
 class _TracingBase:
     """What both faces' middleware share: the process span and the settle span."""
 
@@ -264,9 +369,9 @@ class _TracingBase:
         self.body_size = body_size
         self._tracer = _tracer(tracer_provider)
         self._propagator = propagator
-        self._consumers: dict[int, tuple[object, dict[str, Any]]] = {}
+        self._consumers: dict[int, tuple[object, _ConsumerSpans]] = {}
 
-    def _base(self, ctx: HandlerContext | AsyncHandlerContext) -> dict[str, Any]:
+    def _base(self, ctx: HandlerContext | AsyncHandlerContext) -> _ConsumerSpans:
         consumer = getattr(ctx.message, "_consumer", None)
         cached = self._consumers.get(id(consumer))
         if cached is not None and cached[0] is consumer:
@@ -277,19 +382,30 @@ class _TracingBase:
         if url is not None:
             attrs[SYSTEM] = messaging_system(url.scheme)
             _server(url, attrs)
-        if consumer is not None:
-            self._consumers[id(consumer)] = (consumer, attrs)
-        return attrs
+        spans = _ConsumerSpans(ctx.topic, attrs)
+        if consumer is not None and len(self._consumers) < _CACHED:
+            self._consumers[id(consumer)] = (consumer, spans)
+        return spans
 
-    def _start(self, ctx: HandlerContext | AsyncHandlerContext) -> tuple[Span, object]:
+    def _start(self, ctx: HandlerContext | AsyncHandlerContext) -> tuple[Span, object] | None:
+        """Start the process span; ``(span, token)``, the token ``None`` when the span
+        was not made current (it records nothing and has no valid context). ``None``, no
+        span at all, on the API without an SDK with nothing current and no context that
+        would become the parent (the fast path: such a span would be invalid)."""
         msg = ctx.message
+        noop = _noop(self._tracer)
+        if noop and not _current_context() and not (self.parent and msg.headers):
+            return None
         propagator = self._propagator or propagate.get_global_textmap()
         found = _carried(propagator, msg.headers)
-        attrs = dict(self._base(ctx))
-        if msg.id is not None:
-            attrs[MESSAGE_ID] = msg.id
-        if self.body_size:
-            attrs[BODY_SIZE] = len(msg.body)
+        base = self._base(ctx)
+        attrs = base.attrs  # shared by every span of this consumer: never changed
+        if not noop:  # the per-message attributes, at creation (samplers see them)
+            attrs = dict(attrs)
+            if msg.id is not None:
+                attrs[MESSAGE_ID] = msg.id
+            if self.body_size:
+                attrs[BODY_SIZE] = len(msg.body)
         links = None
         parent = None
         if found is not None:
@@ -299,39 +415,43 @@ class _TracingBase:
                 ambient = trace.get_current_span().get_span_context()
                 if ambient.is_valid:
                     links.append(Link(ambient))
-        span = self._tracer.start_span(f"process {ctx.topic}", context=parent,
+        span = self._tracer.start_span(base.process, context=parent,
                                        kind=SpanKind.CONSUMER, attributes=attrs,
                                        links=links)
         ctx.state[SPAN_KEY] = span  # the settle span's parent; the log records' trace
+        if not span.is_recording() and not span.get_span_context().is_valid:
+            return span, None
         return span, otel_context.attach(trace.set_span_in_context(span))
 
     @staticmethod
     def _end(span: Span, token: object, error: BaseException | None) -> None:
         if error is not None and not isinstance(error, ReleaseMessage):
             _fail(span, error)
-        otel_context.detach(token)  # type: ignore[arg-type]
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
         span.end()
 
     def outcome(self, ctx: HandlerContext | AsyncHandlerContext,
                 outcome: Outcome) -> float | None:
-        """A settle span for the loop's decision (child of the process span)."""
+        """A settle span for the loop's decision: a child of the process span, made
+        only when that span records (none without an SDK, none for a sampled-out
+        message)."""
         if not self.settle_spans:
             return None
-        span = ctx.state.get(SPAN_KEY)
-        name = _SETTLE_NAMES.get(outcome.kind)
-        if span is None or name is None:
+        state = ctx._state  # (not ctx.state: no dict made for a message without a span)
+        span = None if state is None else state.get(SPAN_KEY)
+        if span is None or isinstance(span, NonRecordingSpan):  # (ended: not recording)
             return None
-        attrs = dict(self._base(ctx))
-        attrs[OPERATION_TYPE] = "settle"
-        attrs[OPERATION_NAME] = name
-        attrs[OUTCOME] = outcome.kind.value
-        attrs["mqkit.attempt"] = outcome.attempts
+        found = self._base(ctx).settle(outcome.kind)
+        if found is None:
+            return None
+        name, base = found
+        attrs = {**base, "mqkit.attempt": outcome.attempts}
         if ctx.message.id is not None:
             attrs[MESSAGE_ID] = ctx.message.id
         if outcome.delay is not None:
             attrs["mqkit.retry.delay"] = outcome.delay
-        settle = self._tracer.start_span(f"{name} {ctx.topic}",
-                                         context=trace.set_span_in_context(span),
+        settle = self._tracer.start_span(name, context=trace.set_span_in_context(span),
                                          kind=SpanKind.CLIENT, attributes=attrs)
         if outcome.kind in _FAILED and outcome.error is not None:
             settle.set_attribute(ERROR_TYPE, error_type(outcome.error))
@@ -349,7 +469,10 @@ class Tracing(_TracingBase):
     """
 
     def handle(self, ctx: HandlerContext, call_next: SyncNext) -> Any:
-        span, token = self._start(ctx)
+        started = self._start(ctx)
+        if started is None:
+            return call_next(ctx)
+        span, token = started
         try:
             result = call_next(ctx)
         except BaseException as exc:
@@ -363,7 +486,10 @@ class AsyncTracing(_TracingBase):
     """:class:`Tracing` for the asyncio face's ``consumer.run`` and the service App."""
 
     async def handle(self, ctx: AsyncHandlerContext, call_next: AsyncNext) -> Any:
-        span, token = self._start(ctx)
+        started = self._start(ctx)
+        if started is None:
+            return await call_next(ctx)
+        span, token = started
         try:
             result = await call_next(ctx)
         except BaseException as exc:
