@@ -47,6 +47,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from .. import __version__
 from .._errors import ConfigurationError, MQError
+from .._logfields import log_fields
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._validation import check_seconds
 from ._registry import FrozenAttributes
@@ -168,7 +169,7 @@ class _GroupDepth:
 
     def failed(self, exc: BaseException) -> None:
         log.debug("mqkit: group depth of %s/%s not read: %s: %s", self.topic, self.group,
-                  type(exc).__name__, exc)
+                  type(exc).__name__, exc, extra=log_fields(self.topic, self.group))
 
 
 class _MetricsBase:
