@@ -56,7 +56,9 @@ goes as is; any other body goes as base64, and an empty body as ``-``, flagged i
 mqkit's own fields travel in one ``String`` attribute ``mqkit`` holding a JSON object
 (``id``, ``key``, ``content-type``, ``correlation-id``, ``reply-to``, ``body``:
 ``base64``/``empty``, ``headers``: headers SQS cannot carry as attributes, such as empty
-values). So ``max_headers`` is 9 (SQS allows 10 attributes), and ``max_message_size``
+values, and those past the 9 attributes beside ``mqkit``, the user's first). So any
+number of headers fits (``max_headers`` unbounded: SQS allows 10 attributes, a plain
+peer sees the first 9 of the user's headers as attributes), and ``max_message_size``
 is 256 KiB less 512 bytes kept for the ``mqkit`` attribute; a message whose body
 (after base64) and attributes exceed 256 KiB raises :class:`mqkit.MessageTooLarge`
 before anything is sent. A message from a plain peer (no ``mqkit`` attribute) gets

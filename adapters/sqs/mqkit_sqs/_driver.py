@@ -28,7 +28,7 @@ from ._errors import mapped
 from ._names import Names
 from ._options import SqsOptions
 from ._producer import SqsTopic
-from ._wire import ATTRIBUTE_LIMIT, MAX_SIZE
+from ._wire import MAX_SIZE
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -84,7 +84,7 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
         purge=Support.NATIVE,
         timestamp=Support.NATIVE,
         max_message_size=MAX_MESSAGE_SIZE,
-        max_headers=ATTRIBUTE_LIMIT - 1,
+        max_headers=None,  # past 9 attributes, headers ride in the mqkit attribute
         max_batch=MAX_BATCH,
         max_delay=MAX_DELAY,
         delivery="at-least-once",

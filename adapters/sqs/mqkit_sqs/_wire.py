@@ -9,9 +9,10 @@ Attributes: each header is a ``String`` message attribute of the same name. mqki
 fields travel in **one** ``String`` attribute named ``mqkit``, a compact JSON object
 with the keys that apply: ``id``, ``key``, ``content-type``, ``correlation-id``,
 ``reply-to``, ``body`` (``"base64"`` or ``"empty"``) and ``headers`` (headers that cannot
-be SQS attributes: empty values, names SQS refuses; and mqkit's own ``mqkit-*`` headers
-that do not fit in the attributes the user's headers left). So a message uses at most
-10 attributes, and the user's headers (at most 9) are always attributes of their own.
+be SQS attributes: empty values, names SQS refuses; headers past the 9 attributes left
+beside ``mqkit``, the user's first, mqkit's own ``mqkit-*`` last). So a message uses at
+most 10 attributes whatever its header count (``max_headers`` is unbounded: only the
+size counts), and a plain peer sees the first 9 of the user's headers as attributes.
 
 On receipt, a message without the ``mqkit`` attribute (from a plain peer) gets the SQS
 ``MessageId`` as its id, and every attribute as a header (``Binary`` ones in base64).
@@ -91,15 +92,17 @@ def encode(message: Message, *, limit: int = MAX_SIZE) -> Encoded:
     attributes: dict[str, dict[str, str]] = {}
     extra: dict[str, str] = {}
     own: list[tuple[str, str]] = []  # mqkit's headers take what attributes are left
+    room = ATTRIBUTE_LIMIT - 1  # one is mqkit's own
     for name, value in message.headers.items():
         if name[:6] == "mqkit-":
             own.append((name, value))
-        elif value and _is_attribute_name(name) and not _REFUSED.search(value):
+        elif (len(attributes) < room and value and _is_attribute_name(name)
+              and not _REFUSED.search(value)):
             attributes[name] = {"DataType": "String", "StringValue": value}
         else:
             extra[name] = value
     for name, value in own:
-        if len(attributes) < ATTRIBUTE_LIMIT - 1 and value and not _REFUSED.search(value):
+        if len(attributes) < room and value and not _REFUSED.search(value):
             attributes[name] = {"DataType": "String", "StringValue": value}
         else:
             extra[name] = value

@@ -75,6 +75,18 @@ def test_mqkit_headers_take_only_the_attributes_left_and_spill_into_meta() -> No
     assert set(few.attributes) == {"a", META, *own}  # room left: attributes of their own
 
 
+def test_any_number_of_headers_fits_the_first_nine_as_attributes() -> None:
+    user = {f"h{i:02}": str(i) for i in range(12)}
+    sent = Message(b"x", headers={**user, "traceparent": "00-" + "1" * 32 + "-" + "2" * 16
+                                  + "-01", "mqkit-expires": "1"}, id="i")
+    enc = encode(sent)
+    assert len(enc.attributes) == 10
+    assert [n for n in enc.attributes if n != META] == [f"h{i:02}" for i in range(9)]
+    meta = json.loads(enc.attributes[META]["StringValue"])
+    assert set(meta["headers"]) == {"h09", "h10", "h11", "traceparent", "mqkit-expires"}
+    assert decode(_as_received(sent), "t").message == sent
+
+
 def test_plain_peer_message_gets_sqs_id_and_every_attribute() -> None:
     raw = {"Body": "hello", "MessageId": "m-1", "ReceiptHandle": "rh", "MessageAttributes": {
         "s": {"DataType": "String", "StringValue": "v"},
@@ -230,7 +242,7 @@ def test_capabilities_follow_mode_endpoint_and_options() -> None:
     sns = capabilities_for(SqsOptions(), custom_endpoint=True)
     assert sns.groups is Support.NATIVE and sns.delay is Support.EMULATED
     assert sns.persistence is Support.UNSUPPORTED  # an emulator may forget
-    assert sns.max_headers == 9 and sns.max_batch == 10 and sns.max_delay == 900
+    assert sns.max_headers is None and sns.max_batch == 10 and sns.max_delay == 900
     assert sns.dead_letter is Support.EMULATED
     aws = capabilities_for(SqsOptions(max_receive_count=5), custom_endpoint=False)
     assert aws.persistence is Support.NATIVE and aws.dead_letter is Support.NATIVE
