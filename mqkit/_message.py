@@ -13,14 +13,14 @@ sender, another group, or a redelivery.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ._errors import InvalidMessage
 
-__all__ = ["EMPTY_HEADERS", "Delivery", "Headers", "Message", "SendHook", "freeze_headers",
-           "new_message_id", "received"]
+__all__ = ["EMPTY_HEADERS", "Delivery", "Headers", "Message", "ReceiveHook", "SendHook",
+           "freeze_headers", "new_message_id", "received"]
 
 
 class Headers(dict[str, str]):
@@ -242,3 +242,10 @@ def received(  # noqa: PLR0917 - the fields in order
 # ``None`` or a callable told how the send ended (``None``, or the exception).
 SendHook = Callable[[str, str, "list[Message]"],
                     "Callable[[BaseException | None], None] | None"]
+
+# A receive hook (``client.add_receive_hook``, both faces): ``hook(topic, group,
+# messages, started_ns)`` after a ``receive`` (iteration and ``run`` included) that
+# returned messages; ``messages`` are the face's received messages (read them, do not
+# settle them), ``started_ns`` the ``time.time_ns()`` when that receive began. An
+# exception it raises is logged and ignored (the messages are the caller's already).
+ReceiveHook = Callable[[str, str, "Sequence[Any]", int], None]

@@ -142,7 +142,8 @@ def test_an_sdk_set_later_is_used_at_once() -> None:
         with client.consumer("t", "g") as c:
             c.run(lambda m: None, idle_timeout=0.3, middleware=[tracing])
     names = [s.name for s in exporter.get_finished_spans()]
-    assert sorted(names) == ["ack t", "ack t", "process t", "process t", "send t"], names
+    assert sorted(names) == ["ack t", "ack t", "process t", "process t", "receive t",
+                             "send t"], names
     sent = [m for rm in reader.get_metrics_data().resource_metrics
             for sm in rm.scope_metrics for m in sm.metrics
             if m.name == "messaging.client.sent.messages"]

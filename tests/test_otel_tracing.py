@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -346,3 +347,73 @@ def test_app_with_tracing(otel: Traced) -> None:
     assert shipped.parent is not None and shipped.parent.span_id == _id(process)
     assert got and process.context is not None
     assert got[0] == trace.format_trace_id(process.context.trace_id)
+
+
+# -- receive spans -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_receive_that_returned_messages_is_a_receive_span(face: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    url = f"memory://recv-{uuid.uuid4().hex[:8]}"
+
+    def check(first: int, second: int) -> None:
+        spans = [s for s in exporter.get_finished_spans() if s.name == "receive t"]
+        assert [dict(s.attributes or {})["messaging.batch.message_count"]
+                for s in spans] == [3]
+        [span] = spans
+        attrs = dict(span.attributes or {})
+        assert span.kind is SpanKind.CONSUMER
+        assert attrs["messaging.operation.type"] == "receive"
+        assert attrs["messaging.consumer.group.name"] == "g"
+        assert attrs["messaging.destination.name"] == "t"
+        assert span.start_time is not None and span.end_time is not None
+        assert first <= span.start_time <= span.end_time <= second
+        # the empty receive after it made no span
+
+    if face == "sync":
+        with instrument(mqkit.connect(url), tracer_provider=provider) as client:
+            client.admin.create_topic("t")
+            client.admin.create_group("t", "g")
+            client.producer("t").send_batch([b"1", b"2", b"3"])
+            with client.consumer("t", "g") as c:
+                first = time.time_ns()
+                c.ack(c.receive(10, timeout=1))
+                assert c.receive(10, timeout=0.05) == []
+                second = time.time_ns()
+        check(first, second)
+        return
+
+    async def main() -> tuple[int, int]:
+        async with instrument(mqkit.aio.connect(url), tracer_provider=provider) as client:
+            await client.admin.create_topic("t")
+            await client.admin.create_group("t", "g")
+            await client.producer("t").send_batch([b"1", b"2", b"3"])
+            async with client.consumer("t", "g") as c:
+                first = time.time_ns()
+                await c.ack(await c.receive(10, timeout=1))
+                assert await c.receive(10, timeout=0.05) == []
+                return first, time.time_ns()
+
+    check(*asyncio.run(main()))
+
+
+def test_a_failing_receive_hook_is_logged_and_the_messages_kept(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(topic: str, group: str, messages: object, started: int) -> None:
+        raise RuntimeError("hook bug")
+
+    with mqkit.connect(f"memory://recv-{uuid.uuid4().hex[:8]}") as client:
+        client.add_receive_hook(broken)
+        client.admin.create_topic("t")
+        client.admin.create_group("t", "g")
+        client.producer("t").send(b"x")
+        with client.consumer("t", "g") as c, caplog.at_level("ERROR", logger="mqkit"):
+            got = c.receive(10, timeout=1)
+            c.ack(got)
+    assert [m.body for m in got] == [b"x"]
+    assert "a receive hook failed on t/g" in caplog.text
+    with pytest.raises(mqkit.ConfigurationError, match="hook must be callable"):
+        client.add_receive_hook("nope")  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from .._capabilities import Capabilities, Feature
 from .._codecs import RAW, Codec
 from .._connect import Resolved, resolve
 from .._errors import ConfigurationError, InvalidMessage, MQError
-from .._message import Message, SendHook, new_message_id
+from .._message import Message, ReceiveHook, SendHook, new_message_id
 from .._options import ClientOptions
 from .._validation import (
     build_message,
@@ -152,6 +152,22 @@ class Client:
         if not callable(hook):
             raise ConfigurationError(f"hook must be callable, got {type(hook).__name__}")
         self._connection.send_hooks.append(hook)
+
+    def add_receive_hook(self, hook: ReceiveHook) -> None:
+        """Call ``hook(topic, group, messages, started_ns)`` after every receive of this
+        client's consumers that returned messages (``receive``, iteration and ``run``
+        alike); what ``mqkit.otel`` uses for its ``receive`` spans.
+
+        ``messages`` are this face's received messages, to read, not to settle;
+        ``started_ns`` is ``time.time_ns()`` when the receive began (the span's start).
+        An empty receive calls nothing. The hook is plain on both faces and must be
+        quick; an exception it raises is logged and ignored: the messages were
+        received, they are the caller's. Without hooks a receive does one truth test
+        more.
+        """
+        if not callable(hook):
+            raise ConfigurationError(f"hook must be callable, got {type(hook).__name__}")
+        self._connection.receive_hooks.append(hook)
 
     def request(self, topic: str, body: Any = b"", *, timeout: float = 5.0,
                       headers: Mapping[str, str] | None = None, key: str | None = None,

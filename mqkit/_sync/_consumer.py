@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from time import time_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -228,6 +229,16 @@ class Consumer:
         """
         check_int("max_messages", max_messages, 1)
         timeout = check_seconds("timeout", timeout)
+        if self._connection.receive_hooks:
+            started = time_ns()
+            got = self._receive(max_messages, timeout)
+            if got:
+                self._run_receive_hooks(got, started)
+            return got
+        return self._receive(max_messages, timeout)
+
+    def _receive(self, max_messages: int,
+                       timeout: float) -> list[ReceivedMessage]:
         driver = self._open()
         self._raise_failures()
         deadline = monotonic() + timeout
@@ -260,11 +271,19 @@ class Consumer:
             if expired:
                 self._expire([ReceivedMessage(d, self, group) for d in expired])
                 if not deliveries and monotonic() < deadline:  # only expired: go on
-                    return self.receive(max_messages, deadline - monotonic())
+                    return self._receive(max_messages, deadline - monotonic())
         received = [ReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
             self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
+
+    def _run_receive_hooks(self, messages: list[ReceivedMessage], started: int) -> None:
+        for hook in self._connection.receive_hooks:
+            try:
+                hook(self.topic, self.group, messages, started)
+            except Exception:
+                log.exception("mqkit: a receive hook failed on %s/%s (ignored)", self.topic,
+                              self.group)
 
     def _expire(self, messages: list[ReceivedMessage]) -> None:
         """Ack away messages past their emulated TTL: never handed out, counted."""

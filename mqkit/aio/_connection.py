@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 from .._capabilities import Capabilities
 from .._connect import Resolved
 from .._errors import Closed, ConnectTimeout, MQError, NotFound, Unavailable
-from .._message import Delivery, Message, SendHook
+from .._message import Delivery, Message, ReceiveHook, SendHook
 from .._options import ClientOptions
 from .._settlement import Releases
 from ..driver import (
@@ -172,6 +172,8 @@ class AsyncConnection:
         self._children_lock = threading.Lock()
         # Send hooks (``client.add_send_hook``): empty unless added, one truth test per send.
         self.send_hooks: list[SendHook] = []
+        # Receive hooks (``client.add_receive_hook``): one truth test per receive.
+        self.receive_hooks: list[ReceiveHook] = []
 
     # -- state -----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from time import time_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -230,6 +231,16 @@ class AsyncConsumer:
         """
         check_int("max_messages", max_messages, 1)
         timeout = check_seconds("timeout", timeout)
+        if self._connection.receive_hooks:
+            started = time_ns()
+            got = await self._receive(max_messages, timeout)
+            if got:
+                self._run_receive_hooks(got, started)
+            return got
+        return await self._receive(max_messages, timeout)
+
+    async def _receive(self, max_messages: int,
+                       timeout: float) -> list[AsyncReceivedMessage]:
         driver = await self._open()
         self._raise_failures()
         deadline = monotonic() + timeout
@@ -262,11 +273,19 @@ class AsyncConsumer:
             if expired:
                 self._expire([AsyncReceivedMessage(d, self, group) for d in expired])
                 if not deliveries and monotonic() < deadline:  # only expired: go on
-                    return await self.receive(max_messages, deadline - monotonic())
+                    return await self._receive(max_messages, deadline - monotonic())
         received = [AsyncReceivedMessage(d, self, group) for d in deliveries]
         with self._state:
             self._unsettled.update(zip(map(id, received), received, strict=True))
         return received
+
+    def _run_receive_hooks(self, messages: list[AsyncReceivedMessage], started: int) -> None:
+        for hook in self._connection.receive_hooks:
+            try:
+                hook(self.topic, self.group, messages, started)
+            except Exception:
+                log.exception("mqkit: a receive hook failed on %s/%s (ignored)", self.topic,
+                              self.group)
 
     def _expire(self, messages: list[AsyncReceivedMessage]) -> None:
         """Ack away messages past their emulated TTL: never handed out, counted."""

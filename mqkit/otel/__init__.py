@@ -39,8 +39,16 @@ from ._exposition import CONTENT_TYPE, prometheus_name, render_prometheus
 from ._instrument import instrument
 from ._metrics import AsyncMetrics, Metrics, SendMeter
 from ._registry import MetricsRegistry, Snapshot
-from ._tracing import SCHEMA_URL, AsyncTracing, SendTracer, Tracing, messaging_system
+from ._tracing import (
+    SCHEMA_URL,
+    AsyncTracing,
+    ReceiveTracer,
+    SendTracer,
+    Tracing,
+    messaging_system,
+)
 
 __all__ = ["CONTENT_TYPE", "SCHEMA_URL", "AsyncMetrics", "AsyncTracing", "Metrics",
-           "MetricsRegistry", "SendMeter", "SendTracer", "Snapshot", "Tracing", "instrument",
+           "MetricsRegistry", "ReceiveTracer", "SendMeter", "SendTracer", "Snapshot",
+           "Tracing", "instrument",
            "messaging_system", "prometheus_name", "render_prometheus"]

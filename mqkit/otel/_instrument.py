@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import ConfigurationError
 from ._metrics import SendMeter
-from ._tracing import SendTracer
+from ._tracing import ReceiveTracer, SendTracer
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -35,8 +35,10 @@ def instrument(client: C, *, tracer_provider: TracerProvider | None = None,
     context; see :class:`~mqkit.otel.SendTracer`). ``metrics``:
     ``messaging.client.sent.messages`` and ``messaging.client.operation.duration``
     (:class:`~mqkit.otel.SendMeter`; ``meter_provider`` defaults to the global one).
-    Instrumenting a client again adds neither hook a second time. Consumers are
-    instrumented by the middleware (:class:`~mqkit.otel.Tracing`,
+    With ``tracing``, every receive of the client's consumers that returned messages
+    also gets a ``receive {topic}`` span (:class:`~mqkit.otel.ReceiveTracer`).
+    Instrumenting a client again adds no hook a second time. Handling is instrumented
+    by the middleware (:class:`~mqkit.otel.Tracing`,
     :class:`~mqkit.otel.Metrics` and their asyncio forms).
 
     Raises :class:`~mqkit.ConfigurationError` naming ``client`` when it is not an mqkit
@@ -55,6 +57,9 @@ def instrument(client: C, *, tracer_provider: TracerProvider | None = None,
     if tracing and not any(isinstance(h, SendTracer) for h in hooks):
         add(SendTracer(client, tracer_provider=tracer_provider, propagator=propagator,
                        client_spans=client_spans))
+    if tracing and not any(isinstance(h, ReceiveTracer)
+                           for h in client._connection.receive_hooks):
+        client.add_receive_hook(ReceiveTracer(client, tracer_provider=tracer_provider))
     if metrics and not any(isinstance(h, SendMeter) for h in hooks):
         add(SendMeter(client, meter_provider=meter_provider))
     return client

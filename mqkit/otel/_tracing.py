@@ -39,7 +39,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -352,6 +352,44 @@ class _ConsumerSpans:
             attrs[OUTCOME] = kind.value
             found = self._settle[kind] = (f"{name} {self.topic}", attrs)
         return found
+
+
+class ReceiveTracer:
+    """The receive hook :func:`mqkit.otel.instrument` adds: a ``receive {topic}`` span
+    (kind CONSUMER, ``messaging.operation.type`` ``receive``) per receive that returned
+    messages, from when the receive began to when it returned, with the consumer group
+    and ``messaging.batch.message_count``. It links to nothing (the ``process`` span of
+    each message links to, or is a child of, its producer's context) and is a root or
+    the child of whatever span is current around the receive. An empty receive (a long
+    poll that timed out) makes no span. Without an SDK it costs a check per receive.
+    """
+
+    def __init__(self, client: Client | AsyncClient, *,
+                 tracer_provider: TracerProvider | None = None) -> None:
+        self._tracer = _tracer(tracer_provider)
+        self._attrs = _server(client.url, {SYSTEM: messaging_system(client.url.scheme),
+                                           OPERATION_TYPE: "receive",
+                                           OPERATION_NAME: "receive"})
+        # (topic, group) -> (span name, attributes): built once, never changed
+        self._spans: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def __call__(self, topic: str, group: str, messages: Sequence[Any],
+                 started_ns: int) -> None:
+        tracer = self._tracer
+        if _noop(tracer):
+            return
+        found = self._spans.get((topic, group))
+        if found is None:
+            attrs = {**self._attrs, DESTINATION: topic, GROUP: group}
+            found = (f"receive {topic}", attrs)
+            if len(self._spans) < _CACHED:
+                self._spans[(topic, group)] = found
+        name, attrs = found
+        span = tracer.start_span(name, kind=SpanKind.CONSUMER, start_time=started_ns,
+                                 attributes={**attrs, BATCH_COUNT: len(messages)})
+        if len(messages) == 1 and span.is_recording():
+            span.set_attribute(MESSAGE_ID, messages[0].id or "")
+        span.end()
 
 
 class _TracingBase:
