@@ -46,13 +46,14 @@ def _servers(url: str) -> str:
     return url.removeprefix("kafka://").split("?")[0].split("/")[0]
 
 
-def raw_send(servers: str, topic: str, count: int, batch: int) -> Result:
+def raw_send(servers: str, topic: str, count: int, batch: int,
+             body: bytes = BODY) -> Result:
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
                              linger_ms=5, batch_size=262_144)
 
     def work() -> None:
         for start in range(0, count, batch):
-            futures = [producer.send(topic, value=BODY, key=str(i % 64).encode(),
+            futures = [producer.send(topic, value=body, key=str(i % 64).encode(),
                                      headers=[("mqkit-id", new_message_id().encode())])
                        for i in range(start, min(count, start + batch))]
             producer.flush()

@@ -57,8 +57,9 @@ def raw_send_each(url: str, count: int) -> Result:
         conn.close()
 
 
-def raw_send_batched(url: str, exchange: str, count: int, batch: int) -> Result:
-    """Publish ``batch`` messages, then wait once for their confirms."""
+def raw_send_batched(url: str, exchange: str, count: int, batch: int,
+                     body: bytes = BODY) -> Result:
+    """Publish ``batch`` messages of ``body``, then wait once for their confirms."""
     conn = pika.BlockingConnection(pika.URLParameters(url))
     ch = conn.channel()
     pending: set[int] = set()
@@ -79,7 +80,7 @@ def raw_send_batched(url: str, exchange: str, count: int, batch: int) -> Result:
         nonlocal tag
         for start in range(0, count, batch):
             for _ in range(min(batch, count - start)):
-                ch.basic_publish(exchange, "k", BODY, props)
+                ch.basic_publish(exchange, "k", body, props)
                 tag += 1
                 pending.add(tag)
             while pending:

@@ -49,13 +49,14 @@ def _ensure_plugin() -> None:
         pass
 
 
-def raw_send(r: redis.Redis, key: str, count: int, batch: int) -> Result:
+def raw_send(r: redis.Redis, key: str, count: int, batch: int,
+             body: bytes = BODY) -> Result:
     def work() -> None:
         for start in range(0, count, batch):
             pipe = r.pipeline(transaction=False)
             for _ in range(min(batch, count - start)):
                 # The entry mqkit writes: the body and a 32-hex message id.
-                pipe.xadd(key, {"body": BODY, "id": new_message_id()})
+                pipe.xadd(key, {"body": body, "id": new_message_id()})
             pipe.execute()
     return measure("redis-py", f"raw pipelined xadd ({batch})", count, work)
 
