@@ -279,7 +279,12 @@ def bench_round(run: Run, backend: str, url: str, size: int, count: int, *, rnd:
         try:
             raw = Raw(backend, url, topic)
             for name in peers:
-                others[name] = _peer(name, backend, url)
+                try:
+                    others[name] = _peer(name, backend, url)
+                except Exception as exc:  # kombu or faststream not installed, or failing
+                    note = f"{backend} {_size(size)} {name}: {type(exc).__name__}: {exc}"
+                    print("  FAILED " + note, flush=True)
+                    run.notes.append(note)
             # Every sender writes ``count`` into the same topic (or the peer's own), so
             # each group holds at least ``count`` when the receivers run.
             senders: list[tuple[str, Callable[[], Result]]] = [
@@ -364,7 +369,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="mqkit beside the raw clients, kombu and faststream: send_batch(100) "
@@ -393,6 +398,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.count, args.sqs_count, args.rounds = 500, 50, 1
         args.duration = min(args.duration, 2.0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every backend whose URL is set, print the table, write the JSON (and plot)."""
+    args = _arguments(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     wanted_peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     run = Run()
@@ -410,7 +421,12 @@ def main(argv: list[str] | None = None) -> None:
         for size in sizes:
             for rnd in range(max(1, args.rounds)):
                 print(f"-- {backend}, {_size(size)}, round {rnd + 1}", flush=True)
-                bench_round(run, backend, url, size, count, rnd=rnd, peers=peers)
+                try:
+                    bench_round(run, backend, url, size, count, rnd=rnd, peers=peers)
+                except Exception as exc:  # the broker is down: the next backend still runs
+                    note = f"{backend} {_size(size)} round {rnd + 1}: {type(exc).__name__}: {exc}"
+                    print("  FAILED " + note, flush=True)
+                    run.notes.append(note)
         if args.latency:
             import latency
             run.latency += latency.bench(backend, url, args.rate, args.duration)
