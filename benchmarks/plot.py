@@ -27,6 +27,14 @@ def _size(size: int) -> str:
     return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
 
 
+def _ratio(rows: list[dict[str, Any]], phase: str, size: int) -> str:
+    """The mqkit/raw ratio of medians of one group, as a second tick-label line."""
+    got = {r["side"]: r["median"] for r in rows if (r["phase"], r["size"]) == (phase, size)}
+    if got.get("mqkit") and got.get("raw"):
+        return f"\nmqkit/raw {got['mqkit'] / got['raw']:.2f}"
+    return ""
+
+
 def render(data: dict[str, Any], out: Path) -> None:
     """Write the figure of ``data`` (a results.json document) to ``out`` (PNG, SVG...)."""
     import matplotlib
@@ -58,7 +66,8 @@ def render(data: dict[str, Any], out: Path) -> None:
             ax.bar(xs, heights, width, yerr=[low, high], capsize=2, label=NAMES[side],
                    color=COLOURS[side])
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{phase} {_size(size)}" for phase, size in groups])
+        ax.set_xticklabels([f"{phase} {_size(size)}{_ratio(mine, phase, size)}"
+                            for phase, size in groups])
         ax.set_ylabel("msgs/s")
         ax.set_title(backend, loc="left", fontsize=11)
         ax.grid(axis="y", alpha=0.3)

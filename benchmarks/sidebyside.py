@@ -357,6 +357,11 @@ def table(run: Run) -> str:
     return "\n".join(lines)
 
 
+def latency_table(rows: list[dict[str, Any]]) -> str:
+    import latency
+    return latency.table(rows)
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
     out = {"mqkit": mqkit.__version__, "python": platform.python_version()}
@@ -433,9 +438,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table(run))
     if run.latency:
-        import latency
         print()
-        print(latency.table(run.latency))
+        print(latency_table(run.latency))
     for note in run.notes:
         print("failed: " + note)
     out = Path(args.json)
@@ -452,7 +456,9 @@ def main(argv: list[str] | None = None) -> None:
         "latency": run.latency,
         "failed": run.notes,
     }, indent=1) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    tables = table(run) + ("\n\n" + latency_table(run.latency) if run.latency else "")
+    out.with_suffix(".md").write_text(tables + "\n", encoding="utf-8")
+    print(f"\nwrote {out} and {out.with_suffix('.md')} (the tables)")
     if args.plot:
         import plot
         plot.render(json.loads(out.read_text(encoding="utf-8")), Path(args.plot))
