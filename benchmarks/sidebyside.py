@@ -463,3 +463,7 @@ def main(argv: list[str] | None = None) -> None:
         import plot
         plot.render(json.loads(out.read_text(encoding="utf-8")), Path(args.plot))
         print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
