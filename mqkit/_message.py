@@ -209,10 +209,10 @@ def received(  # noqa: PLR0917 - the fields in order
         body: bytes, key: str | None, headers: Mapping[str, str], id: str | None,
              content_type: str | None, correlation_id: str | None, reply_to: str | None,
              topic: str, handle: object, delivery_count: int, timestamp: float | None,
-             broker_id: str | None) -> Delivery:
+             broker_id: str | None, *, priority: int | None = None) -> Delivery:
     """``Delivery(Message(body, key, headers, id, content_type, correlation_id,
-    reply_to), topic, handle, delivery_count, timestamp, broker_id)``, built faster:
-    for drivers that build thousands of deliveries per batch."""
+    reply_to, priority), topic, handle, delivery_count, timestamp, broker_id)``, built
+    faster: for drivers that build thousands of deliveries per batch."""
     m: Any = _MessageSlots()
     m.body = body
     m.key = key
@@ -221,7 +221,8 @@ def received(  # noqa: PLR0917 - the fields in order
     m.content_type = content_type
     m.correlation_id = correlation_id
     m.reply_to = reply_to
-    m.priority = m.ttl = m.delay = None
+    m.priority = priority
+    m.ttl = m.delay = None
     _set_class(m, "__class__", Message)
     d: Any = _DeliverySlots()
     d.message = m

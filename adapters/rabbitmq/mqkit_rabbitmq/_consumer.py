@@ -26,6 +26,7 @@ from mqkit.driver import (
     NotFound,
     SubscriptionDriver,
     SubscriptionOptions,
+    received,
 )
 
 from ._link import Link
@@ -49,6 +50,7 @@ _TRACK_MAX = 100_000
 # receiving but stays open does not hoard messages other consumers could take.
 _IDLE_RELEASE = 1.0
 _Raw = tuple[int, pika.spec.Basic.Deliver, pika.BasicProperties, bytes]
+_NO_HEADERS: dict[str, str] = {}  # frozen by received() into the shared empty Headers
 
 
 def _text(value: object) -> str:
@@ -228,17 +230,25 @@ class RabbitSubscription(SubscriptionDriver):
 
     def _delivery(self, generation: int, method: pika.spec.Basic.Deliver,
                   props: pika.BasicProperties, body: bytes) -> Delivery:
-        message, native, earlier = to_message(method, props, body)
+        if props.headers:  # mqkit's own headers, the broker's counts: the full parse
+            message, native, earlier = to_message(method, props, body)
+            key, headers = message.key, message.headers
+        else:  # no headers (the common case): no dict work, built by received()
+            native, earlier, headers = None, 0, _NO_HEADERS
+            key = method.routing_key or None
+        message_id = props.message_id
         # The broker's count where it keeps one; this subscription's own count too, so a
         # broker that does not count some returns (RabbitMQ 4's quorum queues and
         # requeues) still shows a rising count here.
-        count = self._track(message.id, bool(method.redelivered))
+        count = self._track(message_id, bool(method.redelivered))
         if native is not None:
             count = max(count, native + 1)
-        return Delivery(message=message, topic=self._topic,
-                        handle=(generation, method.delivery_tag),
-                        delivery_count=earlier + count,
-                        timestamp=None if props.timestamp is None else float(props.timestamp))
+        stamp = props.timestamp
+        return received(body, key, headers, message_id, props.content_type,
+                        props.correlation_id, props.reply_to, self._topic,
+                        (generation, method.delivery_tag), earlier + count,
+                        None if stamp is None else float(stamp), None,
+                        priority=props.priority)
 
     def _track(self, message_id: str | None, redelivered: bool) -> int:
         if message_id is None:

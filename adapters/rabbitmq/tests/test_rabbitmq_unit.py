@@ -141,3 +141,34 @@ def test_silent_server_times_out() -> None:
         assert time.monotonic() - started < 4
     finally:
         server.close()
+
+
+def _subscription() -> object:
+    """A RabbitSubscription with only what ``_delivery`` reads (no broker)."""
+    from mqkit_rabbitmq._consumer import RabbitSubscription
+
+    from mqkit.driver import DeliveryCounts
+
+    sub = RabbitSubscription.__new__(RabbitSubscription)
+    setattr(sub, "_topic", "t")  # noqa: B010 - a private attribute, set as the driver does
+    setattr(sub, "_seen", DeliveryCounts(100))  # noqa: B010
+    return sub
+
+
+@pytest.mark.parametrize("headers", [None, {}, {"a": "1"}, {"a": b"\xc3\xa9"}])
+@pytest.mark.parametrize("redelivered", [False, True])
+def test_the_fast_delivery_path_builds_what_the_full_parse_does(
+        headers: dict[str, object] | None, redelivered: bool) -> None:
+    from mqkit_rabbitmq._consumer import RabbitSubscription, to_message
+
+    props = pika.BasicProperties(message_id="m1", content_type="text/plain",
+                                 correlation_id="c", reply_to="r", priority=4,
+                                 timestamp=1_700_000_000, headers=headers)
+    method = pika.spec.Basic.Deliver(delivery_tag=7, routing_key="key-1",
+                                     redelivered=redelivered)
+    got = RabbitSubscription._delivery(_subscription(), 3, method, props, b"body")  # type: ignore[arg-type]
+    expected, _, _ = to_message(method, props, b"body")
+    assert got.message == expected
+    assert got.message.priority == 4 and got.handle == (3, 7)
+    assert got.timestamp == 1_700_000_000.0
+    assert got.delivery_count == (2 if redelivered else 1)
