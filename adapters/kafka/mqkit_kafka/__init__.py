@@ -5,7 +5,8 @@ Words
 =============  ===============================================================
 mqkit          Kafka
 =============  ===============================================================
-topic          topic of the same name (``partitions``, ``replication`` on create)
+topic          topic of the same name (topic options ``partitions``, ``replication``,
+               ``min_insync_replicas``, ``configs`` on create)
 key            the record key: the default partitioner maps it to a partition
 group          consumer group ``group_format`` (default ``<topic>.<group>``, as Kafka
                group ids are cluster-wide); it exists once it has committed offsets
@@ -57,7 +58,8 @@ refused login is ``PermissionDenied`` from ``connect`` at once, never retried (s
 ``_net``: kafka-python alone retries it until the connect timeout).
 Parameters (also keyword arguments of ``mqkit.connect``):
 
-``partitions`` (3), ``replication`` (broker default), ``group_format``
+``partitions`` (3), ``replication`` (broker default), ``min_insync_replicas`` (broker
+default; at most ``replication``: the topic's ``min.insync.replicas``), ``group_format``
 (``{topic}.{group}``), ``retry_prefix`` (``mqkit.retry.``), ``dead_letter_format``
 (``{topic}.dlq``), ``acks`` (``all``|``1``|
 ``0``), ``idempotence`` (true; needs acks=all), ``linger_ms`` (5), ``batch_size``
@@ -69,6 +71,12 @@ Parameters (also keyword arguments of ``mqkit.connect``):
 ``key_password`` (secret), ``verify`` (true), ``sasl_mechanism`` (``PLAIN``,
 ``SCRAM-SHA-256``, ``SCRAM-SHA-512``). Portable parameters (``connect_timeout``,
 ``prefetch``, ``start``...) are mqkit's own.
+
+On a cluster, name every node (``kafka://h1:9092,h2:9092,h3:9092``: any one answering
+bootstraps the client) and create topics with ``replication=3`` and
+``min_insync_replicas=2`` (topic options of ``create_topic``, or URL parameters for every
+topic and retry topic mqkit creates): with ``acks=all`` an acknowledged record is then on
+two nodes at least, and one node may fail without losing it or stopping sends.
 
 Native objects through ``as_()``: ``kafka.KafkaAdminClient`` and ``kafka.KafkaProducer``
 (client), ``kafka.KafkaConsumer`` (the subscription driver; not reachable through the

@@ -28,12 +28,28 @@ from mqkit.driver import (
 
 from ._errors import mapped
 from ._names import Names
-from ._options import KafkaOptions
+from ._options import KafkaOptions, check_min_insync
 
 __all__ = ["Admin"]
 
 T = TypeVar("T")
-_TOPIC_OPTIONS = ("partitions", "replication", "configs")
+_TOPIC_OPTIONS = ("partitions", "replication", "min_insync_replicas", "configs")
+
+
+def _count(options: Mapping[str, object], name: str, default: int | None) -> int | None:
+    """Topic option ``name`` as an int (None stays None); ConfigurationError naming it
+    when it is not a whole number."""
+    value = options.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigurationError(f"kafka: topic option {name} must be an integer, "
+                                 f"got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"kafka: topic option {name} must be an integer, "
+                                 f"got {value!r}") from None
 
 
 class Admin:
@@ -79,16 +95,23 @@ class Admin:
             raise ConfigurationError(
                 f"kafka: unknown topic option(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(_TOPIC_OPTIONS)}")
-        partitions = int(options.get("partitions", self._options.partitions))  # type: ignore[call-overload]
-        replication = options.get("replication", self._options.replication)
+        partitions = _count(options, "partitions", self._options.partitions)
+        if partitions is None or partitions < 1:
+            raise ConfigurationError("kafka: topic option partitions must be at least 1")
+        replication = _count(options, "replication", self._options.replication)
+        if replication is not None and replication < 1:
+            raise ConfigurationError("kafka: topic option replication must be at least 1")
+        min_insync = _count(options, "min_insync_replicas", self._options.min_insync_replicas)
+        check_min_insync(min_insync, replication)
         configs = options.get("configs") or {}
         if not isinstance(configs, Mapping):
             raise ConfigurationError("kafka: topic option configs must be a mapping")
+        settings = {str(k): str(v) for k, v in configs.items()}
+        if min_insync is not None:
+            settings["min.insync.replicas"] = str(min_insync)
         if self.topic_exists(topic):
             return
-        self._create(topic, partitions,
-                     None if replication is None else int(replication),  # type: ignore[call-overload]
-                     {str(k): str(v) for k, v in configs.items()})
+        self._create(topic, partitions, replication, settings)
 
     def _topics(self) -> list[str]:
         return list(self._call("list topics", self.native.list_topics))
@@ -178,7 +201,9 @@ class Admin:
             raise NotFound(f"kafka: topic {topic!r} does not exist")
         gid = self._names.group_id(topic, group)
         retry = self._names.retry_topic(topic, group)
-        self._create(retry, len(parts), self._options.replication, {})
+        min_insync = self._options.min_insync_replicas
+        self._create(retry, len(parts), self._options.replication,
+                     {} if min_insync is None else {"min.insync.replicas": str(min_insync)})
         if any(tp.topic == topic for tp in self._offsets(gid)):
             return
         spec = OffsetSpec.LATEST if start == "latest" else OffsetSpec.EARLIEST

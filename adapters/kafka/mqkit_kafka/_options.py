@@ -7,9 +7,22 @@ from typing import Literal
 
 from mqkit.driver import ConfigurationError, TLSOptions
 
-__all__ = ["KafkaOptions"]
+__all__ = ["KafkaOptions", "check_min_insync"]
 
 _SASL = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def check_min_insync(min_insync: int | None, replication: int | None) -> None:
+    """ConfigurationError unless ``min_insync`` is None or 1..``replication`` (when that
+    is known): a topic whose min.insync.replicas exceeds its replicas refuses every
+    acks=all send."""
+    if min_insync is None:
+        return
+    if min_insync < 1:
+        raise ConfigurationError("min_insync_replicas must be at least 1")
+    if replication is not None and min_insync > replication:
+        raise ConfigurationError(f"min_insync_replicas ({min_insync}) must not exceed "
+                                 f"replication ({replication})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +40,11 @@ class KafkaOptions(TLSOptions):
     # group's members to share a topic; replication None: the broker's default.
     partitions: int = 3
     replication: int | None = None
+    # min.insync.replicas of topics mqkit creates (None: the broker's default). With
+    # acks=all a send succeeds only while this many replicas have it: on a cluster,
+    # replication 3 and min_insync_replicas 2 survive one node down without losing an
+    # acknowledged record.
+    min_insync_replicas: int | None = None
     group_format: str = "{topic}.{group}"
     retry_prefix: str = "mqkit.retry."
     dead_letter_format: str = "{topic}.dlq"
@@ -65,6 +83,7 @@ class KafkaOptions(TLSOptions):
             raise ConfigurationError("partitions must be at least 1")
         if self.replication is not None and self.replication < 1:
             raise ConfigurationError("replication must be at least 1")
+        check_min_insync(self.min_insync_replicas, self.replication)
         if "{group}" not in self.group_format:
             raise ConfigurationError("group_format must contain {group}")
         if "{topic}" not in self.dead_letter_format:
