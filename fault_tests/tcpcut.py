@@ -78,7 +78,8 @@ class TcpCut:
             return len(self._open)
 
     def start(self) -> TcpCut:
-        """Listen on ``listen_port`` (``SO_REUSEADDR``); raises OSError if it is taken."""
+        """Listen on ``listen_port`` (``SO_REUSEADDR``); raises OSError if it is taken.
+        A closed proxy can be started again (healed)."""
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -87,7 +88,10 @@ class TcpCut:
         except OSError:
             server.close()
             raise
-        self._server = server
+        with self._lock:
+            self._server = server
+            self._closed = False
+            self._cut = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True,
                                         name=f"tcpcut-{self.listen_port}")
         self._thread.start()
@@ -135,7 +139,7 @@ class TcpCut:
                 client, _ = server.accept()
             except OSError:
                 return  # closed
-            if self._cut or self._closed:
+            if self._refusing():
                 reset(client)
                 continue
             try:
@@ -148,13 +152,16 @@ class TcpCut:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pair = _Pair(client, upstream)
             with self._lock:
-                if self._cut or self._closed:
+                if self._refusing():  # cut while connecting upstream
                     pair.reset()
                     continue
                 self._open.add(pair)
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(pair, src, dst), daemon=True,
                                  name=f"tcpcut-{self.listen_port}-pump").start()
+
+    def _refusing(self) -> bool:
+        return self._cut or self._closed
 
     def _pump(self, pair: _Pair, src: socket.socket, dst: socket.socket) -> None:
         """Copy ``src`` to ``dst`` until ``src`` ends. A clean end half-closes ``dst`` (the

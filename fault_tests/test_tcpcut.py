@@ -109,6 +109,10 @@ def test_close_is_idempotent_and_frees_the_port(echo: int) -> None:
     p = TcpCut(port, echo).start()
     p.close()
     p.close()
+    p.start()  # a closed proxy starts again
+    with _connect(p) as s:
+        assert _roundtrip(s) == b"ping"
+    p.close()
     with TcpCut(port, echo) as again, _connect(again) as s:
         assert _roundtrip(s) == b"ping"
 

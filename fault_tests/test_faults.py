@@ -1,0 +1,241 @@
+"""The fault cases of issue #18: backend x fault, on a clustered topology, with a producer
+and two consumers in separate processes (``fault_tests.workload``).
+
+Each case: a fresh topic (the topology's replicated topic options) and group; two consumers
+start; the producer sends 50 numbered messages per second for ``DURATION`` seconds; at
+``FAULT_AT`` seconds the fault happens:
+
+- ``leader_killed``: SIGKILL of the topic leader's process group, ``DOWN_FOR`` seconds
+  down, started again;
+- ``node_cut``: the leader's TCP proxies cut (open connections reset, new ones refused) for
+  ``DOWN_FOR`` seconds, then healed;
+- ``consumer_killed``: SIGKILL of one consumer process's group; the other goes on; a new
+  consumer process starts;
+- ``cluster_restart``: every node stopped (SIGTERM) and started again.
+
+Then the producer finishes, the consumers drain (at most ``DRAIN`` seconds) and the case
+asserts, from the workload files:
+
+- **lost = 0**: every number whose ``send`` returned was processed at least once;
+- **duplicates <= bound**: ``2 x prefetch x consumer processes started + producer
+  retries`` (each consumer may hold up to ``prefetch`` unacked deliveries that come back
+  after a fault, twice at most in one case; a retried send whose first attempt reached the
+  broker is stored twice);
+- **recovery <= RECOVERY_BOUND** (30 s): the longest stretch after the fault, until the
+  producer ended, without a confirmed send or without a processed message;
+- the consumers still run (none died or hung: they drained).
+
+Each case writes ``build/faults/<backend>-<fault>.json`` (the workload files and process
+logs are in ``build/faults/work/<backend>-<fault>/``); ``python -m fault_tests.report``
+renders ``docs/reliability.md`` from them.
+
+Backends: ``MQKIT_FAULT_BACKENDS`` (comma-separated), default every topology registered in
+``fault_tests.clusters.TOPOLOGIES``. One cluster runs at a time: switching backend stops the
+previous one. Every process a case starts is SIGKILLed (process group) in its finalizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import mqkit
+from fault_tests.clusters import TOPOLOGIES, Topology, make
+from fault_tests.workload import analyse, read_numbers
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "faults"
+
+RATE = 50.0
+DURATION = 20.0
+FAULT_AT = 6.0
+DOWN_FOR = 4.0
+DRAIN = 40.0
+PREFETCH = 10
+LEASE = 5.0
+RECOVERY_BOUND = 30.0
+
+FAULTS = ("leader_killed", "node_cut", "consumer_killed", "cluster_restart")
+
+
+def _backends() -> list[str]:
+    raw = os.environ.get("MQKIT_FAULT_BACKENDS", "").strip()
+    names = [b.strip() for b in raw.split(",") if b.strip()] if raw else list(TOPOLOGIES)
+    unknown = [b for b in names if b not in TOPOLOGIES]
+    if unknown:
+        raise mqkit.ConfigurationError(
+            f"MQKIT_FAULT_BACKENDS names {unknown} without a topology; known: "
+            f"{', '.join(TOPOLOGIES)}")
+    return names
+
+
+class _Clusters:
+    """At most one topology up at a time; all down at the end of the session."""
+
+    def __init__(self) -> None:
+        self.current: Topology | None = None
+
+    def get(self, backend: str) -> Topology:
+        if self.current is not None and self.current.backend != backend:
+            self.current.down()
+            self.current = None
+        if self.current is None:
+            topology = make(backend)
+            topology.install()
+            topology.down()  # leftovers of a crashed run
+            topology.up()
+            self.current = topology
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.down()
+            self.current = None
+
+
+@pytest.fixture(scope="session")
+def clusters() -> Iterator[_Clusters]:
+    holder = _Clusters()
+    yield holder
+    holder.close()
+
+
+class _Procs:
+    """The workload processes of one case; all SIGKILLed (process group) at the end."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with open(self.work / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fault_tests.workload", *args], cwd=ROOT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            self.signal(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def procs(request: pytest.FixtureRequest) -> Iterator[_Procs]:
+    backend, fault = request.node.callspec.params["backend"], request.node.callspec.params[
+        "fault"]
+    work = OUT / "work" / f"{backend}-{fault}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    holder = _Procs(work)
+    yield holder
+    holder.kill_all()
+
+
+def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
+            consume: Callable[[str], subprocess.Popen[bytes]]) -> str:
+    """Make ``fault`` happen; returns what was done (for the record)."""
+    if fault == "leader_killed":
+        node = topology.leader(topic)
+        topology.kill(node)
+        time.sleep(DOWN_FOR)
+        topology.start(node)
+        return f"SIGKILL {node} (leader), started again after {DOWN_FOR:g} s"
+    if fault == "node_cut":
+        node = topology.leader(topic)
+        topology.cut(node)
+        time.sleep(DOWN_FOR)
+        topology.heal(node)
+        return f"cut {node} (leader) for {DOWN_FOR:g} s"
+    if fault == "consumer_killed":
+        victim = procs.procs[0]
+        procs.signal(victim, signal.SIGKILL)
+        victim.wait(timeout=10)
+        consume("consumer-3")
+        return "SIGKILL consumer-1, consumer-3 started"
+    if fault == "cluster_restart":
+        topology.restart_all()
+        return "every node stopped (SIGTERM) and started"
+    raise mqkit.ConfigurationError(f"fault: unknown {fault!r}")
+
+
+CASES = [(backend, fault) for backend in _backends() for fault in FAULTS]
+
+
+@pytest.mark.parametrize(("backend", "fault"), CASES, ids=[f"{b}-{f}" for b, f in CASES])
+def test_fault(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> None:
+    began = time.monotonic()
+    topology = clusters.get(backend)
+    url = topology.url()
+    topic = f"ft.{fault}.{uuid.uuid4().hex[:6]}"
+    group = "workers"
+    with mqkit.connect(url) as client:
+        client.admin.create_topic(topic, **topology.topic_options())
+        client.admin.create_group(topic, group)
+
+    files: list[Path] = []
+
+    def consume(name: str) -> subprocess.Popen[bytes]:
+        files.append(procs.work / f"{name}.txt")
+        return procs.spawn(name, "consume", url, topic, group, str(files[-1]),
+                           "--prefetch", str(PREFETCH), "--lease", str(LEASE))
+
+    consume("consumer-1")
+    consume("consumer-2")
+    confirmed = procs.work / "producer.txt"
+    producer = procs.spawn("producer", "produce", url, topic, str(confirmed),
+                           "--rate", str(RATE), "--duration", str(DURATION))
+    started = time.time()
+    time.sleep(FAULT_AT)
+    fault_at = time.time()
+    action = _inject(fault, topology, topic, procs, consume)
+    producer.wait(timeout=DURATION + 90 - (time.time() - started))
+    producer_done = time.time()
+
+    sent = {n for n, _ in read_numbers(confirmed)}
+    deadline = time.monotonic() + DRAIN
+    while time.monotonic() < deadline:
+        done = {n for path in files for n, _ in read_numbers(path)}
+        if sent <= done:
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)  # late redeliveries count as duplicates
+    running = [p for p in procs.procs if p is not producer and p.poll() is None]
+    for proc in procs.procs:
+        if proc is not producer:
+            procs.signal(proc, signal.SIGTERM)
+
+    result = analyse(backend, fault, confirmed, files, fault_at=fault_at,
+                     producer_done=producer_done)
+    result.wall_s = round(time.monotonic() - began, 1)
+    record = {**result.record(), "action": action, "rate": RATE, "duration_s": DURATION,
+              "prefetch": PREFETCH, "lease_s": LEASE, "consumers_started": len(files)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{backend}-{fault}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    bound = 2 * PREFETCH * len(files) + result.producer_retries
+    assert result.sent > RATE * DURATION / 2, f"the producer hardly sent: {record}"
+    assert result.lost == 0, f"{result.lost} confirmed message(s) never processed: {record}"
+    assert result.duplicates <= bound, f"duplicates over the bound {bound}: {record}"
+    assert result.recovery_s <= RECOVERY_BOUND, f"recovery over {RECOVERY_BOUND} s: {record}"
+    assert len(running) == len(files) - (1 if fault == "consumer_killed" else 0), \
+        f"a consumer process died: {record}"

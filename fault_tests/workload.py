@@ -1,0 +1,226 @@
+"""The fault suite's workload: a producer and consumers, each a separate process.
+
+``python -m fault_tests.workload produce URL TOPIC FILE --rate R --duration S`` sends the
+numbers 0, 1, 2... (the body is the number in ASCII) at ``R`` per second for ``S`` seconds
+and appends ``<number> <unix time>`` to FILE (flushed per line) each time ``send``
+**returned**: FILE is what the broker confirmed. A send that raises is retried with the same
+number until it returns (a line ``retry <number> <error type>`` notes each retry: a retried
+send whose first attempt did reach the broker is a legitimate duplicate). The last line is
+``done <unix time>``.
+
+``python -m fault_tests.workload consume URL TOPIC GROUP FILE --prefetch P --lease L``
+receives from the group and, for each message, appends ``<number> <unix time>`` to FILE
+(flushed) **before** acking it: FILE is what was processed at least once. It runs until
+SIGTERM/SIGINT (or SIGKILL, the fault). On an error it closes its client and connects
+again, forever: recovering is the client's job, and the harness measures how long it takes.
+
+:func:`read_numbers` and :func:`analyse` read the files back for the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import mqkit
+
+__all__ = ["Analysis", "analyse", "main", "read_numbers"]
+
+log = logging.getLogger("fault_tests.workload")
+
+
+_stopping = False
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGINT: leave the loop after this receive (at most its 1 s timeout), close
+    the client. A flag, not an exception: raised inside the client it would be wrapped."""
+    global _stopping
+    _stopping = True
+
+
+def produce(url: str, topic: str, out: Path, rate: float, duration: float) -> int:
+    """See the module docstring; returns 0."""
+    interval = 1.0 / rate
+    start = time.monotonic()
+    number = 0
+    client: mqkit.Client | None = None
+    producer: mqkit.Producer | None = None
+    with out.open("a", buffering=1) as f:
+        while time.monotonic() - start < duration:
+            due = start + number * interval
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if producer is None:
+                    client = mqkit.connect(url)
+                    producer = client.producer(topic)
+                producer.send(str(number).encode())
+            except mqkit.MQError as exc:
+                f.write(f"retry {number} {type(exc).__name__}\n")
+                log.warning("send %d: %s", number, exc)
+                _close(producer, client)
+                producer = client = None
+                time.sleep(0.2)
+                continue
+            f.write(f"{number} {time.time():.3f}\n")
+            number += 1
+        f.write(f"done {time.time():.3f}\n")
+    _close(producer, client)
+    return 0
+
+
+def consume(url: str, topic: str, group: str, out: Path, *, prefetch: int, lease: float) -> int:
+    """See the module docstring; returns 0 on SIGTERM/SIGINT."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    client: mqkit.Client | None = None
+    consumer: mqkit.Consumer | None = None
+    with out.open("a", buffering=1) as f:
+        while not _stopping:
+            try:
+                if consumer is None:
+                    client = mqkit.connect(url)
+                    consumer = client.consumer(topic, group, prefetch=prefetch, lease=lease)
+                for msg in consumer.receive(max_messages=prefetch, timeout=1.0):
+                    f.write(f"{int(msg.body)} {time.time():.3f}\n")
+                    msg.ack()
+            except mqkit.MQError as exc:
+                log.warning("consume: %s", exc)
+                _close(consumer, client)
+                consumer = client = None
+                time.sleep(0.2)
+    _close(consumer, client)
+    return 0
+
+
+def _close(*things: object) -> None:
+    """Close each of ``things`` that is not None, ignoring errors (a dead broker)."""
+    for thing in things:
+        close = getattr(thing, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:  # closing after a fault is best effort
+                log.info("close %r: %s", thing, exc)
+
+
+# -- reading the files back ---------------------------------------------------------------
+
+
+def read_numbers(path: Path) -> list[tuple[int, float]]:
+    """The ``<number> <time>`` lines of a workload file (other lines skipped; a line cut
+    short by a SIGKILL is skipped too)."""
+    records: list[tuple[int, float]] = []
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            try:
+                records.append((int(parts[0]), float(parts[1])))
+            except ValueError:
+                continue
+    return records
+
+
+def count_retries(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.startswith("retry ")) \
+        if path.exists() else 0
+
+
+@dataclass
+class Analysis:
+    """What a fault case measured (the JSON record of ``build/faults``)."""
+
+    backend: str
+    fault: str
+    sent: int
+    processed: int
+    lost: int
+    duplicates: int
+    producer_retries: int
+    recovery_s: float
+    producer_stall_s: float
+    consumer_stall_s: float
+    first_confirm_after_s: float | None
+    first_processed_after_s: float | None
+    lost_sample: list[int] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def record(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _stall(times: Iterable[float], since: float, until: float) -> float:
+    """The longest stretch without an event in ``[since, until]`` (the gap from ``since``
+    to the first event counts)."""
+    previous = since
+    worst = 0.0
+    for t in sorted(t for t in times if since <= t <= until):
+        worst = max(worst, t - previous)
+        previous = t
+    return worst
+
+
+def _first_after(times: Iterable[float], since: float) -> float | None:
+    after = [t for t in times if t >= since]
+    return round(min(after) - since, 3) if after else None
+
+
+def analyse(backend: str, fault: str, confirmed_file: Path, processed_files: list[Path], *,
+            fault_at: float, producer_done: float) -> Analysis:
+    """Lost (confirmed, never processed), duplicates (processed more than once) and the
+    stalls after ``fault_at``: the longest stretch, up to ``producer_done``, without a
+    confirmed send (producer) or without a processed message (consumers)."""
+    confirmed = read_numbers(confirmed_file)
+    processed = [r for path in processed_files for r in read_numbers(path)]
+    counts = collections.Counter(n for n, _ in processed)
+    lost = sorted({n for n, _ in confirmed} - set(counts))
+    producer_stall = _stall((t for _, t in confirmed), fault_at, producer_done)
+    consumer_stall = _stall((t for _, t in processed), fault_at, producer_done)
+    return Analysis(
+        backend=backend, fault=fault, sent=len(confirmed), processed=len(counts),
+        lost=len(lost), duplicates=sum(c - 1 for c in counts.values()),
+        producer_retries=count_retries(confirmed_file),
+        recovery_s=round(max(producer_stall, consumer_stall), 3),
+        producer_stall_s=round(producer_stall, 3), consumer_stall_s=round(consumer_stall, 3),
+        first_confirm_after_s=_first_after((t for _, t in confirmed), fault_at),
+        first_processed_after_s=_first_after((t for _, t in processed), fault_at),
+        lost_sample=lost[:20])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fault_tests.workload")
+    sub = parser.add_subparsers(dest="role", required=True)
+    p = sub.add_parser("produce")
+    p.add_argument("url")
+    p.add_argument("topic")
+    p.add_argument("file", type=Path)
+    p.add_argument("--rate", type=float, default=50.0)
+    p.add_argument("--duration", type=float, default=20.0)
+    c = sub.add_parser("consume")
+    c.add_argument("url")
+    c.add_argument("topic")
+    c.add_argument("group")
+    c.add_argument("file", type=Path)
+    c.add_argument("--prefetch", type=int, default=10)
+    c.add_argument("--lease", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    if args.role == "produce":
+        return produce(args.url, args.topic, args.file, args.rate, args.duration)
+    return consume(args.url, args.topic, args.group, args.file, prefetch=args.prefetch,
+                   lease=args.lease)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
