@@ -27,6 +27,8 @@ def _lazy(module: str, cls: str) -> Callable[[], Topology]:
 
 
 TOPOLOGIES: dict[str, Callable[[], Topology]] = {
+    "kafka": _lazy(".kafka", "KafkaCluster"),
+    "rabbitmq": _lazy(".rabbitmq", "RabbitCluster"),
     "nats": _lazy(".nats", "NatsCluster"),
     "redis": _lazy(".redis", "RedisSentinel"),
 }

@@ -111,7 +111,11 @@ class Admin:
             settings["min.insync.replicas"] = str(min_insync)
         if self.topic_exists(topic):
             return
-        self._create(topic, partitions, replication, settings)
+        if self._create(topic, partitions, replication, settings):
+            # On a cluster the broker that answered CreateTopics knows the topic before
+            # the others do: wait (bounded) until the metadata shows it with leaders, so
+            # that the next admin call, on any broker, finds it.
+            self.await_leaders([topic], self._timeout)
 
     def _topics(self) -> list[str]:
         return list(self._call("list topics", self.native.list_topics))

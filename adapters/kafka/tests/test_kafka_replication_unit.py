@@ -16,13 +16,17 @@ from mqkit.driver import URL, ConfigurationError, ConnectParams, parse_options
 
 
 class RecordingAdminClient:
-    """A ``KafkaAdminClient`` stand-in that knows no topic and records CreateTopics."""
+    """A ``KafkaAdminClient`` stand-in that records CreateTopics; a topic exists (one
+    partition, led by broker 1) once created."""
 
     def __init__(self) -> None:
         self.created: dict[str, dict[str, Any]] = {}
 
     def describe_topics(self, topics: list[str]) -> list[dict[str, Any]]:
-        return [{"name": t, "error_code": 3, "partitions": []} for t in topics]
+        return [{"name": t, "error_code": 0, "partitions": [
+                    {"partition_index": 0, "error_code": 0, "leader_id": 1}]}
+                if t in self.created else {"name": t, "error_code": 3, "partitions": []}
+                for t in topics]
 
     def create_topics(self, specs: dict[str, dict[str, Any]],
                       wait_for_metadata: bool = False) -> None:
