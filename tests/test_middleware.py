@@ -601,3 +601,60 @@ def test_app_idempotent_and_payload_error_outcome() -> None:
     assert store.seen("t/g/new")
     assert rec.kinds() == {"done-before": [K.ACKED], "new": [K.ACKED],
                            "bad": [K.DEAD_LETTERED]}
+
+
+def test_outcome_hooks_are_only_the_middleware_with_an_outcome_of_their_own() -> None:
+    """The loop records outcomes only for middleware that look at them: a subclass that
+    keeps the default no-op is left out; an override and a duck-typed one are kept."""
+    from mqkit.aio._middleware import outcome_hooks
+
+    class HandleOnly(mqkit.aio.Middleware):
+        async def handle(self, ctx: Any, call_next: Any) -> Any:
+            return await call_next(ctx)
+
+    class Watches(HandleOnly):
+        def outcome(self, ctx: Any, outcome: Outcome) -> float | None:
+            return None
+
+    class Duck:
+        async def handle(self, ctx: Any, call_next: Any) -> Any:
+            return await call_next(ctx)
+
+        def outcome(self, ctx: Any, outcome: Outcome) -> float | None:
+            return None
+
+    plain, watcher, duck = HandleOnly(), Watches(), Duck()
+    assert outcome_hooks([plain]) == ()
+    assert outcome_hooks([plain, watcher, duck]) == (watcher, duck)
+
+
+def test_outcomes_still_reach_a_hook_behind_a_middleware_without_one() -> None:
+    """A chain mixing both kinds: the hook sees every message's outcome, in order."""
+    seen: list[OutcomeKind] = []
+
+    class HandleOnly(mqkit.aio.Middleware):
+        pass
+
+    class Watches(mqkit.aio.Middleware):
+        def outcome(self, ctx: Any, outcome: Outcome) -> float | None:
+            seen.append(outcome.kind)
+            return None
+
+    async def main() -> None:
+        async with mqkit.aio.connect(f"memory://hooks-{uuid.uuid4().hex[:8]}") as client:
+            await client.admin.create_topic("t")
+            await client.admin.create_group("t", "g")
+            async with client.producer("t") as producer:
+                await producer.send_batch([b"ok", b"bad", b"ok"])
+            consumer = client.consumer("t", "g")
+
+            async def handler(msg: mqkit.aio.ReceivedMessage) -> None:
+                if msg.body == b"bad":
+                    raise mqkit.PermanentFailure("bad")
+
+            await consumer.run(handler, stop_after=3, middleware=[HandleOnly(), Watches()],
+                               retry=RetryPolicy(dead_letter=False))
+            await consumer.close()
+
+    asyncio.run(main())
+    assert seen == [OutcomeKind.ACKED, OutcomeKind.REJECTED, OutcomeKind.ACKED]

@@ -56,6 +56,7 @@ from ._middleware import (
     Middleware,
     build_chain,
     check_middleware,
+    outcome_hooks,
     report_outcomes,
 )
 from ._received import ReceivedMessage
@@ -660,7 +661,8 @@ class Consumer:
         outage = Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
         pool = HandlerPool(concurrency)
-        chain = build_chain(chain_items, handler) if chain_items else None
+        chain, hooks = ((build_chain(chain_items, handler), outcome_hooks(chain_items))
+                        if chain_items else (None, ()))
         try:
             while not self._stop_requested and not self._closed:
                 want = size if stop_after is None else min(size, stop_after - stats.handled)
@@ -683,7 +685,7 @@ class Consumer:
                     except Closed:
                         break
                     continue
-                pause = self._run_chained(batch, chain, chain_items, pool, releasable,
+                pause = self._run_chained(batch, chain, hooks, pool, releasable,
                                                 policy=policy, stats=stats,
                                                 dead_letter_topic=dead_letter_topic)
                 if pause is None:
@@ -785,16 +787,18 @@ class Consumer:
 
     def _run_chained(self, batch: Sequence[ReceivedMessage],
                            chain: Callable[[HandlerContext], Any],
-                           chain_items: Sequence[Middleware], pool: HandlerPool,
+                           hooks: Sequence[Middleware], pool: HandlerPool,
                            releasable: bool, *, policy: RetryPolicy, stats: RunStats,
                            dead_letter_topic: str | None) -> float | None:
         """Handle and settle one batch through the middleware chain, then call the
-        outcome hooks; the pause they asked for, or ``None`` when the consumer closed."""
+        outcome ``hooks`` (the middleware with an ``outcome`` of its own; none: no
+        outcome is recorded); the pause they asked for, or ``None`` when the consumer
+        closed."""
         topic, group, count = self.topic, self.group, self._attempts
         contexts = [HandlerContext(m, topic, group, count) for m in batch]
         outcomes = self._run_batch(
             pool, [self._make_chained_call(chain, c, releasable) for c in contexts], batch)
-        report: Report = []
+        report: Report | None = [] if hooks else None
         closed = False
         by_message = {id(c.message): c for c in contexts}
         try:
@@ -802,8 +806,8 @@ class Consumer:
                               report=report, contexts=by_message)
         except Closed:
             closed = True
-        pause = report_outcomes(chain_items,
-                                [(by_message[id(msg)], out) for msg, out in report])
+        pause = 0.0 if report is None else report_outcomes(
+            hooks, [(by_message[id(msg)], out) for msg, out in report])
         return None if closed else pause
 
     def _pause_receiving(self, seconds: float) -> bool:

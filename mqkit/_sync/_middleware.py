@@ -176,10 +176,15 @@ def build_chain(middleware: Sequence[Middleware],
                 handler: Callable[[Any], Any]) -> Next:
     """The call that runs ``middleware`` (first outermost), then ``handler(ctx.value)``."""
 
-    def terminal(ctx: HandlerContext) -> Any:
-        return call_handler(handler, ctx.value)
+    call: Next
+    if _ASYNC and inspect.iscoroutinefunction(handler):
+        # a coroutine function's coroutine is handed up as it is: one frame less
+        call = lambda ctx: handler(ctx.value)  # noqa: E731
+    else:
+        def terminal(ctx: HandlerContext) -> Any:
+            return call_handler(handler, ctx.value)
 
-    call: Next = terminal
+        call = terminal
     for item in reversed(middleware):
         call = _link(item, call)
     return call
@@ -188,6 +193,14 @@ def build_chain(middleware: Sequence[Middleware],
 def _link(item: Middleware, call_next: Next) -> Next:
     handle = item.handle
     return lambda ctx: handle(ctx, call_next)
+
+
+def outcome_hooks(middleware: Sequence[Middleware]) -> tuple[Middleware, ...]:
+    """The middleware whose ``outcome`` is its own (not the protocol's no-op default):
+    the only ones :func:`report_outcomes` needs to call, so that a chain without any
+    costs the loop no outcome records at all."""
+    default = Middleware.outcome
+    return tuple(m for m in middleware if getattr(type(m), "outcome", None) is not default)
 
 
 def report_outcomes(middleware: Sequence[Middleware],

@@ -55,6 +55,7 @@ from ._middleware import (
     AsyncMiddleware,
     build_chain,
     check_middleware,
+    outcome_hooks,
     report_outcomes,
 )
 from ._received import AsyncReceivedMessage
@@ -662,7 +663,8 @@ class AsyncConsumer:
         outage = Outage(self.timing.unavailable_timeout)
         last_message = monotonic()
         pool = HandlerPool(concurrency)
-        chain = build_chain(chain_items, handler) if chain_items else None
+        chain, hooks = ((build_chain(chain_items, handler), outcome_hooks(chain_items))
+                        if chain_items else (None, ()))
         try:
             while not self._stop_requested and not self._closed:
                 want = size if stop_after is None else min(size, stop_after - stats.handled)
@@ -685,7 +687,7 @@ class AsyncConsumer:
                     except Closed:
                         break
                     continue
-                pause = await self._run_chained(batch, chain, chain_items, pool, releasable,
+                pause = await self._run_chained(batch, chain, hooks, pool, releasable,
                                                 policy=policy, stats=stats,
                                                 dead_letter_topic=dead_letter_topic)
                 if pause is None:
@@ -787,16 +789,18 @@ class AsyncConsumer:
 
     async def _run_chained(self, batch: Sequence[AsyncReceivedMessage],
                            chain: Callable[[AsyncHandlerContext], Any],
-                           chain_items: Sequence[AsyncMiddleware], pool: HandlerPool,
+                           hooks: Sequence[AsyncMiddleware], pool: HandlerPool,
                            releasable: bool, *, policy: RetryPolicy, stats: RunStats,
                            dead_letter_topic: str | None) -> float | None:
         """Handle and settle one batch through the middleware chain, then call the
-        outcome hooks; the pause they asked for, or ``None`` when the consumer closed."""
+        outcome ``hooks`` (the middleware with an ``outcome`` of its own; none: no
+        outcome is recorded); the pause they asked for, or ``None`` when the consumer
+        closed."""
         topic, group, count = self.topic, self.group, self._attempts
         contexts = [AsyncHandlerContext(m, topic, group, count) for m in batch]
         outcomes = await self._run_batch(
             pool, [self._make_chained_call(chain, c, releasable) for c in contexts], batch)
-        report: Report = []
+        report: Report | None = [] if hooks else None
         closed = False
         by_message = {id(c.message): c for c in contexts}
         try:
@@ -804,8 +808,8 @@ class AsyncConsumer:
                               report=report, contexts=by_message)
         except Closed:
             closed = True
-        pause = report_outcomes(chain_items,
-                                [(by_message[id(msg)], out) for msg, out in report])
+        pause = 0.0 if report is None else report_outcomes(
+            hooks, [(by_message[id(msg)], out) for msg, out in report])
         return None if closed else pause
 
     async def _pause_receiving(self, seconds: float) -> bool:

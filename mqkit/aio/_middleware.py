@@ -177,10 +177,15 @@ def build_chain(middleware: Sequence[AsyncMiddleware],
                 handler: Callable[[Any], Any]) -> Next:
     """The call that runs ``middleware`` (first outermost), then ``handler(ctx.value)``."""
 
-    async def terminal(ctx: AsyncHandlerContext) -> Any:
-        return await call_handler(handler, ctx.value)
+    call: Next
+    if _ASYNC and inspect.iscoroutinefunction(handler):
+        # a coroutine function's coroutine is handed up as it is: one frame less
+        call = lambda ctx: handler(ctx.value)  # noqa: E731
+    else:
+        async def terminal(ctx: AsyncHandlerContext) -> Any:
+            return await call_handler(handler, ctx.value)
 
-    call: Next = terminal
+        call = terminal
     for item in reversed(middleware):
         call = _link(item, call)
     return call
@@ -189,6 +194,14 @@ def build_chain(middleware: Sequence[AsyncMiddleware],
 def _link(item: AsyncMiddleware, call_next: Next) -> Next:
     handle = item.handle
     return lambda ctx: handle(ctx, call_next)
+
+
+def outcome_hooks(middleware: Sequence[AsyncMiddleware]) -> tuple[AsyncMiddleware, ...]:
+    """The middleware whose ``outcome`` is its own (not the protocol's no-op default):
+    the only ones :func:`report_outcomes` needs to call, so that a chain without any
+    costs the loop no outcome records at all."""
+    default = AsyncMiddleware.outcome
+    return tuple(m for m in middleware if getattr(type(m), "outcome", None) is not default)
 
 
 def report_outcomes(middleware: Sequence[AsyncMiddleware],

@@ -1,7 +1,7 @@
 """The App: typed handlers on several topics, run together on asyncio, stopped gracefully.
 
-How a message flows through one handler (``_Runner.wrapper``, passed to
-``consumer.run``)::
+How a message flows through one handler (``_Runner``: its ``call`` is
+the handler given to ``consumer.run``, the runner itself the outermost middleware)::
 
     consumer.run ─► decode (the annotation's decoder) ─► call the function ─► publish the
                     │ PayloadError: dead letter at once    (to_thread if plain)   return value
@@ -544,6 +544,11 @@ class _Runner(AsyncMiddleware):
         self.spec = spec
         self.executor = executor
         self.loop = asyncio.get_running_loop()
+        self.call: Callable[[Any], Awaitable[Any]] = (
+            spec.func if spec.is_async and spec.output is None else self._call_and_publish)
+        """The chain's end: the function itself when it is a coroutine function with
+        nothing to publish (no frame of ours per message), else
+        :meth:`_call_and_publish`."""
 
     async def handle(self, ctx: AsyncHandlerContext, call_next: Next) -> Any:
         app, spec = self.app, self.spec
@@ -577,8 +582,9 @@ class _Runner(AsyncMiddleware):
             app._in_flight -= 1
         return None
 
-    async def call(self, arg: Any) -> None:
-        """The chain's end: call the function, publish its return value to ``output``."""
+    async def _call_and_publish(self, arg: Any) -> None:
+        """Call the function (a plain one on the executor), publish its return value to
+        ``output``."""
         spec = self.spec
         result = await self._call(arg)
         if spec.output is not None and result is not None:
