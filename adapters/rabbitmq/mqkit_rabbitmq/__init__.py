@@ -49,13 +49,25 @@ URL
 (vhost URL-encoded: ``%2F`` is ``/``, the default; user and password default to
 guest). Parameters (also keyword arguments of ``mqkit.connect``):
 
-``heartbeat`` (int, 30), ``queue_type`` (``quorum``|``classic``), ``binding_key``
+``heartbeat`` (int, 30), ``queue_type`` (``quorum``|``classic``), ``quorum_size``
+(members of each group's quorum queue, ``x-quorum-initial-group-size``; default: the
+broker's; every client of a group must give the same), ``binding_key``
 (``#``), ``max_priority`` (0; classic only), ``queue_format`` (``{topic}.{group}``),
 ``exchange_prefix`` (""), ``persistent`` (true: delivery mode 2), ``confirm`` (true:
 publisher confirms), ``tls`` (default: true for amqps), ``ca_file``, ``cert_file``,
 ``key_file``, ``key_password`` (secret), ``verify`` (true), ``server_hostname``,
 ``blocked_timeout`` (30 s). Portable parameters (``connect_timeout``, ``prefetch``...)
 are mqkit's own.
+
+On a cluster, name every node: ``amqp://u:p@h1:5672,h2:5672,h3:5672/vhost``. A
+connection goes to the first host that accepts it; when that node dies or is cut off, the
+call fails with ``Unavailable`` and the next one connects to the next host that answers
+(the portable layer retries sends and receives across that). Group queues are quorum
+queues by default (replicated, a majority confirms each message); ``quorum_size`` sets
+their members. The group queue options are connection options, not topic options: a
+RabbitMQ topic is an exchange, and its groups' queues are declared by ``create_group``
+and by each subscription. The TTL queues behind ``nack(delay)`` and ``send(delay)`` are
+classic queues on one node.
 
 Native objects through ``as_()``: ``pika.BlockingConnection`` (client, producer,
 consumer) and ``pika.adapters.blocking_connection.BlockingChannel`` (producer,

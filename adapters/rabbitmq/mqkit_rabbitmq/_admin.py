@@ -29,7 +29,10 @@ __all__ = ["declare_group", "exists", "read_registry", "record"]
 
 
 def group_arguments(options: RabbitOptions) -> dict[str, Any]:
+    """The arguments of a group's queue: its type, and what that type takes."""
     args: dict[str, Any] = {"x-queue-type": options.queue_type}
+    if options.quorum_size is not None:
+        args["x-quorum-initial-group-size"] = options.quorum_size
     if options.max_priority:
         args["x-max-priority"] = options.max_priority
     return args

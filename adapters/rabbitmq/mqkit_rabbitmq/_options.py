@@ -22,6 +22,11 @@ class RabbitOptions(TLSOptions):
     # slow handlers never miss heartbeats, whatever this value.
     heartbeat: int = 30
     queue_type: Literal["quorum", "classic"] = "quorum"
+    # Members of each group's quorum queue (x-quorum-initial-group-size); None: the
+    # broker's default (every node, up to its quorum_cluster_size). Fixed when the queue
+    # is declared: every client of a group must give the same value (RabbitMQ refuses a
+    # redeclaration with another, 406 PRECONDITION_FAILED).
+    quorum_size: int | None = None
     binding_key: str = "#"
     max_priority: int = 0
     queue_format: str = "{topic}.{group}"
@@ -41,6 +46,11 @@ class RabbitOptions(TLSOptions):
         if self.max_priority and self.queue_type != "classic":
             raise ConfigurationError("max_priority needs queue_type=classic "
                                      "(quorum queues have no x-max-priority)")
+        if self.quorum_size is not None:
+            if self.quorum_size < 1:
+                raise ConfigurationError("quorum_size must be at least 1")
+            if self.queue_type != "quorum":
+                raise ConfigurationError("quorum_size needs queue_type=quorum")
         if "{topic}" not in self.queue_format or "{group}" not in self.queue_format:
             raise ConfigurationError("queue_format must contain {topic} and {group}")
         if self.blocked_timeout <= 0:
