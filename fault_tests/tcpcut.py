@@ -32,9 +32,16 @@ _CHUNK = 65536
 
 
 def reset(sock: socket.socket) -> None:
-    """Close ``sock`` with ``SO_LINGER`` 0: the peer gets a RST. Never raises."""
+    """Abort ``sock``: the peer gets a RST at once. Never raises.
+
+    ``SO_LINGER`` 0 makes the final close a reset; ``shutdown`` first wakes a pump thread
+    blocked in ``recv`` on it (a plain ``close`` from another thread does not: Linux keeps
+    the socket until that ``recv`` returns, so an idle peer, such as a consumer blocked in
+    a long poll, would notice nothing until its own timeout)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 

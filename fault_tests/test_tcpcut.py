@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,6 +78,20 @@ def test_cut_resets_open_connections(proxy: TcpCut) -> None:
             if not s.recv(16):
                 raise AssertionError("clean end of stream instead of a reset")
         assert proxy.open_connections == 0
+
+
+def test_cut_wakes_an_idle_client(proxy: TcpCut) -> None:
+    """A client blocked reading (a long poll) notices the cut at once, not at its timeout."""
+    with _connect(proxy) as s:
+        assert _roundtrip(s) == b"ping"
+        s.settimeout(5.0)
+        threading.Timer(0.2, proxy.cut).start()
+        started = time.monotonic()
+        try:
+            assert s.recv(16) == b""  # end of stream, or
+        except ConnectionResetError:  # a reset
+            pass
+        assert time.monotonic() - started < 2.0
 
 
 def test_cut_refuses_new_connections_until_healed(proxy: TcpCut) -> None:

@@ -1,4 +1,5 @@
-"""mqkit's Redis adapter (redis-py), for ``redis://`` and ``rediss://`` URLs.
+"""mqkit's Redis adapter (redis-py), for ``redis://``, ``rediss://`` and (Sentinel)
+``redis+sentinel://``, ``rediss+sentinel://`` URLs.
 
 Streams with consumer groups (the default, durable, at-least-once), or pub/sub channels
 with ``mode=pubsub`` (ephemeral, at-most-once).
@@ -76,9 +77,23 @@ true for ``rediss``), ``ca_file``, ``cert_file``, ``key_file``, ``key_password``
 Drivers: blocking (``redis.Redis``) and asyncio-native (``redis.asyncio.Redis``), one
 source for both (see "One source for both faces" below).
 
+Sentinel: ``redis[s]+sentinel://[[user]:password@]sentinel[:port][,sentinel[:port]...]
+[/db]?service=NAME[&params]``. The hosts are the Sentinels (port 26379), ``service``
+(required) the name they monitor the primary by; the credentials, database and TLS
+(``rediss+sentinel``) are the data nodes', as in a ``redis://`` URL; ``sentinel_username``
+and ``sentinel_password`` (secret) are the Sentinels' own, when they require auth (they
+are reached without TLS). Each new connection asks a Sentinel for the primary's address;
+a connection to a primary that was demoted (READONLY) or died is dropped, so after a
+failover the next call reaches the new primary (calls during the failover fail with
+``Unavailable``, retried by the portable layer within its deadline). A scheme rather than
+an option because the host list means something else (Sentinels, not servers, with their
+own default port) and a reader of the URL should see that at once; redis-py has no URL
+form for Sentinel. Replication is asynchronous: a write the primary acknowledged but had
+not replicated when it died can be lost at a failover. Redis Cluster is not supported by
+this version.
+
 Native objects through ``as_()``: ``redis.Redis`` (blocking face) or
 ``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer.
-Sentinel and Cluster are not supported by this version (one primary per URL).
 
 One source for both faces
 -------------------------
@@ -127,5 +142,6 @@ async def _connect_async(params: ConnectParams) -> AsyncDriver:
     return await connect(params)
 
 
-plugin = AdapterPlugin(name="redis", schemes=("redis", "rediss"), extra="redis",
-                       connect=_connect, connect_async=_connect_async)
+plugin = AdapterPlugin(name="redis",
+                       schemes=("redis", "rediss", "redis+sentinel", "rediss+sentinel"),
+                       extra="redis", connect=_connect, connect_async=_connect_async)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio
+import redis.asyncio.sentinel
 import redis.exceptions as re_
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -51,6 +52,7 @@ from ._link import (
     client_kwargs,
     pack,
     redeclared,
+    sentinel_args,
     within,  # unasync: drop
 )
 from ._names import Names
@@ -73,8 +75,19 @@ class AsyncLink:
         # The lock keeps two new connections from re-creating at once.
         self._connect_lock = asyncio.Lock()  # unasync: self._connect_lock = threading.Lock()
         hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
-        self.client = redis.asyncio.Redis(
-            redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **client_kwargs(params, options))
+        kwargs = client_kwargs(params, options)
+        sentinel = sentinel_args(params, options)
+        if sentinel is None:
+            self.client = redis.asyncio.Redis(
+                redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **kwargs)
+        else:
+            # Each new connection asks a Sentinel for the primary's address first; one to
+            # a demoted primary (READONLY) is dropped, so the next one finds the new one.
+            del kwargs["host"], kwargs["port"]
+            self.client = redis.asyncio.sentinel.Sentinel(
+                sentinel.hosts, sentinel_kwargs=sentinel.kwargs,
+            ).master_for(sentinel.service, redis_connect_func=hook,
+                         retry=Retry(NoBackoff(), 0), **kwargs)
         self.script_sha = self.client.register_script(MOVE_DUE).sha
         self._read_timeout = params.connect_timeout + options.block_slice  # unasync: drop
 

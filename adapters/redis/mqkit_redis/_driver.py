@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.exceptions as re_
+import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -52,6 +53,7 @@ from ._link import (
     client_kwargs,
     pack,
     redeclared,
+    sentinel_args,
 )
 from ._names import Names
 from ._options import RedisOptions
@@ -73,8 +75,19 @@ class Link:
         # The lock keeps two new connections from re-creating at once.
         self._connect_lock = threading.Lock()
         hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
-        self.client = redis.Redis(
-            redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **client_kwargs(params, options))
+        kwargs = client_kwargs(params, options)
+        sentinel = sentinel_args(params, options)
+        if sentinel is None:
+            self.client = redis.Redis(
+                redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **kwargs)
+        else:
+            # Each new connection asks a Sentinel for the primary's address first; one to
+            # a demoted primary (READONLY) is dropped, so the next one finds the new one.
+            del kwargs["host"], kwargs["port"]
+            self.client = redis.sentinel.Sentinel(
+                sentinel.hosts, sentinel_kwargs=sentinel.kwargs,
+            ).master_for(sentinel.service, redis_connect_func=hook,
+                         retry=Retry(NoBackoff(), 0), **kwargs)
         self.script_sha = self.client.register_script(MOVE_DUE).sha
 
     def _on_connect(self, conn: Any) -> None:

@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import redis.exceptions as re_
@@ -32,7 +33,11 @@ from mqkit.driver import ConfigurationError, ConnectParams, Declared, ssl_contex
 from ._flows import Command, parse_info, redeclare_commands
 from ._options import RedisOptions
 
-__all__ = ["Known", "client_kwargs", "pack", "redeclared", "within"]
+__all__ = ["SENTINEL_PORT", "Known", "SentinelArgs", "client_kwargs", "pack", "redeclared",
+           "sentinel_args", "within"]
+
+SENTINEL_PORT = 26379
+"""A Sentinel's default port (a host of a ``redis+sentinel`` URL without one)."""
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
@@ -54,7 +59,7 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
     """Keyword arguments of ``redis.Redis`` (and ``redis.asyncio.Redis``, with its own
     ``retry``) for this URL and these options."""
     url = params.url
-    use_tls = options.tls_enabled(default=url.scheme == "rediss")
+    use_tls = options.tls_enabled(default=url.scheme.startswith("rediss"))
     path = url.path.strip("/")
     try:
         db = int(path) if path else 0
@@ -93,6 +98,62 @@ def client_kwargs(params: ConnectParams, options: RedisOptions) -> dict[str, Any
             ssl_min_version=ssl.TLSVersion.TLSv1_2,  # ssl_context's floor
         )
     return kwargs
+
+
+@dataclass(frozen=True)
+class SentinelArgs:
+    """How to find the primary through Sentinel: redis-py's ``Sentinel(hosts,
+    sentinel_kwargs=kwargs).master_for(service, **client_kwargs minus host/port)``."""
+
+    hosts: list[tuple[str, int]]
+    service: str
+    kwargs: dict[str, Any]
+
+    def __repr__(self) -> str:  # the Sentinels' password stays out of reprs
+        return f"SentinelArgs(hosts={self.hosts!r}, service={self.service!r})"
+
+
+def is_sentinel(scheme: str) -> bool:
+    return scheme.endswith("+sentinel")
+
+
+def sentinel_args(params: ConnectParams, options: RedisOptions) -> SentinelArgs | None:
+    """The Sentinel set-up of a ``redis+sentinel``/``rediss+sentinel`` URL, None for a
+    ``redis``/``rediss`` URL.
+
+    The URL's hosts are the Sentinels (port 26379 by default), ``service`` (required)
+    the monitored primary's name; the URL's credentials, database and TLS are the data
+    nodes' (the primary's), ``sentinel_username``/``sentinel_password`` the Sentinels'.
+    Raises ConfigurationError naming ``service`` when it is missing, or given on a URL
+    that is not a Sentinel one.
+    """
+    url = params.url
+    if not is_sentinel(url.scheme):
+        if options.service is not None or options.sentinel_password is not None \
+                or options.sentinel_username is not None:
+            raise ConfigurationError(
+                f"redis: service, sentinel_username and sentinel_password are options of "
+                f"redis+sentinel:// URLs, not of {url.scheme}://")
+        return None
+    if not options.service:
+        raise ConfigurationError(
+            f"redis: a {url.scheme}:// URL needs the option service (the name Sentinel "
+            "monitors the primary by): ...?service=NAME")
+    if not url.hosts:
+        raise ConfigurationError(f"redis: a {url.scheme}:// URL needs at least one "
+                                 "Sentinel host")
+    kwargs: dict[str, Any] = {
+        "socket_connect_timeout": params.connect_timeout,
+        "socket_timeout": params.connect_timeout,
+        "socket_keepalive": True,
+        "protocol": 2,
+    }
+    if options.sentinel_username is not None:
+        kwargs["username"] = options.sentinel_username
+    if options.sentinel_password is not None:
+        kwargs["password"] = options.sentinel_password.reveal()
+    hosts = [(host, port or SENTINEL_PORT) for host, port in url.hosts]
+    return SentinelArgs(hosts=hosts, service=options.service, kwargs=kwargs)
 
 
 def pack(conn: Any, commands: list[Command]) -> bytes:

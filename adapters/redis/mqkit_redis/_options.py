@@ -40,6 +40,11 @@ class RedisOptions(TLSOptions):
     client_name: str = "mqkit"
     password: Secret | None = None
     username: str | None = None
+    # redis+sentinel:// only: the monitored primary's name (required there), and the
+    # Sentinels' own credentials when they require auth (the URL's are the data nodes').
+    service: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: Secret | None = None
     # TLS, besides TLSOptions' fields (tls unset: on for rediss://)
     check_hostname: bool = True
 
@@ -53,5 +58,7 @@ class RedisOptions(TLSOptions):
                                      "by one strategy)")
         if not 0 < self.block_slice <= 60:
             raise ConfigurationError("block_slice must be in (0, 60] seconds")
+        if self.service is not None and not self.service.strip():
+            raise ConfigurationError("service must not be empty")
         if not self.dlq_suffix:
             raise ConfigurationError("dlq_suffix must not be empty")
