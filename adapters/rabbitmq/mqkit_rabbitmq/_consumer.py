@@ -217,6 +217,14 @@ class RabbitSubscription(SubscriptionDriver):
                     break
                 # Returns on a delivery or a cancel; bounded by the timeout.
                 connection.process_data_events(time_limit=remaining)
+            # The broker sends a burst once acks free its prefetch window: take what has
+            # already reached the socket too (reads that do not wait), so that a receive
+            # returns whole batches rather than the burst's first packet.
+            while 0 < len(self._buffer) < max_messages:
+                held = len(self._buffer)
+                connection.process_data_events(0)
+                if len(self._buffer) == held:
+                    break
             out: list[Delivery] = []
             generation = self._link.generation
             lease_end = time.monotonic() + self._options.lease
