@@ -47,7 +47,7 @@ def fresh_topic(client: mqkit.Client, topology: Topology, group: str = "g") -> s
     """A new replicated topic (the topology's topic options) with group ``group``."""
     topic = f"ft-{uuid.uuid4().hex[:8]}"
     client.admin.create_topic(topic, **topology.topic_options())
-    client.admin.create_group(topic, group, start="earliest")
+    client.admin.create_group(topic, group)  # before any send: it retains them all
     return topic
 
 

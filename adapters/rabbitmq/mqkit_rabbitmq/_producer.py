@@ -23,12 +23,12 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 
 from mqkit.driver import (
-    BackendError,
     Message,
     MQError,
     SendBatchError,
     Timeout,
     TopicDriver,
+    Unavailable,
 )
 
 from ._link import Link
@@ -161,9 +161,16 @@ class RabbitTopic(TopicDriver):
         nacked = {t - first: t for t in confirms.nacked if first <= t <= last}
         confirms.nacked -= set(nacked.values())
         if nacked:
-            failures: dict[int, MQError] = {
-                i: BackendError("rabbitmq: broker nacked the message (not stored)")
-                for i in nacked}
+            # A nack means the queue could not take the message now: on a cluster, a
+            # quorum queue whose leader's node just died nacks until the channel finds
+            # the new leader, and a channel opened in that window kept nacking for good
+            # (RabbitMQ 3.10, seen in fault_tests). A fresh channel for the next send.
+            self._link.reset_channel()
+            reason = ("rabbitmq: broker nacked the message (not stored; the queue could "
+                      "not take it now, e.g. during a leader change)")
+            if len(nacked) == count:
+                raise Unavailable(reason)  # nothing stored: the whole batch may be resent
+            failures: dict[int, MQError] = {i: Unavailable(reason) for i in nacked}
             raise SendBatchError(failures, count)
 
     def _delay_exchange(self, channel: BlockingChannel, ms: int) -> str:
