@@ -93,7 +93,7 @@ def deliveries(topic: str, entries: Iterable[Any], counts: dict[str, int] | None
     meanwhile, skipped). The entry id is the handle and the broker id, its
     milliseconds the timestamp; the delivery count is 1, or ``counts[id]`` (2 when
     missing) for claimed entries. The hot path of receiving: one call per message, to
-    the SPI's fast builder, for what mqkit itself writes (a body and an id)."""
+    the SPI's fast builder, for what mqkit itself writes (a body, an id and maybe a key)."""
     append = out.append
     last_ms = ""
     timestamp: float | None = None
@@ -111,8 +111,11 @@ def deliveries(topic: str, entries: Iterable[Any], counts: dict[str, int] | None
             timestamp = int(ms) / 1000 if ms.isdigit() else None
         if counts is not None:
             count = counts.get(entry_id, 2)
-        if len(fields) == 4 and fields[0] == BODY and fields[2] == _ID and fields[3]:
-            append(received(fields[1], None, {}, fields[3].decode("utf-8", "replace"),
+        size = len(fields)
+        if (size == 4 or (size == 6 and fields[4] == _KEY)) and fields[0] == BODY \
+                and fields[2] == _ID and fields[3]:  # what encode() writes, in its order
+            append(received(fields[1], fields[5].decode("utf-8", "replace") if size == 6
+                            else None, {}, fields[3].decode("utf-8", "replace"),
                             None, None, None, topic, entry_id, count, timestamp, entry_id))
         else:
             append(received(*unpack(entry_id, fields), topic, entry_id, count, timestamp,

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import redis.exceptions as re_
+from hypothesis import given
+from hypothesis import strategies as st
 from mqkit_redis import _link
 from mqkit_redis._capabilities import capabilities_for
 from mqkit_redis._delay import MOVE_DUE
@@ -88,6 +90,25 @@ def test_deliveries_are_plain_frozen_deliveries_on_both_paths() -> None:
     claimed: list[Delivery] = []
     deliveries("t", entries[:2], {"1700000000000-0": 3}, claimed)
     assert [d.delivery_count for d in claimed] == [3, 2]
+
+
+_text = st.text(max_size=8)
+
+
+@given(body=st.binary(max_size=16), key=st.none() | _text, mid=_text,
+       content_type=st.none() | _text, headers=st.dictionaries(_text, _text, max_size=2))
+def test_the_fast_path_reads_what_the_full_parse_reads(
+        body: bytes, key: str | None, mid: str, content_type: str | None,
+        headers: dict[str, str]) -> None:
+    """Whatever mqkit wrote (a body, an id, maybe a key, maybe more), ``deliveries``
+    gives the message that the full field parse (``decode``) gives."""
+    message = Message(body, key=key, headers=headers, id=mid or None,
+                      content_type=content_type)
+    fields = _raw(encode(message))
+    out: list[Delivery] = []
+    deliveries("t", [[b"1700000000000-0", fields]], None, out)
+    assert out == [Delivery(decode("1700000000000-0", fields), "t", "1700000000000-0", 1,
+                            1700000000.0, "1700000000000-0")]
 
 
 def test_join_and_split_fields_are_binary_safe() -> None:
