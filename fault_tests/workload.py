@@ -2,8 +2,8 @@
 
 ``python -m fault_tests.workload produce URL TOPIC FILE --rate R --duration S`` sends the
 numbers 0, 1, 2... (the body is the number in ASCII) at ``R`` per second for ``S`` seconds
-and appends ``<number> <unix time>`` to FILE (flushed per line) each time ``send``
-**returned**: FILE is what the broker confirmed. A send that raises is retried with the same
+or until SIGTERM/SIGINT (after the send in progress), and appends ``<number> <unix time>``
+to FILE (flushed per line) each time ``send`` **returned**: FILE is what the broker confirmed. A send that raises is retried with the same
 number until it returns (a line ``retry <number> <error type>`` notes each retry: a retried
 send whose first attempt did reach the broker is a legitimate duplicate). The last line is
 ``done <unix time>``.
@@ -49,13 +49,15 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def produce(url: str, topic: str, out: Path, rate: float, duration: float) -> int:
     """See the module docstring; returns 0."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     interval = 1.0 / rate
     start = time.monotonic()
     number = 0
     client: mqkit.Client | None = None
     producer: mqkit.Producer | None = None
     with out.open("a", buffering=1) as f:
-        while time.monotonic() - start < duration:
+        while not _stopping and time.monotonic() - start < duration:
             due = start + number * interval
             time.sleep(max(0.0, due - time.monotonic()))
             try:
@@ -160,14 +162,14 @@ class Analysis:
 
 
 def _stall(times: Iterable[float], since: float, until: float) -> float:
-    """The longest stretch without an event in ``[since, until]`` (the gap from ``since``
-    to the first event counts)."""
+    """The longest stretch without an event in ``[since, until]`` (the gaps from ``since``
+    to the first event and from the last one to ``until`` count)."""
     previous = since
     worst = 0.0
     for t in sorted(t for t in times if since <= t <= until):
         worst = max(worst, t - previous)
         previous = t
-    return worst
+    return max(worst, until - previous)
 
 
 def _first_after(times: Iterable[float], since: float) -> float | None:

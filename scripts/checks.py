@@ -42,8 +42,8 @@ def shipped_adapters() -> list[str]:
 
 
 def _lint() -> list[list[str]]:
-    paths = ["mqkit", "contract_tests", "tests", "broker_tests", "scripts", "scripts/brokers",
-             "examples", "benchmarks"]
+    paths = ["mqkit", "contract_tests", "tests", "broker_tests", "fault_tests", "scripts",
+             "scripts/brokers", "scripts/clusters", "examples", "benchmarks"]
     paths += [f"adapters/{name}" for name in shipped_adapters()]
     return [[sys.executable, "-m", "ruff", "check", *paths]]
 
@@ -56,7 +56,8 @@ def _type() -> list[list[str]]:
     # adapter's tests/ is a folder of top-level modules (pytest's rootdir imports, each with
     # its own conftest), so each is its own mypy run: together they would clash by name.
     commands = [[sys.executable, "-m", "mypy", *packages],
-                [sys.executable, "-m", "mypy", "tests", "broker_tests"]]
+                [sys.executable, "-m", "mypy", "tests", "broker_tests"],
+                [sys.executable, "-m", "mypy", "-p", "fault_tests"]]
     commands += [[sys.executable, "-m", "mypy", f"adapters/{name}/tests"]
                  for name in shipped_adapters() if (ROOT / "adapters" / name / "tests").is_dir()]
     return commands

@@ -1,0 +1,131 @@
+"""Render ``docs/reliability.md`` from the fault run's records (``build/faults/*.json``).
+
+    python -m fault_tests.report [--records build/faults] [--out docs/reliability.md]
+                                 [--wall SECONDS] [--commit SHA]
+
+One table per backend (a row per fault: sent, processed, lost, duplicates, recovery and
+its parts), then how the faults are made. ``--wall`` is the whole run's wall time, stated
+under the tables; ``--commit`` the code the run measured. Exit 1 when there is no record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "render"]
+
+ROOT = Path(__file__).resolve().parent.parent
+FAULT_ORDER = ("leader_killed", "node_cut", "consumer_killed", "cluster_restart")
+
+HOW = """\
+## How the faults are made
+
+Natively on loopback, no root and no containers (`fault_tests/clusters/`; start a topology
+by hand with `scripts/clusters up BACKEND`):
+
+- **A killed node** is `SIGKILL` of the node's process group (each broker node runs in a
+  session of its own), then the node is started again from its data directory.
+- **A network cut** is a TCP proxy (`fault_tests/tcpcut.py`) in front of every node's
+  client port: cutting it resets every open connection (`SO_LINGER` 0, so the peer sees a
+  reset at once, even a client blocked in a long poll) and resets every new one until
+  healed. Where the topology routes inter-node traffic through proxies too, the cut
+  isolates the node entirely: NATS routes (one proxy per direction and node pair), Redis
+  replication and Sentinel monitoring (every connection to a data node goes through its
+  proxy). It is a reset, not a silent black hole: clients notice at once rather than after
+  a keepalive or ping timeout.
+- **A killed consumer** is `SIGKILL` of a consumer process (not a clean close): its
+  unacked deliveries come back after their lease (5 s here); a new process is started.
+- **A cluster restart** stops every node with `SIGTERM` and starts them all again.
+
+The workload (`fault_tests/workload.py`): one producer process sends numbered messages at
+50/s for 20 s and records each number whose `send` returned (a send that raised is
+retried with the same number); two consumer processes (group shared, prefetch 10) record
+each number they process before acking it. The fault happens 6 s in (a node stays down or
+cut for 4 s). Then the producer ends, the consumers drain (at most 40 s), and the case
+asserts **lost = 0** (every confirmed number processed at least once), duplicates within
+`2 x prefetch x consumer processes + producer retries`, recovery within 30 s, and no
+consumer process dead or stuck.
+
+Columns: *sent* is the confirmed sends; *processed* the distinct numbers processed;
+*lost* confirmed but never processed; *duplicates* extra processings; *retries* sends that
+raised and were retried; *recovery* the longest stretch after the fault without progress
+(the larger of *producer stall*, without a confirmed send, and *consumer stall*, without a
+processed message; until the producer ended).
+"""
+
+
+def _load(records: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(records.glob("*.json"))]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+def render(records: list[dict[str, Any]], wall: float | None = None,
+           commit: str | None = None) -> str:
+    """The Markdown page for ``records`` (see the module docstring)."""
+    lines = [
+        "# Reliability under faults",
+        "",
+        "What the fault suite (`fault_tests/`, issue #18) measured on clustered brokers: a",
+        "producer and two consumers in separate processes while a node is killed or cut off,",
+        "a consumer process is killed, or the whole cluster restarts. Regenerate with",
+        "`python -m pytest fault_tests/test_faults.py` then `python -m fault_tests.report`.",
+        "",
+    ]
+    by_backend: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_backend.setdefault(str(record["backend"]), []).append(record)
+    total_lost = sum(int(r["lost"]) for r in records)
+    lines += [f"**{len(records)} cases, {total_lost} confirmed message(s) lost.**", ""]
+    if wall is not None or commit is not None:
+        parts = []
+        if wall is not None:
+            parts.append(f"wall time of the whole run {wall:.0f} s")
+        if commit is not None:
+            parts.append(f"code at {commit}")
+        lines += ["Run: " + "; ".join(parts) + " (2 shared CPU cores).", ""]
+    for backend in sorted(by_backend):
+        rows = sorted(by_backend[backend],
+                      key=lambda r: FAULT_ORDER.index(r["fault"])
+                      if r["fault"] in FAULT_ORDER else len(FAULT_ORDER))
+        lines += [
+            f"## {backend}", "",
+            "| fault | what was done | sent | processed | lost | duplicates | retries "
+            "| recovery s | producer stall s | consumer stall s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            lines.append("| " + " | ".join(_fmt(v) for v in (
+                r["fault"], r.get("action", ""), r["sent"], r["processed"], r["lost"],
+                r["duplicates"], r.get("producer_retries"), r["recovery_s"],
+                r.get("producer_stall_s"), r.get("consumer_stall_s"))) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n" + HOW
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fault_tests.report")
+    parser.add_argument("--records", type=Path, default=ROOT / "build" / "faults")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument("--wall", type=float)
+    parser.add_argument("--commit")
+    args = parser.parse_args(argv)
+    records = _load(args.records)
+    if not records:
+        print(f"no fault records in {args.records}", file=sys.stderr)
+        return 1
+    args.out.write_text(render(records, args.wall, args.commit))
+    print(f"wrote {args.out} ({len(records)} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
