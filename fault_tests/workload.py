@@ -3,10 +3,10 @@
 ``python -m fault_tests.workload produce URL TOPIC FILE --rate R --duration S`` sends the
 numbers 0, 1, 2... (the body is the number in ASCII) at ``R`` per second for ``S`` seconds
 or until SIGTERM/SIGINT (after the send in progress), and appends ``<number> <unix time>``
-to FILE (flushed per line) each time ``send`` **returned**: FILE is what the broker confirmed. A send that raises is retried with the same
-number until it returns (a line ``retry <number> <error type>`` notes each retry: a retried
-send whose first attempt did reach the broker is a legitimate duplicate). The last line is
-``done <unix time>``.
+to FILE (flushed per line) each time ``send`` **returned**: FILE is what the broker
+confirmed. A send that raises is retried with the same number until it returns (a line
+``retry <number> <error type>`` notes each retry: a retried send whose first attempt did
+reach the broker is a legitimate duplicate). The last line is ``done <unix time>``.
 
 ``python -m fault_tests.workload consume URL TOPIC GROUP FILE --prefetch P --lease L``
 receives from the group and, for each message, appends ``<number> <unix time>`` to FILE
