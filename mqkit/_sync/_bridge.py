@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+from .._capabilities import Capabilities
 from .._message import Delivery, Message
 from ..driver import (
     AsyncDriver,
@@ -159,6 +160,9 @@ class LoopThreadDriver(Driver):
 
     def dead_letter_topic(self, topic: str) -> str:
         return self._inner.dead_letter_topic(topic)
+
+    def topic_capabilities(self, topic: str) -> Capabilities:
+        return self._inner.topic_capabilities(topic)
 
     def close(self) -> None:
         try:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from .._capabilities import Capabilities
 from .._message import Delivery, Message
 from ..driver import (
     AsyncDriver,
@@ -147,6 +148,9 @@ class ThreadedDriver(AsyncDriver):
 
     def dead_letter_topic(self, topic: str) -> str:
         return self._inner.dead_letter_topic(topic)
+
+    def topic_capabilities(self, topic: str) -> Capabilities:
+        return self._inner.topic_capabilities(topic)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._inner.close)

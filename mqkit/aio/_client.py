@@ -100,6 +100,18 @@ class AsyncClient:
         connection opened."""
         return self._connection.capabilities
 
+    def capabilities_for(self, topic: str) -> Capabilities:
+        """What this backend does on ``topic``: :attr:`capabilities`, refined where the
+        backend's topics differ by name (SQS: a ``*.fifo`` topic on a standard client
+        declares ``ordering`` and ``dedup`` native and ``delay`` unsupported).
+
+        The topic need not exist and nothing is sent to the broker. Portable code that
+        relies on a feature of one topic asks here rather than :attr:`capabilities`.
+        Raises :class:`ConfigurationError` naming ``topic`` for an invalid name,
+        :class:`Closed` after ``close``, and :class:`MQError` before the connection
+        opened."""
+        return self._connection.capabilities_for(check_name("topic", topic))
+
     def producer(self, topic: str, *, codec: Codec = RAW) -> AsyncProducer:
         """A producer for ``topic``; ``codec`` (a :class:`mqkit.Codec`) encodes values
         that are not bytes."""

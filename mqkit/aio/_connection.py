@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from .._capabilities import Capabilities
 from .._connect import Resolved
-from .._errors import Closed, ConnectTimeout, MQError, NotFound, Unavailable
+from .._errors import BackendError, Closed, ConnectTimeout, MQError, NotFound, Unavailable
 from .._message import Delivery, Message, ReceiveHook, SendHook
 from .._options import ClientOptions
 from .._settlement import Releases
@@ -199,6 +199,27 @@ class AsyncConnection:
         """The backend's capabilities; :class:`Closed` after close, :class:`MQError`
         before the connection opened."""
         return self._opened().capabilities
+
+    def capabilities_for(self, topic: str) -> Capabilities:
+        """The driver's capabilities on ``topic`` (a checked name), once open.
+
+        The driver declares (``topic_capabilities``); this checks the declaration: a
+        value that is not a :class:`Capabilities` of the same backend, or an exception,
+        is the driver's bug and raises :class:`BackendError`."""
+        driver = self._opened()
+        try:
+            caps = driver.topic_capabilities(topic)
+        except MQError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"{driver.capabilities.backend}: topic_capabilities("
+                               f"{topic!r}) failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(caps, Capabilities) or caps.backend != driver.capabilities.backend:
+            raise BackendError(
+                f"{driver.capabilities.backend}: topic_capabilities({topic!r}) returned "
+                f"{caps!r}, not the Capabilities of backend "
+                f"{driver.capabilities.backend!r}")
+        return caps
 
     def dead_letter_topic(self, topic: str) -> str:
         """The backend's default dead-letter topic for ``topic`` (once open)."""

@@ -198,6 +198,19 @@ class Driver(abc.ABC):
         """The default dead-letter topic name for ``topic``."""
         return f"{topic}.dlq"
 
+    def topic_capabilities(self, topic: str) -> Capabilities:
+        """What this backend does on ``topic``, when that differs from the client's
+        :attr:`capabilities` (e.g. SQS: a ``*.fifo`` topic orders per key and
+        deduplicates on a client whose other topics do neither).
+
+        Optional; the default is :attr:`capabilities`, right for every backend whose
+        topics all behave alike. ``topic`` is a valid mqkit name (the portable layer
+        checked it); the topic need not exist. Must be a pure function of the name and
+        the connection's options: quick, no broker call, no error. The result keeps
+        ``backend``; the portable layer raises :class:`mqkit.BackendError` otherwise.
+        """
+        return self.capabilities
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close the connection. Topics and subscriptions are closed first by the caller."""
