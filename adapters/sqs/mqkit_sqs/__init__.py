@@ -18,8 +18,10 @@ FIFO            a topic name ending in ``.fifo`` (or every topic, with ``fifo=tr
                 makes a FIFO topic and FIFO queues (native names end in ``.fifo``);
                 the message key is the MessageGroupId (``mqkit`` without a key: keyless
                 messages keep one order), the message id the MessageDeduplicationId
-                (its SHA-256 when SQS refuses it). ``fifo=true`` declares ``ordering``
-                and ``dedup`` native and ``delay`` unsupported
+                (its SHA-256 when SQS refuses it). A FIFO topic declares ``ordering``
+                and ``dedup`` native and ``delay`` unsupported:
+                ``client.capabilities_for(topic)`` for a ``*.fifo`` name, and
+                ``client.capabilities`` too with ``fifo=true``
 ack             DeleteMessageBatch
 nack            ChangeMessageVisibilityBatch to 0 s, or to the delay asked (rounded
                 up to whole seconds, at most 12 h)
@@ -34,7 +36,8 @@ dead letter     the portable layer publishes a copy with the failure reason to
                 policy into that group's queue (``<topic>-dlq-dead-letters``): a
                 message received N times without being settled (crashing consumers)
                 moves there without a reason header. Keep N above the retry policy's
-                ``max_attempts``
+                ``max_attempts``. Declared emulated either way: the redrive is a
+                safety net for unsettled messages, not the dead-letter path
 delay (send)    ``mode=queue``: native DelaySeconds (rounded up, at most 900 s; more
                 raises :class:`mqkit.InvalidMessage`). ``mode=sns``: SNS has no
                 per-message delay, so a delayed message is sent with DelaySeconds

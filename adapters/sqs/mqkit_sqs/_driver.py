@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["AwsClients", "SqsDriver", "capabilities_for", "connect"]
+__all__ = ["AwsClients", "SqsDriver", "capabilities_for", "connect", "fifo_capabilities"]
 
 T = TypeVar("T")
 
@@ -58,24 +59,31 @@ class AwsClients:
 
 
 def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilities:
+    """The client's capabilities: those of its standard topics, or of every topic with
+    ``fifo=true`` (see :func:`fifo_capabilities`).
+
+    ``dead_letter`` is emulated whatever ``max_receive_count`` says: the dead letter of a
+    message that failed its last attempt is the portable layer's copy with the reason
+    (``mqkit.aio._consumer``), sent to ``<topic>-dlq`` and then acked. The native
+    redrive policy that ``max_receive_count`` adds is a safety net for messages no
+    consumer ever settled (crashes), not the dead-letter path: it moves them without a
+    reason, and never sees a message the run loop dead-lettered.
+    """
     sns = options.mode == "sns"
-    fifo = options.fifo
     persistent = options.persistent if options.persistent is not None else not custom_endpoint
-    return Capabilities(
+    standard = Capabilities(
         backend="sqs",
         nack=Support.NATIVE,
         nack_delay=Support.NATIVE,
-        # FIFO queues take no per-message delay.
-        delay=(Support.UNSUPPORTED if fifo else
-               Support.NATIVE if not sns else Support.EMULATED),
-        dead_letter=Support.NATIVE if options.max_receive_count else Support.EMULATED,
-        ordering=Support.NATIVE if fifo else Support.UNSUPPORTED,
+        delay=Support.NATIVE if not sns else Support.EMULATED,
+        dead_letter=Support.EMULATED,
+        ordering=Support.UNSUPPORTED,
         groups=Support.NATIVE if sns else Support.UNSUPPORTED,
         competing_consumers=Support.NATIVE,
         replay=Support.UNSUPPORTED,
         priority=Support.UNSUPPORTED,
         ttl=Support.EMULATED,  # mqkit-expires, dropped at receive (mqkit._expiry)
-        dedup=Support.NATIVE if fifo else Support.UNSUPPORTED,
+        dedup=Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
         lease_extension=Support.NATIVE,
         persistence=Support.NATIVE if persistent else Support.UNSUPPORTED,
@@ -89,6 +97,16 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
         max_delay=MAX_DELAY,
         delivery="at-least-once",
     )
+    return fifo_capabilities(standard) if options.fifo else standard
+
+
+def fifo_capabilities(standard: Capabilities) -> Capabilities:
+    """A FIFO topic's capabilities, from the client's standard ones: the message key is
+    the MessageGroupId (``ordering`` native per key), the message id the
+    MessageDeduplicationId (``dedup`` native, SQS's 5-minute window), and FIFO queues
+    take no per-message delay (``delay`` unsupported). Everything else is unchanged."""
+    return dataclasses.replace(standard, ordering=Support.NATIVE, dedup=Support.NATIVE,
+                               delay=Support.UNSUPPORTED)
 
 
 def endpoint_of(params: ConnectParams, options: SqsOptions) -> str | None:
@@ -125,6 +143,7 @@ class SqsDriver(Driver):
         self._options = options
         endpoint = endpoint_of(params, options)
         self.capabilities = capabilities_for(options, custom_endpoint=endpoint is not None)
+        self._fifo_capabilities = fifo_capabilities(self.capabilities)
         url = params.url
         secret = url.password.reveal() if url.password is not None else None
         if (url.username is None) != (secret is None):
@@ -245,6 +264,12 @@ class SqsDriver(Driver):
 
     def dead_letter_topic(self, topic: str) -> str:
         return self._names.dead_letter(topic)
+
+    def topic_capabilities(self, topic: str) -> Capabilities:
+        """A FIFO topic (a ``*.fifo`` name, or any with ``fifo=true``) orders per key and
+        deduplicates, and takes no delay: :func:`fifo_capabilities`; any other topic has
+        the client's capabilities."""
+        return self._fifo_capabilities if self._names.is_fifo(topic) else self.capabilities
 
     def close(self) -> None:
         for client in (self._sqs, self._sns, self._sts):

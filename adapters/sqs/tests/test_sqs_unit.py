@@ -8,7 +8,13 @@ from typing import Any
 
 import botocore.exceptions as be
 import pytest
-from mqkit_sqs._driver import MAX_MESSAGE_SIZE, capabilities_for, connect, endpoint_of
+from mqkit_sqs._driver import (
+    MAX_MESSAGE_SIZE,
+    capabilities_for,
+    connect,
+    endpoint_of,
+    fifo_capabilities,
+)
 from mqkit_sqs._errors import map_error, mapped
 from mqkit_sqs._names import Names
 from mqkit_sqs._options import SqsOptions
@@ -245,13 +251,67 @@ def test_capabilities_follow_mode_endpoint_and_options() -> None:
     assert sns.max_headers is None and sns.max_batch == 10 and sns.max_delay == 900
     assert sns.dead_letter is Support.EMULATED
     aws = capabilities_for(SqsOptions(max_receive_count=5), custom_endpoint=False)
-    assert aws.persistence is Support.NATIVE and aws.dead_letter is Support.NATIVE
+    assert aws.persistence is Support.NATIVE
     queue = capabilities_for(SqsOptions(mode="queue"), custom_endpoint=True)
     assert queue.groups is Support.UNSUPPORTED and queue.delay is Support.NATIVE
     assert capabilities_for(SqsOptions(persistent=True), custom_endpoint=True).persistence
     fifo = capabilities_for(SqsOptions(fifo=True), custom_endpoint=True)
     assert (fifo.ordering, fifo.dedup, fifo.delay) == (
         Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED)
+    assert fifo == fifo_capabilities(sns)
+
+
+@pytest.mark.parametrize("max_receive_count", [0, 1, 5])
+def test_dead_letter_is_declared_emulated_even_with_native_redrive(
+        max_receive_count: int) -> None:
+    """The run loop always dead-letters by publishing a copy with the reason (the
+    portable layer); the redrive policy of ``max_receive_count`` only catches messages
+    nobody settled. So the declaration is emulated, redrive or not."""
+    for mode in ("sns", "queue"):
+        for fifo in (False, True):
+            caps = capabilities_for(SqsOptions(mode=mode, fifo=fifo,
+                                               max_receive_count=max_receive_count),
+                                    custom_endpoint=False)
+            assert caps.dead_letter is Support.EMULATED, (mode, fifo)
+
+
+def test_fifo_capabilities_change_only_ordering_dedup_and_delay() -> None:
+    standard = capabilities_for(SqsOptions(), custom_endpoint=True)
+    fifo = fifo_capabilities(standard)
+    changed = {k for k, v in fifo.as_dict().items() if standard.as_dict()[k] != v}
+    assert changed == {"ordering", "dedup", "delay"}
+    assert (fifo.ordering, fifo.dedup, fifo.delay) == (
+        Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED)
+    assert fifo_capabilities(fifo) == fifo  # idempotent: fifo=true clients
+
+
+@pytest.mark.parametrize("url", ["sqs://?region=us-east-1",
+                                 "sqs://?region=us-east-1&mode=queue",
+                                 "sqs://?region=us-east-1&fifo=true"])
+def test_capabilities_for_declares_fifo_per_topic_on_both_faces(url: str) -> None:
+    import asyncio
+
+    from moto import mock_aws
+
+    import mqkit.aio
+
+    async def on_async() -> tuple[mqkit.Capabilities, mqkit.Capabilities]:
+        async with mqkit.aio.connect(url) as client:
+            return client.capabilities_for("jobs.fifo"), client.capabilities_for("jobs")
+
+    with mock_aws():
+        with mqkit.connect(url) as client:
+            base = client.capabilities
+            on_sync = (client.capabilities_for("jobs.fifo"), client.capabilities_for("jobs"))
+        async_fifo, async_plain = asyncio.run(on_async())
+    for fifo, plain in (on_sync, (async_fifo, async_plain)):
+        assert fifo == fifo_capabilities(base)
+        assert (fifo.ordering, fifo.dedup, fifo.delay) == (
+            Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED)
+        # A standard name keeps the client's capabilities (all FIFO with fifo=true).
+        assert plain == base
+        assert plain.ordering is (Support.NATIVE if "fifo=true" in url
+                                  else Support.UNSUPPORTED)
 
 
 # -- users' unit tests: moto's in-process mock, as documented ----------------------------
