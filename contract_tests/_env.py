@@ -34,6 +34,13 @@ HARNESS_ABILITIES: dict[str, str] = {
                  "(no MQKIT_TEST_<BACKEND>_AUTH_URL and no container with a user)",
 }
 """What a case may need from the harness beyond a client, and what its absence means."""
+TOPIC_KINDS: tuple[str, ...] = ("", ".fifo")
+"""Name suffixes that may make a topic of another kind, tried in this order by a case that
+needs a feature on its topic (``Env.topic(needs=...)``): the plain name, then a FIFO name
+(SQS: a ``*.fifo`` topic orders per key and deduplicates on a standard client). The case
+runs on the first kind whose ``client.capabilities_for(topic)`` declares every feature it
+needs; a backend that declares the same for every name runs it on the plain name. A naming
+convention, not a backend's name: any adapter may give such names a kind of their own."""
 CI_REQUIRED_ABILITIES = frozenset({RESTART, UNREACHABLE})
 """For a backend named in ``MQKIT_REQUIRE_BACKENDS`` the harness must have these: a case
 that needs one fails instead of skipping (credentials are not among them: moto accepts any
@@ -60,6 +67,9 @@ class Env:
         self._clients: list[Any] = []
         self._topics: list[str] = []
         self.caps: mqkit.Capabilities
+        self.topic_caps: dict[str, mqkit.Capabilities] = {}
+        """The capabilities of the topic kinds (a :data:`TOPIC_KINDS` suffix) this case
+        ran on that differ from :attr:`caps`: what the report records per topic kind."""
 
     async def connect(self, **options: Any) -> Any:
         """Another client of this backend and face (closed after the case)."""
@@ -94,29 +104,49 @@ class Env:
         """A topic or group name unique to this case."""
         return f"ct-{prefix}-{uuid.uuid4().hex[:10]}"
 
-    async def topic(self, *groups: str, live: bool = False, **options: Any) -> str:
+    async def topic(self, *groups: str, live: bool = False,
+                    needs: tuple[Feature, ...] = (), **options: Any) -> str:
         """A fresh topic with ``groups`` created on it (deleted after the case).
 
         A case that sends while no consumer of a group is receiving needs retention: on a
         backend without it the case is recorded as unsupported. A case that subscribes
-        before every send says ``live=True``.
+        before every send says ``live=True``. A case relying on features of the topic
+        itself (ordering, dedup) names them in ``needs``: the topic gets the first name
+        kind of :data:`TOPIC_KINDS` whose ``capabilities_for`` declares them all; with
+        none the case is recorded as unsupported.
         """
         if not live:
             self.require(Feature.RETENTION)
-        topic = self.name()
+        topic = self._name_for(needs) if needs else self.name()
         await self.client.admin.create_topic(topic, **options)
         self._topics.append(topic)
         for group in groups:
             await self.client.admin.create_group(topic, group)
         return topic
 
-    def require(self, *features: Feature) -> None:
-        """Record the case as unsupported unless the backend declares every feature."""
+    def _name_for(self, needs: tuple[Feature, ...]) -> str:
+        base = self.name()
+        for kind in TOPIC_KINDS:
+            caps = self.client.capabilities_for(base + kind)
+            if all(caps.support(f) for f in needs):
+                if caps != self.caps:
+                    self.topic_caps[kind] = caps
+                return base + kind
+        wanted = ", ".join(f.value for f in needs)
+        kinds = ", ".join(repr(k or "plain") for k in TOPIC_KINDS)
+        pytest.skip(f"{UNSUPPORTED_PREFIX}{self.backend} declares {wanted} unsupported on "
+                    f"every topic kind tried ({kinds})")
+
+    def require(self, *features: Feature, topic: str | None = None) -> None:
+        """Record the case as unsupported unless the backend declares every feature:
+        on ``topic`` when given (``capabilities_for``), else on the client."""
+        caps = self.caps if topic is None else self.client.capabilities_for(topic)
+        where = "" if topic is None else f" on topic {topic!r}"
         for feature in features:
-            support = self.caps.support(feature)
+            support = caps.support(feature)
             if support is Support.UNSUPPORTED:
                 pytest.skip(f"{UNSUPPORTED_PREFIX}{self.backend} declares {feature.value} "
-                            "unsupported")
+                            f"unsupported{where}")
 
     def can(self, ability: str) -> bool:
         """Whether the harness has ``ability`` (a key of :data:`HARNESS_ABILITIES`) here."""

@@ -9,7 +9,8 @@ ability (restarting the broker, ...) the harness lacks for it. Each case carries
 ``@pytest.mark.contract(N)`` (the numbers of ``CONTRACT.md``); the report at
 ``$MQKIT_CONFORMANCE_REPORT`` (default ``build/conformance.json``) records backend x
 behaviour x face → passed / failed / unsupported (the backend's capabilities rule it out) /
-harness (this harness cannot check it for that backend).
+harness (this harness cannot check it for that backend), and per backend the capabilities
+of the client and of the topic kinds cases ran on that declare more (``*.fifo`` on SQS).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from ._env import HARNESS_PREFIX, UNSUPPORTED_PREFIX, Env
 FACES = ("sync", "async")
 _RESULTS: dict[tuple[str, int, str], dict[str, str]] = {}
 _CAPS: dict[str, dict[str, object]] = {}
+_TOPIC_CAPS: dict[str, dict[str, dict[str, object]]] = {}
+"""Per backend, the capabilities of the topic kinds (name suffixes) cases ran on whose
+declaration differs from the client's (``Env.topic_caps``): the report's
+``topic_capabilities``, so the matrix can say a feature is native on such topics."""
 _FOUND: dict[str, brokers.BrokerHandle | str] = {}
 """One broker per backend per test session: a container is started once and reused."""
 MODES: dict[str, tuple[str, str]] = {
@@ -116,6 +121,8 @@ async def env(target: tuple[str, str]) -> AsyncIterator[Env]:
     try:
         yield case
     finally:
+        for kind, caps in case.topic_caps.items():
+            _TOPIC_CAPS.setdefault(backend, {})[kind] = caps.as_dict()
         await case.close()
 
 
@@ -198,6 +205,8 @@ def _write_report() -> None:
     for (backend, number, face), entry in sorted(_RESULTS.items()):
         slot = backends.setdefault(backend, {"capabilities": {}, "behaviours": {}})
         slot["capabilities"] = _CAPS.get(backend, slot.get("capabilities", {}))
+        if backend in _TOPIC_CAPS:
+            slot.setdefault("topic_capabilities", {}).update(_TOPIC_CAPS[backend])
         slot["behaviours"].setdefault(str(number), {})[face] = entry
     data["mqkit_version"] = mqkit.__version__
     path.write_text(json.dumps(data, indent=1, sort_keys=True))

@@ -45,8 +45,7 @@ async def test_c27_dead_letter_after_max_attempts(env: Env) -> None:
 
 @pytest.mark.contract(28)
 async def test_c28_delayed_send(env: Env) -> None:
-    env.require(Feature.DELAY)
-    topic = await env.topic("g")
+    topic = await env.topic("g", needs=(Feature.DELAY,))
     delay = 2.0
     await env.client.producer(topic).send(b"later", delay=delay)
     async with env.client.consumer(topic, "g") as consumer:
@@ -110,8 +109,7 @@ async def test_c30_priority_order(env: Env) -> None:
 
 @pytest.mark.contract(31)
 async def test_c31_per_key_order(env: Env) -> None:
-    env.require(Feature.ORDERING)
-    topic = await env.topic("g")
+    topic = await env.topic("g", needs=(Feature.ORDERING,))
     messages = [Message(f"{key}:{i}".encode(), key=key) for i in range(10) for key in "abc"]
     await env.client.producer(topic).send_batch(messages)
     async with env.client.consumer(topic, "g") as consumer:
@@ -125,8 +123,7 @@ async def test_c31_per_key_order(env: Env) -> None:
 async def test_c64_same_id_sent_twice_is_delivered_once(env: Env) -> None:
     """A message sent again with the id of one sent a moment before (a producer's retry)
     is dropped by the broker: the group gets that message once, and its neighbour."""
-    env.require(Feature.DEDUP)
-    topic = await env.topic("g")
+    topic = await env.topic("g", needs=(Feature.DEDUP,))
     given = env.name("dedup")
     async with env.client.producer(topic) as producer:
         first = await producer.send_batch([Message(b"once", id=given)])
