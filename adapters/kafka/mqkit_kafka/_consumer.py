@@ -200,6 +200,13 @@ class KafkaSubscription(SubscriptionDriver):
             else:
                 self._ledger.assign(tp)
         self._revoked.clear()
+        # A retry partition we paused and got back keeps kafka-python's pause across the
+        # rebalance, but _on_revoked forgot it: resume it, or nothing would. Its not-due
+        # record is read again and paused again with its own due time.
+        stale = [tp for tp in assigned if tp not in self._paused
+                 and tp in self._consumer.paused()]
+        if stale:
+            self._consumer.resume(*stale)
 
     # -- receive -------------------------------------------------------------------
 

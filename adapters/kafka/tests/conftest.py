@@ -76,8 +76,21 @@ class FakeConsumer:
     def __init__(self, state: str) -> None:
         self._coordinator = type("Coordinator", (), {"state": state})()
         self.closed = False
+        self._paused: set[object] = set()
 
     def subscribe(self, topics: list[str], listener: object) -> None:
+        pass
+
+    def pause(self, *partitions: object) -> None:
+        self._paused.update(partitions)
+
+    def resume(self, *partitions: object) -> None:
+        self._paused.difference_update(partitions)
+
+    def paused(self) -> set[object]:
+        return set(self._paused)
+
+    def commit(self, offsets: object = None) -> None:
         pass
 
     def assignment(self) -> set[object]:

@@ -236,3 +236,24 @@ def test_a_member_that_joined_with_nothing_is_replaced_within_seconds(
     sub._watch_membership()
     assert (len(members) == 2) is replaced
     assert members[0].closed is replaced
+
+
+def test_a_paused_retry_partition_got_back_in_a_rebalance_is_resumed(
+        consumers: FakeConsumers) -> None:
+    """kafka-python keeps a partition paused across a rebalance that gives it back; the
+    subscription forgot its due time on revocation, so it must resume it (the not-due
+    record is read and paused again): contract case 28 waited forever otherwise."""
+    from kafka import TopicPartition
+    from mqkit_kafka._consumer import KafkaSubscription
+
+    sub = KafkaSubscription(consumers, lambda: None, "t", "mqkit.retry.t.g",
+                            max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
+                            end_offsets=lambda tps: {}, unowned=lambda: 0)
+    member = consumers.made[0]
+    retry, other = TopicPartition("mqkit.retry.t.g", 0), TopicPartition("t", 0)
+    sub._on_assigned([retry, other])
+    member.pause(retry)
+    sub._paused[retry] = 4102444800.0  # due in 2100
+    sub._on_revoked([retry, other])
+    sub._on_assigned([retry, other])
+    assert member.paused() == set()
