@@ -1,20 +1,27 @@
 """Render the conformance report (JSON) as the Markdown capability matrix.
 
     python -m contract_tests.report [build/conformance.json] > docs/capabilities.md
+
+Every dash links to its one-line reason on the backend's page (``contract_tests/dashes.py``
+holds the reasons and writes those pages). A dash of a documented backend without a reason
+is refused: :func:`main` prints the missing ones and exits 1, writing nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .dashes import PAGES, link
+
 FEATURES = ("nack", "nack_delay", "delay", "dead_letter", "ordering", "groups",
             "competing_consumers", "replay", "priority", "ttl", "dedup", "request_reply",
-            "lease_extension", "persistence", "redelivery_on_close", "admin_stats", "purge",
-            "release", "timestamp")
+            "lease_extension", "persistence", "retention", "redelivery_on_close",
+            "admin_stats", "purge", "release", "timestamp")
 LIMITS = ("max_message_size", "max_headers", "max_batch", "max_delay", "delivery")
 MARK = {"native": "native", "emulated": "emulated", "unsupported": "—"}
 FACES = ("sync", "async")
@@ -38,8 +45,7 @@ def render(data: Mapping[str, Any]) -> str:
             "| feature | " + " | ".join(names) + " |",
             "|---|" + "---|" * len(names)]
     for feature in FEATURES:
-        cells = [MARK.get(str(backends[b].get("capabilities", {}).get(feature, "?")), "?")
-                 for b in names]
+        cells = [_feature_cell(b, backends[b], feature) for b in names]
         out.append(f"| {feature} | " + " | ".join(cells) + " |")
     for limit in LIMITS:
         cells = [_show(backends[b].get("capabilities", {}).get(limit)) for b in names]
@@ -68,17 +74,65 @@ def render(data: Mapping[str, Any]) -> str:
         cells = []
         for b in names:
             by_face = backends[b].get("behaviours", {}).get(str(number), {})
-            cells.append(" / ".join(_cell(by_face.get(face)) for face in FACES))
+            cells.append(" / ".join(_cell(by_face.get(face), b) for face in FACES))
         out.append(f"| {number} | " + " | ".join(cells) + " |")
-    out += ["", "Cells read sync / async: ✓ passed, ✗ failed, — unsupported by the backend, "
-            "○ not checkable by the harness for this backend, · not run.", ""]
+    out += ["", "Cells read sync / async: ✓ passed, ✗ failed, — unsupported by the backend "
+            "(linked to the reason), ○ not checkable by the harness for this backend, · not "
+            "run.", ""]
     return "\n".join(out)
 
 
-def _cell(entry: Mapping[str, str] | None) -> str:
+def _dash(backend: str, feature: str) -> str:
+    target = link(backend, feature)
+    return f"[—]({target})" if target else "—"
+
+
+def _mark(backend: str, feature: str, value: object) -> str:
+    mark = MARK.get(str(value), "?")
+    return _dash(backend, feature) if mark == "—" else mark
+
+
+def _feature_cell(backend: str, entry: Mapping[str, Any], feature: str) -> str:
+    """The backend's declaration, then each topic kind that declares otherwise (SQS:
+    ``native on *.fifo``), every dash a link to its reason."""
+    value = entry.get("capabilities", {}).get(feature, "?")
+    cell = _mark(backend, feature, value)
+    kinds: Mapping[str, Mapping[str, object]] = entry.get("topic_capabilities", {})
+    for kind, caps in sorted(kinds.items()):
+        other = caps.get(feature, value)
+        if other != value:
+            cell += f"; `*{kind}`: {_mark(backend, feature, other)}"
+    return cell
+
+
+_DECLARES = re.compile(r"declares ([a-z_]+) unsupported")
+
+
+def _cell(entry: Mapping[str, str] | None, backend: str) -> str:
     if not entry:
         return "·"
-    return CELL.get(entry.get("status", ""), "·")
+    status = entry.get("status", "")
+    if status == "unsupported":
+        found = _DECLARES.search(entry.get("reason", ""))
+        if found and found.group(1) in FEATURES:
+            return _dash(backend, found.group(1))
+    return CELL.get(status, "·")
+
+
+def missing_reasons(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (backend, feature) dashes of documented backends (those with a page in
+    ``contract_tests/dashes.py``) that have no reason: what :func:`main` refuses."""
+    missing = []
+    for backend, entry in sorted(data.get("backends", {}).items()):
+        if backend not in PAGES:
+            continue  # a third party's backend: its dashes are its own to explain
+        declared = [entry.get("capabilities", {}),
+                    *entry.get("topic_capabilities", {}).values()]
+        for feature in FEATURES:
+            dash = any(caps.get(feature) == "unsupported" for caps in declared)
+            if dash and link(backend, feature) is None:
+                missing.append((backend, feature))
+    return missing
 
 
 def _show(value: object) -> str:
@@ -87,7 +141,14 @@ def _show(value: object) -> str:
 
 def main(argv: list[str]) -> int:
     path = Path(argv[0] if argv else "build/conformance.json")
-    sys.stdout.write(render(json.loads(path.read_text())))
+    data = json.loads(path.read_text())
+    missing = missing_reasons(data)
+    if missing:
+        sys.stderr.write("dashes without a reason in contract_tests/dashes.py (add one, then "
+                         "run python -m contract_tests.dashes): " + ", ".join(
+                             f"{b}.{f}" for b, f in missing) + "\n")
+        return 1
+    sys.stdout.write(render(data))
     return 0
 
 
