@@ -69,6 +69,7 @@ DRAIN = 40.0
 PREFETCH = 10
 LEASE = 5.0
 RECOVERY_BOUND = 30.0
+SETTLE = 60.0
 
 FAULTS = ("leader_killed", "node_cut", "consumer_killed", "cluster_restart")
 
@@ -183,6 +184,26 @@ def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
     raise mqkit.ConfigurationError(f"fault: unknown {fault!r}")
 
 
+def _set_up(url: str, topic: str, group: str, options: dict[str, object]) -> list[str]:
+    """Create the topic and group, retrying for up to SETTLE s: the cluster may still be
+    settling from the previous case's fault (a restarted node catching up makes JetStream
+    refuse a new R3 stream for a moment). Returns the errors met (recorded), raises the
+    last one past SETTLE."""
+    errors: list[str] = []
+    deadline = time.monotonic() + SETTLE
+    while True:
+        try:
+            with mqkit.connect(url) as client:
+                client.admin.create_topic(topic, **options)
+                client.admin.create_group(topic, group)
+            return errors
+        except mqkit.MQError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 CASES = [(backend, fault) for backend in _backends() for fault in FAULTS]
 
 
@@ -193,9 +214,7 @@ def test_fault(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> 
     url = topology.url()
     topic = f"ft.{fault}.{uuid.uuid4().hex[:6]}"
     group = "workers"
-    with mqkit.connect(url) as client:
-        client.admin.create_topic(topic, **topology.topic_options())
-        client.admin.create_group(topic, group)
+    setup_errors = _set_up(url, topic, group, topology.topic_options())
 
     files: list[Path] = []
 
@@ -243,7 +262,8 @@ def test_fault(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> 
                      producer_done=producer_done)
     result.wall_s = round(time.monotonic() - began, 1)
     record = {**result.record(), "action": action, "rate": RATE, "duration_s": DURATION,
-              "prefetch": PREFETCH, "lease_s": LEASE, "consumers_started": len(files)}
+              "prefetch": PREFETCH, "lease_s": LEASE, "consumers_started": len(files),
+              "setup_errors": setup_errors}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{backend}-{fault}.json").write_text(json.dumps(record, indent=2) + "\n")
 
