@@ -1,7 +1,7 @@
 """Render ``docs/reliability.md`` from the fault run's records (``build/faults/*.json``).
 
     python -m fault_tests.report [--records build/faults] [--out docs/reliability.md]
-                                 [--wall SECONDS] [--commit SHA]
+                                 [--wall SECONDS] [--commit SHA] [--note TEXT]
 
 One table per backend (a row per fault: sent, processed, lost, duplicates, recovery and
 its parts), then how the faults are made. ``--wall`` is the whole run's wall time, stated
@@ -69,7 +69,7 @@ def _fmt(value: object) -> str:
 
 
 def render(records: list[dict[str, Any]], wall: float | None = None,
-           commit: str | None = None) -> str:
+           commit: str | None = None, note: str | None = None) -> str:
     """The Markdown page for ``records`` (see the module docstring)."""
     lines = [
         "# Reliability under faults",
@@ -92,6 +92,8 @@ def render(records: list[dict[str, Any]], wall: float | None = None,
         if commit is not None:
             parts.append(f"code at {commit}")
         lines += ["Run: " + "; ".join(parts) + " (2 shared CPU cores).", ""]
+    if note:
+        lines += [note, ""]
     for backend in sorted(by_backend):
         rows = sorted(by_backend[backend],
                       key=lambda r: FAULT_ORDER.index(r["fault"])
@@ -117,12 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
     parser.add_argument("--wall", type=float)
     parser.add_argument("--commit")
+    parser.add_argument("--note", help="a paragraph under the run line (conditions)")
     args = parser.parse_args(argv)
     records = _load(args.records)
     if not records:
         print(f"no fault records in {args.records}", file=sys.stderr)
         return 1
-    args.out.write_text(render(records, args.wall, args.commit))
+    args.out.write_text(render(records, args.wall, args.commit, args.note))
     print(f"wrote {args.out} ({len(records)} cases)")
     return 0
 
