@@ -42,6 +42,10 @@ def render(data: Mapping[str, Any]) -> str:
     if not names:
         return "\n".join([*out, "No backend was run.", ""])
     out += ["## Features", "",
+            "Each dash links to the one line saying why, on the backend's page. A cell "
+            "continuing with a name pattern (`*.fifo`: ...) is what topics of that name "
+            "declare (`client.capabilities_for(topic)`) where it differs from the client.",
+            "",
             "| feature | " + " | ".join(names) + " |",
             "|---|" + "---|" * len(names)]
     for feature in FEATURES:
