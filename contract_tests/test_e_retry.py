@@ -47,12 +47,18 @@ async def test_c27_dead_letter_after_max_attempts(env: Env) -> None:
 async def test_c28_delayed_send(env: Env) -> None:
     topic = await env.topic("g", needs=(Feature.DELAY,))
     delay = 2.0
-    await env.client.producer(topic).send(b"later", delay=delay)
+    producer = env.client.producer(topic)
+    sent = time.monotonic()
+    # one key: on a partitioned broker both are in one partition, one queue
+    await producer.send(b"later", key="k", delay=delay)
+    await producer.send(b"now", key="k")  # sent after it, not held back by it
     async with env.client.consumer(topic, "g") as consumer:
-        start = time.monotonic()
-        assert await consumer.receive(1, timeout=delay * 0.5) == []
+        first = await env.collect(consumer, 1, timeout=delay * 0.5)
+        assert [m.body for m in first] == [b"now"]
+        assert await consumer.receive(1, timeout=0.2) == []
         got = await env.collect(consumer, 1, timeout=delay + 10)
-        assert got and time.monotonic() - start >= delay * 0.9
+        assert [m.body for m in got] == [b"later"]
+        assert time.monotonic() - sent >= delay * 0.9
 
 
 @pytest.mark.contract(28)

@@ -233,6 +233,8 @@ class KafkaSubscription(SubscriptionDriver):
 
     def _deliveries(self, batches: dict[TopicPartition, list[Any]]) -> list[Delivery]:
         out: list[Delivery] = []
+        deferred: dict[TopicPartition, list[Any]] = {}
+        delivered: dict[TopicPartition, list[int]] = {}
         now = time.time()
         topic = self._topic
         for tp, records in batches.items():
@@ -251,7 +253,10 @@ class KafkaSubscription(SubscriptionDriver):
                     count = 1
                 else:
                     msg, count, retry_at = split_record(key, body, headers or (), broker_id)
-                    if retry and retry_at is not None and retry_at > now:
+                    if retry_at is not None and retry_at > now:
+                        if not retry:  # a delayed send: to the group's retry topic
+                            deferred.setdefault(tp, []).append(r)
+                            continue
                         # Not due yet: read it again from here once it is.
                         with mapped("pause a retry partition"):
                             self._consumer.seek(tp, r.offset)
@@ -262,7 +267,48 @@ class KafkaSubscription(SubscriptionDriver):
                 stamp = r.timestamp / 1000.0 if r.timestamp > 0 else None
                 out.append(Delivery(msg, topic, (tp, r.offset, epoch), delivery_count=count,
                                     timestamp=stamp, broker_id=broker_id))
+            delivered[tp] = offsets
+        if deferred:
+            out = self._defer(deferred, delivered, out)
+        for tp, offsets in delivered.items():
             self._ledger.deliver_many(tp, offsets)
+        return out
+
+    def _defer(self, deferred: dict[TopicPartition, list[Any]],
+               delivered: dict[TopicPartition, list[int]],
+               out: list[Delivery]) -> list[Delivery]:
+        """Move records of delayed sends that are not due to the group's retry topic,
+        which holds them (a paused partition) until they are; settle them here once the
+        retry topic took them. If it did not, each such partition is read again from
+        its first deferred record (the deliveries after it are not handed out), and
+        the failure is logged: nothing is lost, the next receive tries again.
+
+        The emulation's cost: one more record written and read per group per delayed
+        message; the main partitions are never paused, so a delayed message holds
+        nothing else back.
+        """
+        records = [(r.key, r.value if r.value is not None else b"", list(r.headers))
+                   for rs in deferred.values() for r in rs]
+        try:
+            send_records(self._producer(), self._retry, records, self._max,
+                         self._send_timeout)
+        except MQError as exc:
+            log.warning("kafka: could not move %d delayed message(s) of %s to %s (%s); "
+                        "reading them again", len(records), self._topic, self._retry, exc)
+            cuts = {tp: min(r.offset for r in rs) for tp, rs in deferred.items()}
+            for tp, cut in cuts.items():
+                delivered[tp] = [o for o in delivered.get(tp, []) if o < cut]
+                with mapped("seek back to a delayed message"):
+                    self._consumer.seek(tp, cut)
+            return [d for d in out if d.handle[0] not in cuts  # type: ignore[index]
+                    or d.handle[1] < cuts[d.handle[0]]]  # type: ignore[index]
+        for tp, rs in deferred.items():
+            merged = sorted([*delivered.get(tp, []), *(r.offset for r in rs)])
+            delivered[tp] = []
+            self._ledger.deliver_many(tp, merged)
+            epoch = self._ledger.epoch(tp)
+            for r in rs:
+                self._ledger.settle(tp, r.offset, epoch)
         return out
 
     def _resume_due(self) -> None:

@@ -49,7 +49,7 @@ def capabilities_for(options: KafkaOptions) -> Capabilities:
         backend="kafka",
         nack=Support.EMULATED,
         nack_delay=Support.EMULATED,
-        delay=Support.UNSUPPORTED,
+        delay=Support.EMULATED,
         dead_letter=Support.EMULATED,
         ordering=Support.NATIVE,
         groups=Support.NATIVE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from mqkit.driver import (
 )
 
 from ._errors import map_error, mapped
-from ._names import record_headers, record_size
+from ._names import RETRY_AT, record_headers, record_size
 
 __all__ = ["KafkaTopic", "send_records"]
 
@@ -89,7 +90,13 @@ class KafkaTopic(TopicDriver):
         self._timeout = timeout
 
     def send_batch(self, messages: Sequence[Message]) -> None:
-        records = [(None if m.key is None else m.key.encode(), m.body, record_headers(m))
+        """Send ``messages``; a delayed one carries its due time (``mqkit-retry-at``):
+        each group's consumer moves it to its retry topic until then (emulated delay,
+        see ``KafkaSubscription._defer``)."""
+        now = time.time()
+        records = [(None if m.key is None else m.key.encode(), m.body,
+                    record_headers(m) if not m.delay else
+                    record_headers(m, [(RETRY_AT, str(int((now + m.delay) * 1000)))]))
                    for m in messages]
         send_records(self._producer(), self._topic, records, self._max, self._timeout)
 

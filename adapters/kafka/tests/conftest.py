@@ -77,6 +77,7 @@ class FakeConsumer:
         self._coordinator = type("Coordinator", (), {"state": state})()
         self.closed = False
         self._paused: set[object] = set()
+        self.seeks: list[tuple[object, int]] = []
 
     def subscribe(self, topics: list[str], listener: object) -> None:
         pass
@@ -92,6 +93,9 @@ class FakeConsumer:
 
     def commit(self, offsets: object = None) -> None:
         pass
+
+    def seek(self, partition: object, offset: int) -> None:
+        self.seeks.append((partition, offset))
 
     def assignment(self) -> set[object]:
         return set()

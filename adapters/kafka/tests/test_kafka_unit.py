@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import kafka.errors as ke
 import pytest
@@ -99,7 +99,7 @@ def test_secrets_never_shown() -> None:
 def test_capabilities_are_honest() -> None:
     caps = capabilities_for(KafkaOptions())
     assert caps.nack is Support.EMULATED and caps.nack_delay is Support.EMULATED
-    assert caps.delay is Support.UNSUPPORTED and caps.lease_extension is Support.UNSUPPORTED
+    assert caps.delay is Support.EMULATED and caps.lease_extension is Support.UNSUPPORTED
     assert caps.ordering is Support.NATIVE and caps.replay is Support.NATIVE
     assert caps.dead_letter is Support.EMULATED
     assert caps.persistence is Support.NATIVE
@@ -257,3 +257,52 @@ def test_a_paused_retry_partition_got_back_in_a_rebalance_is_resumed(
     sub._on_revoked([retry, other])
     sub._on_assigned([retry, other])
     assert member.paused() == set()
+
+
+class _Record:
+    def __init__(self, offset: int, retry_at_ms: int | None = None) -> None:
+        self.offset = offset
+        self.key = None
+        self.value = b"m%d" % offset
+        self.timestamp = 1_700_000_000_000
+        self.headers = [("mqkit-id", b"id%d" % offset)]
+        if retry_at_ms is not None:
+            self.headers.append(("mqkit-retry-at", str(retry_at_ms).encode()))
+
+
+@pytest.mark.parametrize("taken", [True, False])
+def test_a_delayed_send_moves_to_the_retry_topic_or_is_read_again(
+        taken: bool, consumers: FakeConsumers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A main-topic record not due yet goes to the group's retry topic and is settled
+    (the commit passes it); if the retry topic refuses it, the partition is read again
+    from it and nothing after it is handed out: never skipped, never lost."""
+    import time
+
+    import mqkit_kafka._consumer as kc
+    from kafka import TopicPartition
+    from mqkit_kafka._consumer import KafkaSubscription
+
+    moved: list[tuple[str, list[Any]]] = []
+
+    def send_records(producer: object, topic: str, records: list[Any], *args: object) -> None:
+        if not taken:
+            raise mqkit.Unavailable("retry topic down")
+        moved.append((topic, records))
+
+    monkeypatch.setattr(kc, "send_records", send_records)
+    sub = KafkaSubscription(consumers, lambda: None, "t", "mqkit.retry.t.g",
+                            max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
+                            end_offsets=lambda tps: {}, unowned=lambda: 0)
+    tp = TopicPartition("t", 0)
+    due = int((time.time() + 60) * 1000)
+    out = sub._deliveries({tp: [_Record(0), _Record(1, due), _Record(2)]})
+    if taken:
+        assert [d.message.body for d in out] == [b"m0", b"m2"]
+        assert [(t, [r[1] for r in rs]) for t, rs in moved] == [("mqkit.retry.t.g", [b"m1"])]
+        for d in out:
+            sub._ledger.settle(*d.handle)  # type: ignore[misc]
+        assert sub._ledger.to_commit() == {tp: 3}
+    else:
+        assert [d.message.body for d in out] == [b"m0"]
+        assert consumers.made[0].seeks == [(tp, 1)]
+        assert sub._ledger.position(tp) == 1
