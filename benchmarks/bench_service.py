@@ -18,7 +18,8 @@ body into a dataclass, add to a counter):
 The clock runs from the start of ``consumer.run`` / ``app.run`` to the handler's N-th
 call (the drain after it is not timed, on either side). Prints the median over
 ``--rounds`` rounds of each variant, the App's extra µs per message and the ratio
-app/bare time. Targets: at most 5 µs/message on ``memory://``, at most 10% (ratio ≤ 1.10)
+app/bare time; then the same from this process's CPU time (all threads, the broker's
+own work not included), which other load on a shared machine barely moves. Targets: at most 5 µs/message on ``memory://``, at most 10% (ratio ≤ 1.10)
 on a broker. Brokers: ``--backends`` names them; one whose ``MQKIT_TEST_<NAME>_URL`` is
 not set is skipped. Figures are printed, never asserted.
 """
@@ -54,6 +55,9 @@ class Order:
 
 
 DECODE = decoder_for(Order)
+CPU: dict[str, list[float]] = {"bare": [], "app": []}
+"""This process's CPU seconds per variant and round (all its threads): unlike the wall
+time, barely moved by other work on a shared machine."""
 
 
 class Counter:
@@ -64,6 +68,7 @@ class Counter:
         self.seen = 0
         self.total = 0
         self.done_at = 0.0
+        self.cpu_at = 0.0
         self.done = asyncio.Event()
 
     def add(self, order: Order) -> None:
@@ -71,6 +76,7 @@ class Counter:
         self.seen += 1
         if self.seen == self.target:
             self.done_at = time.perf_counter()
+            self.cpu_at = time.process_time()
             self.done.set()
 
 
@@ -89,7 +95,7 @@ async def bare(client: mqkit.aio.Client, topic: str, count: int, *, batch: int,
     async def handler(msg: mqkit.aio.ReceivedMessage) -> None:
         counter.add(DECODE(msg.body, msg.content_type))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = asyncio.ensure_future(consumer.run(handler, concurrency=concurrency))
     try:
         await _wait(counter, run, timeout, "bare")
@@ -97,6 +103,7 @@ async def bare(client: mqkit.aio.Client, topic: str, count: int, *, batch: int,
         consumer.stop()
         await run
         await consumer.close()
+    CPU["bare"].append(counter.cpu_at - cpu)
     return Result("mqkit", f"bare consumer.run c={concurrency}", count,
                   counter.done_at - start)
 
@@ -110,13 +117,14 @@ async def app(client: mqkit.aio.Client, topic: str, count: int, *, batch: int,
     async def handler(order: Order) -> None:
         counter.add(order)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = asyncio.ensure_future(service.run())
     try:
         await _wait(counter, run, timeout, "app")
     finally:
         service.stop()
         await run
+    CPU["app"].append(counter.cpu_at - cpu)
     return Result("mqkit", f"App handler c={concurrency}", count, counter.done_at - start)
 
 
@@ -139,6 +147,8 @@ async def bench_backend(backend: str, url: str, count: int, *, rounds: int, batc
     async with mqkit.aio.connect(url) as client:
         for concurrency in concurrencies:
             results: dict[str, list[Result]] = {"bare": [], "app": []}
+            for times in CPU.values():
+                times.clear()
             for rnd in range(rounds):
                 topic = f"bench-service-{uuid.uuid4().hex[:8]}"
                 await client.admin.create_topic(topic)
@@ -167,6 +177,11 @@ async def bench_backend(backend: str, url: str, count: int, *, rounds: int, batc
             target = "target <= 5 µs/msg" if backend == "memory" else "target <= 1.10"
             print(f"{backend:9} App cost {extra_us:+.2f} µs/msg   app/bare time "
                   f"{app_s / bare_s:.3f}   ({target})", flush=True)
+            bare_cpu, app_cpu = (statistics.median(CPU[k]) for k in ("bare", "app"))
+            print(f"{backend:9} CPU      bare {bare_cpu / count * 1e6:.2f} µs/msg   app "
+                  f"{app_cpu / count * 1e6:.2f} µs/msg   App cost "
+                  f"{(app_cpu - bare_cpu) / count * 1e6:+.2f} µs/msg   app/bare "
+                  f"{app_cpu / bare_cpu:.3f}", flush=True)
 
 
 def main() -> None:
