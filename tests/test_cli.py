@@ -356,6 +356,15 @@ def test_capabilities_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["backend"] == "memory" and data["nack"] == "native"
 
 
+def test_capabilities_of_a_topic(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capabilities", _url(), "--json", "--topic", "jobs.fifo"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "memory" and data["ordering"] == "native"
+    assert main(["capabilities", _url(), "--topic", "bad name"]) == 1
+    err = capsys.readouterr().err
+    assert "ConfigurationError" in err and "topic" in err
+
+
 def test_doctor(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", _url()]) == 0
     out = capsys.readouterr().out

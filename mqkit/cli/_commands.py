@@ -459,15 +459,25 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capabilities_options(p: argparse.ArgumentParser) -> None:
+    _json_option(p)
+    p.add_argument("--topic", default=None,
+                   help="what the backend does on this topic (client.capabilities_for): "
+                        "e.g. an SQS *.fifo topic orders and deduplicates")
+
+
 def _capabilities(args: argparse.Namespace) -> int:
     with _connect(args) as client:
-        print(format_capabilities(client, as_json=args.json))
+        print(format_capabilities(client, as_json=args.json, topic=args.topic))
     return 0
 
 
-def format_capabilities(client: Client, *, as_json: bool = False) -> str:
-    """The client's capabilities as an aligned table, or JSON."""
-    data = client.capabilities.as_dict()
+def format_capabilities(client: Client, *, as_json: bool = False,
+                        topic: str | None = None) -> str:
+    """The client's capabilities (``client.capabilities_for(topic)`` with a topic) as an
+    aligned table, or JSON."""
+    caps = client.capabilities if topic is None else client.capabilities_for(topic)
+    data = caps.as_dict()
     if as_json:
         return json.dumps(data, indent=2)
     width = max(len(k) for k in data)
@@ -543,7 +553,7 @@ _COMMANDS: dict[str, _Command] = {
     "stats": _Command("a group's depth (or lag) and in-flight count", ("topic", "group"),
                       _json_option, _stats),
     "capabilities": _Command("what the backend does natively, emulated, or not", (),
-                             _json_option, _capabilities),
+                             _capabilities_options, _capabilities),
     "doctor": _Command("connect, round-trip a message, report latency", (), _no_options,
                        _doctor),
     "demo": _Command("the order pipeline: groups, retries, dead letters, request/reply", (),
