@@ -11,8 +11,10 @@ reach the broker is a legitimate duplicate). The last line is ``done <unix time>
 ``python -m fault_tests.workload consume URL TOPIC GROUP FILE --prefetch P --lease L``
 receives from the group and, for each message, appends ``<number> <unix time>`` to FILE
 (flushed) **before** acking it: FILE is what was processed at least once. It runs until
-SIGTERM/SIGINT (or SIGKILL, the fault). On an error it closes its client and connects
-again, forever: recovering is the client's job, and the harness measures how long it takes.
+SIGTERM/SIGINT (or SIGKILL, the fault). Both keep their client, producer and consumer
+across errors (recovering is the client's job, and the harness measures how long it
+takes); they open them again only when closed, or after ``REOPEN_AFTER`` seconds of
+errors in a row.
 
 :func:`read_numbers` and :func:`analyse` read the files back for the harness.
 """
@@ -36,6 +38,9 @@ __all__ = ["Analysis", "analyse", "main", "read_numbers"]
 
 log = logging.getLogger("fault_tests.workload")
 
+REOPEN_AFTER = 30.0
+"""Seconds of consecutive errors after which a process opens its client again."""
+
 
 _stopping = False
 
@@ -54,28 +59,22 @@ def produce(url: str, topic: str, out: Path, rate: float, duration: float) -> in
     interval = 1.0 / rate
     start = time.monotonic()
     number = 0
-    client: mqkit.Client | None = None
-    producer: mqkit.Producer | None = None
+    link = _Link(url)
     with out.open("a", buffering=1) as f:
         while not _stopping and time.monotonic() - start < duration:
             due = start + number * interval
             time.sleep(max(0.0, due - time.monotonic()))
             try:
-                if producer is None:
-                    client = mqkit.connect(url)
-                    producer = client.producer(topic)
-                producer.send(str(number).encode())
+                link.producer(topic).send(str(number).encode())
             except mqkit.MQError as exc:
                 f.write(f"retry {number} {type(exc).__name__}\n")
-                log.warning("send %d: %s", number, exc)
-                _close(producer, client)
-                producer = client = None
-                time.sleep(0.2)
+                link.failed(f"send {number}", exc)
                 continue
+            link.succeeded()
             f.write(f"{number} {time.time():.3f}\n")
             number += 1
         f.write(f"done {time.time():.3f}\n")
-    _close(producer, client)
+    link.close()
     return 0
 
 
@@ -83,24 +82,72 @@ def consume(url: str, topic: str, group: str, out: Path, *, prefetch: int, lease
     """See the module docstring; returns 0 on SIGTERM/SIGINT."""
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    client: mqkit.Client | None = None
-    consumer: mqkit.Consumer | None = None
+    link = _Link(url)
     with out.open("a", buffering=1) as f:
         while not _stopping:
             try:
-                if consumer is None:
-                    client = mqkit.connect(url)
-                    consumer = client.consumer(topic, group, prefetch=prefetch, lease=lease)
-                for msg in consumer.receive(max_messages=prefetch, timeout=1.0):
-                    f.write(f"{int(msg.body)} {time.time():.3f}\n")
-                    msg.ack()
+                messages = link.consumer(topic, group, prefetch, lease).receive(
+                    max_messages=prefetch, timeout=1.0)
             except mqkit.MQError as exc:
-                log.warning("consume: %s", exc)
-                _close(consumer, client)
-                consumer = client = None
-                time.sleep(0.2)
-    _close(consumer, client)
+                link.failed("receive", exc)
+                continue
+            link.succeeded()
+            for msg in messages:
+                f.write(f"{int(msg.body)} {time.time():.3f}\n")
+                try:
+                    msg.ack()
+                except mqkit.MQError as exc:  # it comes back: a duplicate, counted
+                    log.warning("ack %s: %s", msg.body, exc)
+    link.close()
     return 0
+
+
+class _Link:
+    """The process's client and its producer or consumer, kept across errors: recovering
+    is the client's job. They are opened again only when closed (:class:`mqkit.Closed`) or
+    still failing after REOPEN_AFTER seconds (a safety net, logged)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client: mqkit.Client | None = None
+        self.endpoint: mqkit.Producer | mqkit.Consumer | None = None
+        self.failing_since: float | None = None
+
+    def _client(self) -> mqkit.Client:
+        if self.client is None:
+            self.client = mqkit.connect(self.url)
+        return self.client
+
+    def producer(self, topic: str) -> mqkit.Producer:
+        if self.endpoint is None:
+            self.endpoint = self._client().producer(topic)
+        assert isinstance(self.endpoint, mqkit.Producer)
+        return self.endpoint
+
+    def consumer(self, topic: str, group: str, prefetch: int, lease: float) -> mqkit.Consumer:
+        if self.endpoint is None:
+            self.endpoint = self._client().consumer(topic, group, prefetch=prefetch,
+                                                    lease=lease)
+        assert isinstance(self.endpoint, mqkit.Consumer)
+        return self.endpoint
+
+    def succeeded(self) -> None:
+        self.failing_since = None
+
+    def failed(self, what: str, exc: mqkit.MQError) -> None:
+        log.warning("%s: %s: %s", what, type(exc).__name__, exc)
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        if isinstance(exc, mqkit.Closed) or now - self.failing_since > REOPEN_AFTER:
+            log.warning("opening the client again (%s)", type(exc).__name__)
+            self.close()
+            self.failing_since = None
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        _close(self.endpoint, self.client)
+        self.endpoint = self.client = None
 
 
 def _close(*things: object) -> None:
