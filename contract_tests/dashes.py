@@ -99,8 +99,6 @@ _PUBSUB: dict[str, str] = {
 
 REASONS: dict[str, dict[str, str]] = {
     "kafka": {
-        "delay": "Kafka has no per-message delay. " + _PLANNED + "emulated with the paused "
-                 "retry topic the adapter already uses for delayed nacks.",
         "priority": "A partition is one ordered log: Kafka cannot deliver a later record "
                     "first. " + _PLANNED + "emulation (a topic per priority band) where a "
                     "faithful one exists.",

@@ -49,7 +49,7 @@ def _backend(caps: dict[str, object], **more: Any) -> dict[str, Any]:
 
 
 SYNTHETIC: dict[str, Any] = {"backends": {
-    "kafka": _backend({"delay": "unsupported", "nack": "emulated"}),
+    "kafka": _backend({"dedup": "unsupported", "nack": "emulated"}),
     "sqs": {"capabilities": {"ordering": "unsupported", "dedup": "unsupported",
                              "delay": "emulated"},
             "topic_capabilities": {".fifo": {"ordering": "native", "dedup": "native",
@@ -58,7 +58,7 @@ SYNTHETIC: dict[str, Any] = {"backends": {
                 "sync": {"status": "unsupported",
                          "reason": "sqs declares ordering unsupported on topic 'x'"},
                 "async": {"status": "passed"}}}},
-    "thirdparty": _backend({"delay": "unsupported"}),
+    "thirdparty": _backend({"dedup": "unsupported"}),
 }}
 
 
@@ -72,13 +72,14 @@ def _row(page: str, name: str) -> list[str]:
 def test_every_dash_links_to_its_reason_and_topic_kinds_show_beside() -> None:
     page = render(SYNTHETIC)
     kafka, sqs, third = 0, 1, 2  # columns in name order
-    assert _row(page, "delay")[kafka] == "[—](backends/kafka.md#no-kafka-delay)"
+    assert _row(page, "dedup")[kafka] == "[—](backends/kafka.md#no-kafka-dedup)"
     assert _row(page, "nack")[kafka] == "emulated"
     # A third party's backend has no page here: its dash stays a plain dash.
-    assert _row(page, "delay")[third] == "—"
+    assert _row(page, "dedup")[third] == "—"
     # SQS: the client's standard topics, then what *.fifo topics declare.
     assert _row(page, "ordering")[sqs] == (
         "[—](backends/sqs.md#no-sqs-ordering); `*.fifo`: native")
+    assert _row(page, "dedup")[sqs] == "[—](backends/sqs.md#no-sqs-dedup); `*.fifo`: native"
     assert _row(page, "delay")[sqs] == "emulated; `*.fifo`: [—](backends/sqs.md#no-sqs-delay)"
     # A behaviour ruled out by a declaration links to the same reason.
     assert _row(page, "31")[sqs] == "[—](backends/sqs.md#no-sqs-ordering) / ✓"
@@ -86,7 +87,7 @@ def test_every_dash_links_to_its_reason_and_topic_kinds_show_beside() -> None:
 
 def test_a_dash_without_a_reason_is_refused(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    data = {"backends": {"kafka": _backend({"delay": "unsupported", "groups": "unsupported"}),
+    data = {"backends": {"kafka": _backend({"dedup": "unsupported", "groups": "unsupported"}),
                          "thirdparty": _backend({"groups": "unsupported"})}}
     assert ("kafka", "groups") not in [(b, f) for b in REASONS for f in REASONS[b]]
     assert missing_reasons(data) == [("kafka", "groups")]
@@ -98,7 +99,7 @@ def test_a_dash_without_a_reason_is_refused(tmp_path: Path,
     path.write_text(json.dumps(SYNTHETIC))
     assert missing_reasons(SYNTHETIC) == []
     assert main([str(path)]) == 0
-    assert "no-kafka-delay" in capsys.readouterr().out
+    assert "no-kafka-dedup" in capsys.readouterr().out
 
 
 def test_reasons_are_one_line_about_known_features_and_columns() -> None:
@@ -130,7 +131,7 @@ def test_the_pages_section_is_rewritten_in_place(tmp_path: Path) -> None:
     assert once.startswith("# Kafka\n\nText.\n") and once.count("## Not supported") == 1
     page.write_text(once + "\n## After\n")
     assert update_pages(tmp_path, check=True) == []  # still current: nothing rewritten
-    page.write_text(once.replace("**delay**: ", "**delay**: stale ") + "\n## After\n")
+    page.write_text(once.replace("**dedup**: ", "**dedup**: stale ") + "\n## After\n")
     assert update_pages(tmp_path, check=True) == [str(page)]
     update_pages(tmp_path)
     assert page.read_text() == once + "\n## After\n"
@@ -196,7 +197,12 @@ def test_every_possible_dash_has_a_reason_and_every_reason_a_possible_dash() -> 
 
 def test_every_dash_of_the_committed_matrix_has_a_reason() -> None:
     """docs/capabilities.md as last generated from a full run: each feature dash of a
-    documented backend has its line (the matrix is regenerated only from a green run)."""
+    documented backend that its adapter can still declare has its line. (The matrix is
+    regenerated only from a green run, so it may still show a dash for a feature built
+    since: that dash goes with the next regeneration, and its reason went already.)"""
+    declared = _declarations()
+    possible = {(column, f) for column, variants in declared.items() for caps in variants
+                for f in FEATURES if caps.support(f) is Support.UNSUPPORTED}
     text = (ROOT / "docs" / "capabilities.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| feature |"))
     columns = [c.strip() for c in header.strip("|").split("|")][1:]
@@ -208,5 +214,6 @@ def test_every_dash_of_the_committed_matrix_has_a_reason() -> None:
         for column, cell in zip(columns, cells[1:], strict=True):
             if re.match(r"^\[?—", cell) and column in PAGES:
                 seen += 1
-                assert link(column, cells[0]) is not None, (column, cells[0])
+                if (column, cells[0]) in possible:
+                    assert link(column, cells[0]) is not None, (column, cells[0])
     assert seen > 10  # the table was found and read
