@@ -39,6 +39,10 @@ class DeliveryCounts:
             self._seen.popitem(last=False)
         return count
 
+    def get(self, key: Hashable) -> int:
+        """The last count of ``key`` seen here (0: none), without counting one more."""
+        return self._seen.get(key, 0)
+
     def forget(self, key: Hashable) -> None:
         """``key`` is settled for good: stop counting it."""
         self._seen.pop(key, None)

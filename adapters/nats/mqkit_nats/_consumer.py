@@ -39,7 +39,7 @@ from mqkit.driver import (
 
 from ._errors import mapped
 from ._link import Link
-from ._names import split_headers
+from ._names import due_at, split_headers
 
 __all__ = ["PullSubscription", "to_delivery"]
 
@@ -61,7 +61,8 @@ _LINGER_GRACE = 0.5
 log = logging.getLogger("mqkit.nats")
 
 
-def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None) -> Delivery:
+def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None,
+                deferrals: int = 0) -> Delivery:
     """The :class:`Delivery` for a JetStream message.
 
     ``seen`` maps stream sequences this consumer instance handed out to the delivery
@@ -69,10 +70,14 @@ def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None) -> Del
     more, whatever the server says (nats-server 2.9 was seen, rarely and under load,
     to report ``num_delivered`` 1 for a message redelivered after ``-NAK`` with a delay,
     and the retry policy's dead-lettering counts on this number).
+
+    ``deferrals``: how many of the server's deliveries were a delayed send given back
+    before its time (they are no attempt).
     """
     meta = msg.metadata
     seq = meta.sequence.stream
-    count = meta.num_delivered if seen is None else seen.next(seq, meta.num_delivered)
+    served = max(1, meta.num_delivered - deferrals)
+    count = served if seen is None else seen.next(seq, served)
     message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}")
     return Delivery(message=message, topic=topic, handle=msg, delivery_count=count,
                     timestamp=meta.timestamp.timestamp(), broker_id=str(seq))
@@ -94,6 +99,10 @@ class PullSubscription(AsyncSubscriptionDriver):
         self._arrived = asyncio.Event()
         self._held: dict[int, Msg] = {}  # handed out, not settled
         self._seen = DeliveryCounts(_SEEN_LIMIT)  # by stream sequence
+        # Delayed sends taken before their time, to give back; and how often this
+        # instance gave each back (by stream sequence), which is no attempt.
+        self._early: list[tuple[Msg, float]] = []
+        self._deferred = DeliveryCounts(_SEEN_LIMIT)
         # The one outstanding pull request: messages still due and when it expires.
         self._due = 0
         self._expires = 0.0
@@ -142,11 +151,45 @@ class PullSubscription(AsyncSubscriptionDriver):
     # -- receiving -------------------------------------------------------------------
 
     def _take(self, max_messages: int) -> list[Delivery]:
+        """Hand out up to ``max_messages`` buffered messages; a delayed send not due yet
+        goes to ``_early`` instead (given back by :meth:`_give_back_early`)."""
         out: list[Delivery] = []
+        now = time.time()
         while self._buffer and len(out) < max_messages:
             msg = self._buffer.popleft()
+            due = due_at(msg.headers)
+            if due is None:
+                self._held[id(msg)] = msg
+                out.append(to_delivery(self._topic, msg, self._seen))
+                continue
+            seq = msg.metadata.sequence.stream
+            if due > now:
+                self._early.append((msg, due - now))
+                continue
+            # Its deferrals are no attempt: those this instance made, else (another
+            # member deferred it, or this one forgot) one when it came back at all.
+            deferred = self._deferred.get(seq) or (1 if msg.metadata.num_delivered > 1
+                                                   else 0)
+            self._deferred.forget(seq)
             self._held[id(msg)] = msg
-            out.append(to_delivery(self._topic, msg, self._seen))
+            out.append(to_delivery(self._topic, msg, self._seen, deferred))
+        return out
+
+    async def _give_back_early(self) -> None:
+        """``-NAK`` each delayed send taken before its time with the time it still has
+        to wait: the server delivers it again then (to any member). The cost of the
+        emulation: one more delivery and one ``-NAK`` per group per delayed message."""
+        early, self._early = self._early, []
+        with mapped(f"give back delayed messages of {self._topic!r}/{self._group!r}"):
+            for msg, wait in early:
+                self._deferred.next(msg.metadata.sequence.stream)
+                await msg.nak(delay=wait)
+            await self._link.flush()
+
+    async def _hand_out(self, max_messages: int) -> list[Delivery]:
+        out = self._take(max_messages)
+        if self._early:
+            await self._give_back_early()
         return out
 
     async def _check(self, what: str, wait: float) -> None:
@@ -179,7 +222,9 @@ class PullSubscription(AsyncSubscriptionDriver):
         deadline = time.monotonic() + timeout
         await self._check(what, timeout)
         if self._buffer:
-            return self._take(max_messages)
+            out = await self._hand_out(max_messages)
+            if out:
+                return out
         first = True
         while True:
             now = time.monotonic()
@@ -201,7 +246,10 @@ class PullSubscription(AsyncSubscriptionDriver):
                     pass
             if self._buffer:
                 await asyncio.sleep(0)  # the rest of a batch already read off the socket
-                return self._take(max_messages)
+                out = await self._hand_out(max_messages)
+                if out:
+                    return out
+                continue  # only delayed sends, given back: wait on
             if self._no_wait and self._due > 0 and time.monotonic() >= self._expires:
                 # The JetStream API ignores pulls on a missing consumer: no answer.
                 self._gone = "no answer to a pull request"

@@ -164,7 +164,7 @@ class JetStreamDriver(NatsDriver):
     @staticmethod
     def capabilities_for(o: NatsOptions, size: int) -> Capabilities:
         return Capabilities(
-            backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_NO,
+            backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_EMULATED,
             dead_letter=_EMULATED, ordering=_NATIVE, groups=_NATIVE,
             competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE, ttl=_EMULATED,
             request_reply=_EMULATED, lease_extension=_NATIVE,

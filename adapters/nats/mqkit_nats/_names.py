@@ -8,13 +8,14 @@ description keeps the group's real name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from mqkit.driver import Message
 
 __all__ = [
-    "CONTENT_TYPE", "CORRELATION_ID", "GROUP_DESCRIPTION", "KEY", "MSG_ID", "REPLY_TO",
-    "TOPIC_DESCRIPTION", "consumer_name", "group_from_description",
+    "CONTENT_TYPE", "CORRELATION_ID", "DELIVER_AT", "GROUP_DESCRIPTION", "KEY", "MSG_ID",
+    "REPLY_TO", "TOPIC_DESCRIPTION", "consumer_name", "due_at", "group_from_description",
     "message_headers", "split_headers", "stream_name",
 ]
 
@@ -23,7 +24,10 @@ CONTENT_TYPE = "Content-Type"
 CORRELATION_ID = "mqkit-correlation-id"
 REPLY_TO = "mqkit-reply-to"
 KEY = "mqkit-key"
-_RESERVED = (MSG_ID, CONTENT_TYPE, CORRELATION_ID, REPLY_TO, KEY)
+DELIVER_AT = "mqkit-deliver-at"
+"""A delayed send's due time (ms since the epoch, decimal): consumers give the message
+back with a ``-NAK`` delay until then (emulated delay; see ``PullSubscription``)."""
+_RESERVED = (MSG_ID, CONTENT_TYPE, CORRELATION_ID, REPLY_TO, KEY, DELIVER_AT)
 GROUP_DESCRIPTION = "mqkit group "
 TOPIC_DESCRIPTION = "mqkit topic "
 
@@ -45,9 +49,13 @@ def group_from_description(durable: str, description: str | None) -> str:
     return durable
 
 
-def message_headers(msg: Message) -> dict[str, str]:
-    """NATS headers for ``msg``: the user's headers plus the standard properties."""
+def message_headers(msg: Message, now: float | None = None) -> dict[str, str]:
+    """NATS headers for ``msg``: the user's headers plus the standard properties, and a
+    delayed message's due time (``now``: the clock, default ``time.time()``)."""
     headers = dict(msg.headers)
+    if msg.delay:
+        clock = time.time() if now is None else now
+        headers[DELIVER_AT] = str(int((clock + msg.delay) * 1000))
     if msg.id is not None:
         headers[MSG_ID] = msg.id
     if msg.content_type is not None:
@@ -59,6 +67,20 @@ def message_headers(msg: Message) -> dict[str, str]:
     if msg.key is not None:
         headers[KEY] = msg.key
     return headers
+
+
+def due_at(native: Mapping[str, str] | None) -> float | None:
+    """A received message's due time (seconds since the epoch), or ``None`` when it
+    was not sent with a delay or the header is unreadable (then it is delivered)."""
+    if not native:
+        return None
+    raw = native.get(DELIVER_AT)
+    if raw is None:
+        return None
+    try:
+        return int(raw) / 1000.0
+    except ValueError:
+        return None
 
 
 def split_headers(native: Mapping[str, str] | None, body: bytes,

@@ -49,7 +49,8 @@ def encode_batch(subject: str, messages: Sequence[Message], max_payload: int,
     out: list[bytes] = []
     for i, msg in enumerate(messages):
         if msg.id is not None and not msg.headers and msg.content_type is None \
-                and msg.correlation_id is None and msg.reply_to is None and msg.key is None:
+                and msg.correlation_id is None and msg.reply_to is None and msg.key is None \
+                and not msg.delay:
             # The common case: only the id (ids are mqkit's hex or the caller's text).
             block = (f"NATS/1.0\r\nNats-Msg-Id: {msg.id}\r\n\r\n".encode()
                      if "\r" not in msg.id and "\n" not in msg.id

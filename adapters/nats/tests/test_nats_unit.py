@@ -8,6 +8,8 @@ import time
 import nats.errors as ne
 import nats.js.errors as je
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mqkit_nats._driver import capabilities
 from mqkit_nats._errors import map_error, mapped
 from mqkit_nats._link import connect_kwargs
@@ -20,6 +22,7 @@ from mqkit_nats._names import (
 )
 from mqkit_nats._options import NatsOptions
 from mqkit_nats._wire import encode_batch
+from nats.aio.msg import Msg
 from nats.protocol.command import hpub_cmd
 
 import mqkit
@@ -117,7 +120,7 @@ def test_wire_rejects_bad_headers_and_size() -> None:
 def test_capabilities_by_mode() -> None:
     js = capabilities(NatsOptions(), 1 << 20)
     assert js.nack_delay is Support.NATIVE and js.lease_extension is Support.NATIVE
-    assert js.dedup is Support.NATIVE and js.delay is Support.UNSUPPORTED
+    assert js.dedup is Support.NATIVE and js.delay is Support.EMULATED
     assert js.max_message_size == (1 << 20) - 256 and js.delivery == "at-least-once"
     assert capabilities(NatsOptions(storage="memory"), 1 << 20).persistence \
         is Support.UNSUPPORTED
@@ -182,3 +185,61 @@ def test_a_message_back_at_the_same_consumer_counts_at_least_one_more() -> None:
     assert to_delivery("t", msg(1), seen).delivery_count == 2
     assert to_delivery("t", msg(5), seen).delivery_count == 5  # the server's, when higher
     assert to_delivery("t", msg(1)).delivery_count == 1  # nothing remembered: the server's
+
+
+def _js_msg(seq: int, delivered: int, headers: dict[str, str]) -> Msg:
+    reply = f"$JS.ACK.MQKIT_t.g.{delivered}.{seq}.{delivered}.1700000000000000000.0"
+    return Msg(_client=None, subject="t", reply=reply, data=b"x",  # type: ignore[arg-type]
+               headers=headers)
+
+
+def test_a_delayed_send_taken_early_is_given_back_and_its_deferral_is_no_attempt() -> None:
+    """JetStream's delayed send (emulated): a message whose mqkit-deliver-at is ahead is
+    not handed out but kept to be given back (-NAK with the time left); when it comes
+    back due, the deliveries it took before its time do not count as attempts."""
+    from types import SimpleNamespace
+
+    from mqkit_nats._consumer import PullSubscription
+    from mqkit_nats._names import DELIVER_AT
+
+    link = SimpleNamespace(api_prefix="$JS.API", generation=0,
+                           nc=SimpleNamespace(new_inbox=lambda: "_INBOX.x"))
+    sub = PullSubscription(link, "t", "g", "MQKIT_t", "g")  # type: ignore[arg-type]
+    now = time.time()
+    ahead = {DELIVER_AT: str(int((now + 30) * 1000)), "Nats-Msg-Id": "b"}
+    past = {DELIVER_AT: str(int((now - 1) * 1000)), "Nats-Msg-Id": "c"}
+    sub._buffer.extend([_js_msg(1, 1, {"Nats-Msg-Id": "a"}), _js_msg(2, 1, ahead),
+                        _js_msg(3, 2, past)])
+    out = sub._take(10)
+    assert [d.message.id for d in out] == ["a", "c"]
+    # c came back once: another member gave it back early; that is no attempt
+    assert [d.delivery_count for d in out] == [1, 1]
+    assert DELIVER_AT not in out[1].message.headers
+    [(early, wait)] = sub._early
+    assert early.headers == ahead and 29 < wait <= 30
+    sub._deferred.next(2)  # what _give_back_early records
+    sub._early.clear()
+    due = {DELIVER_AT: str(int((now - 1) * 1000)), "Nats-Msg-Id": "b"}
+    sub._buffer.append(_js_msg(2, 2, due))
+    assert [d.delivery_count for d in sub._take(10)] == [1]
+    sub._buffer.append(_js_msg(2, 3, due))  # then it failed once
+    assert [d.delivery_count for d in sub._take(10)] == [2]
+
+
+def test_a_delayed_message_carries_its_due_time_and_leaves_the_fast_path() -> None:
+    from mqkit_nats._names import DELIVER_AT, due_at, message_headers
+
+    msg = Message(b"x", id="m1", delay=2.5)
+    headers = message_headers(msg, now=1000.0)
+    assert headers[DELIVER_AT] == "1002500" and due_at(headers) == 1002.5
+    assert b"mqkit-deliver-at: " in encode_batch("t", [msg], 1 << 20)
+    assert b"mqkit-deliver-at" not in encode_batch("t", [Message(b"x", id="m1")], 1 << 20)
+    assert due_at({DELIVER_AT: "soon"}) is None and due_at(None) is None
+
+
+@given(st.text())
+def test_an_unreadable_due_time_is_no_delay(raw: str) -> None:
+    from mqkit_nats._names import DELIVER_AT, due_at
+
+    value = due_at({DELIVER_AT: raw})
+    assert value is None or isinstance(value, float)
