@@ -116,9 +116,6 @@ REASONS: dict[str, dict[str, str]] = {
         "persistence": "memory:// lives in the process: nothing survives it, by design.",
     },
     "nats": {
-        "delay": "JetStream before message scheduling (the Debian 2.9 server here) has no "
-                 "per-message delay. " + _PLANNED + "native where the server schedules "
-                 "messages, else emulated with delayed redelivery.",
         "priority": "A stream is one ordered log per subject: no priority order. "
                     + _PLANNED + "emulation (a stream per priority band) where a faithful "
                     "one exists.",
