@@ -21,7 +21,8 @@ call (the drain after it is not timed, on either side). Prints the median over
 app/bare time; then the same from this process's CPU time (all threads, the broker's
 own work not included), which other load on a shared machine barely moves. Targets: at
 most 5 µs/message on ``memory://``, at most 10% (ratio ≤ 1.10) on a broker. Brokers:
-``--backends`` names them; one whose ``MQKIT_TEST_<NAME>_URL`` is not set is skipped. Figures are printed, never asserted.
+``--backends`` names them; one whose ``MQKIT_TEST_<NAME>_URL`` is not set is skipped.
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
