@@ -263,7 +263,7 @@ def test_fault(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> 
     result.wall_s = round(time.monotonic() - began, 1)
     record = {**result.record(), "action": action, "rate": RATE, "duration_s": DURATION,
               "prefetch": PREFETCH, "lease_s": LEASE, "consumers_started": len(files),
-              "setup_errors": setup_errors}
+              "setup_retries": len(setup_errors), "setup_errors": sorted(set(setup_errors))}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{backend}-{fault}.json").write_text(json.dumps(record, indent=2) + "\n")
 

@@ -159,10 +159,13 @@ class NatsCluster:
         for proxy in self._proxies_of(node):
             proxy.cut()
 
-    def heal(self, node: str) -> None:
+    def heal(self, node: str, timeout: float = 60.0) -> None:
+        """Heal the node's proxies and wait until its routes are back (every node routed
+        to both others, a meta leader): JetStream places no new R3 stream before."""
         self._node(node)
         for proxy in self._proxies_of(node):
             proxy.heal()
+        self._wait_formed(timeout)
 
     def restart_all(self, timeout: float = 180.0) -> None:
         for node in self._nodes.values():
