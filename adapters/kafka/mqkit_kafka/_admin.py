@@ -28,6 +28,7 @@ from mqkit.driver import (
 
 from ._errors import mapped
 from ._names import Names
+from ._net import known_everywhere
 from ._options import KafkaOptions, check_min_insync
 
 __all__ = ["Admin"]
@@ -112,10 +113,10 @@ class Admin:
         if self.topic_exists(topic):
             return
         if self._create(topic, partitions, replication, settings):
-            # On a cluster the broker that answered CreateTopics knows the topic before
-            # the others do: wait (bounded) until the metadata shows it with leaders, so
-            # that the next admin call, on any broker, finds it.
-            self.await_leaders([topic], self._timeout)
+            # On a cluster the controller knows the topic before the other brokers do:
+            # wait (bounded) until every broker shows it with leaders, so that the next
+            # call, on any broker, finds it.
+            self.await_everywhere([topic], self._timeout)
 
     def _topics(self) -> list[str]:
         return list(self._call("list topics", self.native.list_topics))
@@ -148,6 +149,20 @@ class Admin:
                    and all(part["error_code"] == 0 and part["leader_id"] >= 0
                            for part in entry["partitions"])}
             if led >= wanted:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def await_everywhere(self, topics: Sequence[str], timeout: float) -> bool:
+        """Whether every broker of the cluster reports ``topics`` with a leader for each
+        partition (:func:`._net.known_everywhere`), asked every 50 ms for up to
+        ``timeout`` seconds. A wait for a state to appear, like :meth:`await_leaders`:
+        each ask that fails leaves at once as its mqkit error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._call(f"describe topics {list(topics)!r} on every broker",
+                          lambda: known_everywhere(self.native, topics)):
                 return True
             if time.monotonic() >= deadline:
                 return False

@@ -26,9 +26,11 @@ owner's constructor raised.
 Two readings of kafka-python state that has no public accessor live here too, so that
 every use of kafka-python's private API is in this module: :func:`has_fatal_error` (a
 producer's ``_transaction_manager``) and :func:`group_state` (a consumer's
-``_coordinator``).
+``_coordinator``); and one request to chosen brokers, :func:`known_everywhere` (an admin
+client's ``_manager``: KafkaAdminClient asks metadata of one broker of its choice only).
 
-Tied to kafka-python 3.0's internals (``KafkaConnectionManager._connect``,
+Tied to kafka-python 3.0's internals (``KafkaAdminClient._manager``,
+``KafkaConnectionManager._connect``,
 ``_build_transport`` and ``_auth_failures``, a transport's ``_sock_recv``, a client's
 ``_net``, ``KafkaProducer._transaction_manager``, ``KafkaConsumer._coordinator``), pinned
 to the kafka-python version of the ``kafka`` extra; ``tests/test_kafka_auth_unit.py``
@@ -38,14 +40,15 @@ back silently: a missing attribute raises ``AttributeError`` naming it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kafka.errors as ke
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.net.compat import KafkaNetClient
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.selector import NetworkSelector
+from kafka.protocol.metadata import MetadataRequest
 
 __all__ = [
     "AUTH_FAILURES",
@@ -53,6 +56,7 @@ __all__ = [
     "close_quietly",
     "group_state",
     "has_fatal_error",
+    "known_everywhere",
     "net_client",
 ]
 
@@ -122,3 +126,54 @@ def group_state(consumer: KafkaConsumer) -> str:
     """The group membership state of ``consumer``'s coordinator, as kafka-python names
     it (``"<unjoined>"``, ``"<rebalancing>"``, ``"<stable>"``): for log lines."""
     return str(consumer._coordinator.state)
+
+
+def _led(metadata: dict[str, Any], topics: Sequence[str]) -> bool:
+    """Whether ``metadata`` (a MetadataResponse as a dict) has every one of ``topics``
+    with a leader for each of its partitions."""
+    found = {t.get("name"): t for t in metadata.get("topics", [])}
+    for name in topics:
+        topic = found.get(name)
+        if topic is None or topic.get("error_code") != 0 or not topic.get("partitions"):
+            return False
+        if any(p.get("error_code") != 0 or p.get("leader_id", -1) < 0
+               for p in topic["partitions"]):
+            return False
+    return True
+
+
+def known_everywhere(admin: KafkaAdminClient, topics: Sequence[str],
+                     request_timeout_ms: int = 2_000) -> bool:
+    """Whether every broker the cluster lists now reports each of ``topics`` with a
+    leader for every partition (a Metadata request to each broker in turn, through the
+    admin's ``_manager``).
+
+    A broker's metadata follows the controller's with a lag: right after CreateTopics
+    another broker may not know the topic yet, and a client asking it (any admin call,
+    opening a producer) would be told the topic does not exist. A broker that does not
+    answer within ``request_timeout_ms`` is not waited for (it is down or being fenced:
+    no client gets an answer from it either). With no broker listed (a stand-in client),
+    the answer is True.
+    """
+    cluster = admin.describe_cluster() or {}
+    brokers = [int(b["broker_id"]) for b in cluster.get("brokers", [])]
+    if not brokers:
+        return True
+    manager = admin._manager
+    wanted = [MetadataRequest.MetadataRequestTopic(name=t) for t in topics]
+
+    async def ask(node_id: int) -> dict[str, Any]:
+        request = MetadataRequest(topics=wanted, allow_auto_topic_creation=False)
+        response = await manager.send(request, node_id=node_id,
+                                      request_timeout_ms=request_timeout_ms)
+        out: dict[str, Any] = response.to_dict()
+        return out
+
+    for node_id in brokers:
+        try:
+            metadata = manager.run(ask, node_id)
+        except (ke.KafkaError, OSError):
+            continue
+        if not _led(metadata, topics):
+            return False
+    return True

@@ -4,12 +4,17 @@ are ConfigurationError naming the option."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import kafka.errors as ke
 import pytest
+from kafka.net.manager import KafkaConnectionManager
 from mqkit_kafka._admin import Admin
 from mqkit_kafka._driver import client_config
 from mqkit_kafka._names import Names
+from mqkit_kafka._net import known_everywhere
 from mqkit_kafka._options import KafkaOptions
 
 from mqkit.driver import URL, ConfigurationError, ConnectParams, parse_options
@@ -27,6 +32,9 @@ class RecordingAdminClient:
                     {"partition_index": 0, "error_code": 0, "leader_id": 1}]}
                 if t in self.created else {"name": t, "error_code": 3, "partitions": []}
                 for t in topics]
+
+    def describe_cluster(self) -> dict[str, Any]:
+        return {"brokers": []}  # no broker to ask one by one: known_everywhere is True
 
     def create_topics(self, specs: dict[str, dict[str, Any]],
                       wait_for_metadata: bool = False) -> None:
@@ -89,3 +97,64 @@ def test_several_bootstrap_servers_and_acks_all() -> None:
     assert client_config(params, opts)["bootstrap_servers"] == [
         "127.0.0.1:29091", "127.0.0.1:29092", "127.0.0.1:29093"]
     assert (opts.acks, opts.idempotence) == ("all", True)
+
+
+class _Response:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._data
+
+
+class _Manager:
+    """A connection manager stand-in: each broker id answers Metadata from ``views``
+    (a topic it knows has one partition led by broker 1); a broker in ``down`` fails."""
+
+    def __init__(self, views: dict[int, set[str]], down: set[int]) -> None:
+        self.views = views
+        self.down = down
+        self.asked: list[int] = []
+
+    async def send(self, request: Any, node_id: int, request_timeout_ms: int) -> _Response:
+        self.asked.append(node_id)
+        if node_id in self.down:
+            raise ke.KafkaConnectionError(f"broker {node_id} is down")
+        names = [t.name for t in request.topics]
+        return _Response({"topics": [
+            {"name": n, "error_code": 0,
+             "partitions": [{"partition_index": 0, "error_code": 0, "leader_id": 1}]}
+            if n in self.views[node_id] else {"name": n, "error_code": 3, "partitions": []}
+            for n in names]})
+
+    def run(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+        return asyncio.run(fn(*args))
+
+
+class _ClusterAdmin:
+    def __init__(self, manager: _Manager) -> None:
+        self._manager = manager
+
+    def describe_cluster(self) -> dict[str, Any]:
+        return {"brokers": [{"broker_id": b} for b in self._manager.views]}
+
+
+def test_a_new_topic_is_waited_for_on_every_broker() -> None:
+    """Right after CreateTopics a broker that has not caught up says the topic does not
+    exist; create_topic returns once every reachable broker knows it."""
+    manager = _Manager({1: {"t"}, 2: set(), 3: {"t"}}, down=set())
+    assert known_everywhere(_ClusterAdmin(manager), ["t"]) is False
+    manager.views[2].add("t")
+    assert known_everywhere(_ClusterAdmin(manager), ["t"]) is True
+    assert sorted(set(manager.asked)) == [1, 2, 3]
+
+
+def test_a_broker_that_does_not_answer_is_not_waited_for() -> None:
+    manager = _Manager({1: {"t"}, 2: set(), 3: {"t"}}, down={2})
+    assert known_everywhere(_ClusterAdmin(manager), ["t"]) is True
+
+
+def test_the_private_api_it_uses_is_there() -> None:
+    """known_everywhere sends through an admin client's ``_manager`` (mqkit_kafka._net)."""
+    for name in ("send", "run"):
+        assert callable(getattr(KafkaConnectionManager, name)), name
