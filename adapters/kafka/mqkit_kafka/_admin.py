@@ -221,8 +221,9 @@ class Admin:
         gid = self._names.group_id(topic, group)
         retry = self._names.retry_topic(topic, group)
         min_insync = self._options.min_insync_replicas
-        self._create(retry, len(parts), self._options.replication,
-                     {} if min_insync is None else {"min.insync.replicas": str(min_insync)})
+        if self._create(retry, len(parts), self._options.replication,
+                        {} if min_insync is None else {"min.insync.replicas": str(min_insync)}):
+            self.await_everywhere([retry], self._timeout)  # as create_topic does
         if any(tp.topic == topic for tp in self._offsets(gid)):
             return
         spec = OffsetSpec.LATEST if start == "latest" else OffsetSpec.EARLIEST
