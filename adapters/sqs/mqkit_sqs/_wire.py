@@ -91,18 +91,12 @@ def encode(message: Message, *, limit: int = MAX_SIZE) -> Encoded:
             body, meta["body"] = base64.b64encode(raw).decode("ascii"), "base64"
     attributes: dict[str, dict[str, str]] = {}
     extra: dict[str, str] = {}
-    own: list[tuple[str, str]] = []  # mqkit's headers take what attributes are left
     room = ATTRIBUTE_LIMIT - 1  # one is mqkit's own
-    for name, value in message.headers.items():
-        if name[:6] == "mqkit-":
-            own.append((name, value))
-        elif (len(attributes) < room and value and _is_attribute_name(name)
-              and not _REFUSED.search(value)):
-            attributes[name] = {"DataType": "String", "StringValue": value}
-        else:
-            extra[name] = value
-    for name, value in own:
-        if len(attributes) < room and value and not _REFUSED.search(value):
+    # The user's headers first; mqkit's own (mqkit-*) take what attributes are left.
+    ordered = sorted(message.headers.items(), key=lambda item: item[0][:6] == "mqkit-")
+    for name, value in ordered:
+        if (len(attributes) < room and value and not _REFUSED.search(value)
+                and (name[:6] == "mqkit-" or _is_attribute_name(name))):
             attributes[name] = {"DataType": "String", "StringValue": value}
         else:
             extra[name] = value
