@@ -124,7 +124,7 @@ def _java(base: Path, main: str, *args: str, heap: str) -> list[str]:
     """A JVM on the single-node broker's jars (``single.lib()``), with its own heap and
     log4j configuration (``single.java_cmd`` has the single node's, fixed)."""
     return ["java", f"-Xmx{heap}", "-Xms64m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1", "-XX:CICompilerCount=2",
+            "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1", "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{base / 'log4j.properties'}",
             f"-Dkafka.logs.dir={base / 'logs'}",
