@@ -27,12 +27,13 @@ from mqkit.driver import (
     MQError,
     NotFound,
     SubscriptionDriver,
+    Unavailable,
 )
 
 from ._errors import mapped
 from ._ledger import Ledger, _Partition
 from ._names import COUNT, MSG_ID, RETRY_AT, record_headers, split_record
-from ._net import group_state
+from ._net import broker_connected, group_state
 from ._producer import send_records
 
 __all__ = ["KafkaSubscription"]
@@ -51,6 +52,10 @@ _RECHECK = 3.0
 # assigned with metadata that lacked a just-created topic (kafka-python's range
 # assignor logs "No partition metadata for topic") and may never fetch anything.
 _EMPTY_AFTER = 2.0
+# A member with no connection to any broker for this long is unavailable: kafka-python's
+# poll keeps returning nothing (it reconnects in the background), and a metadata call can
+# take its whole request timeout to fail.
+_UNREACHABLE_AFTER = 3.0
 _EMPTY_RECHECK = 1.0
 
 
@@ -88,6 +93,7 @@ class KafkaSubscription(SubscriptionDriver):
         self._revoked: dict[TopicPartition, _Partition] = {}
         self._paused: dict[TopicPartition, float] = {}
         self._last_exists = time.monotonic()
+        self._unreachable_since: float | None = None
         self._consumer = self._subscribe()
 
     def _subscribe(self) -> KafkaConsumer:
@@ -226,6 +232,7 @@ class KafkaSubscription(SubscriptionDriver):
                 self._progress = time.monotonic()
                 self._suspect = False
                 return out
+            self._check_reachable()
             self._watch_membership()
             if time.monotonic() >= deadline:
                 self._check_exists()
@@ -321,6 +328,21 @@ class KafkaSubscription(SubscriptionDriver):
         if due:
             with mapped("resume a retry partition"):
                 self._consumer.resume(*due)
+
+    def _check_reachable(self) -> None:
+        """Raise :class:`Unavailable` once this member has had no connection to any
+        broker for ``_UNREACHABLE_AFTER`` seconds (looked at after a poll that returned
+        nothing; a connection is back as soon as a broker is)."""
+        if broker_connected(self._consumer):
+            self._unreachable_since = None
+            return
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        elif now - self._unreachable_since >= _UNREACHABLE_AFTER:
+            raise Unavailable(
+                f"kafka: no broker reachable from the consumer of {self._topic!r} for "
+                f"{now - self._unreachable_since:.0f} s")
 
     def _check_exists(self) -> None:
         if time.monotonic() - self._last_exists < _EXISTS_EVERY:

@@ -23,16 +23,18 @@ driver is given (a documented setting of KafkaAdminClient, KafkaProducer and
 KafkaConsumer); :func:`close_quietly` releases the network thread of a client whose
 owner's constructor raised.
 
-Two readings of kafka-python state that has no public accessor live here too, so that
+Three readings of kafka-python state that has no public accessor live here too, so that
 every use of kafka-python's private API is in this module: :func:`has_fatal_error` (a
-producer's ``_transaction_manager``) and :func:`group_state` (a consumer's
-``_coordinator``); and one request to chosen brokers, :func:`known_everywhere` (an admin
-client's ``_manager``: KafkaAdminClient asks metadata of one broker of its choice only).
+producer's ``_transaction_manager``), :func:`group_state` (a consumer's
+``_coordinator``) and :func:`broker_connected` (a consumer's ``_client``); and one
+request to chosen brokers, :func:`known_everywhere` (an admin client's ``_manager``:
+KafkaAdminClient asks metadata of one broker of its choice only).
 
 Tied to kafka-python 3.0's internals (``KafkaAdminClient._manager``,
 ``KafkaConnectionManager._connect``,
 ``_build_transport`` and ``_auth_failures``, a transport's ``_sock_recv``, a client's
-``_net``, ``KafkaProducer._transaction_manager``, ``KafkaConsumer._coordinator``), pinned
+``_net``, ``KafkaProducer._transaction_manager``, ``KafkaConsumer._coordinator`` and
+``_client``), pinned
 to the kafka-python version of the ``kafka`` extra; ``tests/test_kafka_auth_unit.py``
 checks that they are still there and fails naming the one that is not. No helper falls
 back silently: a missing attribute raises ``AttributeError`` naming it.
@@ -53,6 +55,7 @@ from kafka.protocol.metadata import MetadataRequest
 __all__ = [
     "AUTH_FAILURES",
     "AuthAwareManager",
+    "broker_connected",
     "close_quietly",
     "group_state",
     "has_fatal_error",
@@ -126,6 +129,14 @@ def group_state(consumer: KafkaConsumer) -> str:
     """The group membership state of ``consumer``'s coordinator, as kafka-python names
     it (``"<unjoined>"``, ``"<rebalancing>"``, ``"<stable>"``): for log lines."""
     return str(consumer._coordinator.state)
+
+
+def broker_connected(consumer: KafkaConsumer) -> bool:
+    """Whether ``consumer``'s network client holds a live connection to at least one
+    broker of its metadata (its ``_client``; no I/O, under a microsecond): what a
+    member between fetches has instead of an error while every broker is down."""
+    client = consumer._client
+    return any(client.connected(broker.node_id) for broker in client.cluster.brokers())
 
 
 def _led(metadata: dict[str, Any], topics: Sequence[str]) -> bool:

@@ -77,6 +77,11 @@ class FakeConsumer:
         self._coordinator = type("Coordinator", (), {"state": state})()
         self.closed = False
         self._paused: set[object] = set()
+        self.up = True  # whether its one broker is connected (see _client)
+        broker = type("Broker", (), {"node_id": 1})()
+        cluster = type("Cluster", (), {"brokers": staticmethod(lambda: [broker])})()
+        self._client = type("Client", (), {
+            "cluster": cluster, "connected": lambda _c, node: self.up})()
         self.seeks: list[tuple[object, int]] = []
 
     def subscribe(self, topics: list[str], listener: object) -> None:

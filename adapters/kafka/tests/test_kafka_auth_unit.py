@@ -23,7 +23,13 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.transport import KafkaSSLTransport, KafkaTCPTransport
 from mqkit_kafka._errors import map_error, mapped
-from mqkit_kafka._net import AuthAwareManager, _data_before_eof, group_state, has_fatal_error
+from mqkit_kafka._net import (
+    AuthAwareManager,
+    _data_before_eof,
+    broker_connected,
+    group_state,
+    has_fatal_error,
+)
 
 import mqkit
 
@@ -104,6 +110,10 @@ def test_the_kafka_python_internals_it_extends_are_there() -> None:
     try:
         _private(_private(consumer, "_coordinator"), "state")
         assert group_state(consumer) == "<unjoined>"
+        client = _private(consumer, "_client")
+        _private(client, "connected")
+        _private(_private(client, "cluster"), "brokers")
+        assert broker_connected(consumer) is False  # no broker known, none connected
     finally:
         consumer.close(autocommit=False)
 

@@ -306,3 +306,28 @@ def test_a_delayed_send_moves_to_the_retry_topic_or_is_read_again(
         assert [d.message.body for d in out] == [b"m0"]
         assert consumers.made[0].seeks == [(tp, 1)]
         assert sub._ledger.position(tp) == 1
+
+
+def test_a_member_cut_off_from_every_broker_is_unavailable_after_seconds(
+        consumers: FakeConsumers) -> None:
+    """Between fetches kafka-python only returns empty polls while every broker is down;
+    the member says Unavailable once it has had no connection for a few seconds (the
+    run loop and /readyz see the outage), and is fine again once one is back."""
+    import time
+
+    from mqkit_kafka._consumer import _UNREACHABLE_AFTER, KafkaSubscription
+
+    sub = KafkaSubscription(consumers, lambda: None, "orders", "mqkit.retry.orders.g",
+                            max_request_size=1 << 20, send_timeout=1.0, stuck_after=15.0,
+                            end_offsets=lambda tps: {}, unowned=lambda: 0)
+    member = consumers.made[0]
+    member.up = False
+    sub._check_reachable()                    # the first empty poll without a broker
+    sub._unreachable_since = time.monotonic() - _UNREACHABLE_AFTER + 1
+    sub._check_reachable()                    # not long enough yet
+    sub._unreachable_since = time.monotonic() - _UNREACHABLE_AFTER - 0.1
+    with pytest.raises(mqkit.Unavailable, match=r"no broker reachable.*'orders'"):
+        sub._check_reachable()
+    member.up = True
+    sub._check_reachable()
+    assert sub._unreachable_since is None
