@@ -118,6 +118,7 @@ class Sampler(threading.Thread):
         self.sample()
 
     def sample(self) -> None:
+        """Take one sample now."""
         c = self.counters
         in_flight = int(getattr(c.consumer, "in_flight", 0) or 0)
         backlog = self.backlog0 + c.sent - c.handled
@@ -128,10 +129,12 @@ class Sampler(threading.Thread):
                           backlog))
 
     def run(self) -> None:
+        """Sample until stopped."""
         while not self.done.wait(self.interval):
             self.sample()
 
     def stop(self) -> None:
+        """Stop sampling, after a last sample."""
         self.done.set()
         self.join()
         self.sample()
@@ -282,6 +285,7 @@ def child_fill(args: argparse.Namespace) -> None:
 
 
 def child_delete(args: argparse.Namespace) -> None:
+    """Delete the scenario's topic."""
     with mqkit.connect(args.url) as client:
         client.admin.delete_topic(args.topic)
 
@@ -311,6 +315,7 @@ def _spawn(args: argparse.Namespace, **over: Any) -> Report | None:
 
 
 def _mib(n: int) -> str:
+    """``n`` bytes in MiB, one decimal."""
     return f"{n / 2**20:,.1f}"
 
 
@@ -372,6 +377,7 @@ def run_backend(args: argparse.Namespace, backend: str, url: str,
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (the parent's and the child's)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="memory,redis",
                         help="memory and any of redis, rabbitmq (their "

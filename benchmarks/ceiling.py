@@ -136,6 +136,7 @@ def _pom(group: str, artifact: str, version: str, *, transitive: bool = True) ->
 
 
 def _java() -> str:
+    """The ``java`` on PATH."""
     java = shutil.which("java")
     if java is None:
         raise Unavailable("java not found")
@@ -241,6 +242,7 @@ def kafka_ceiling(url: str, count: int, size: int, batch: int) -> list[Row]:
 # -- RabbitMQ ----------------------------------------------------------------------------
 
 def perf_test_classpath() -> str:
+    """PerfTest and its dependencies, fetched with Maven if absent."""
     target = tools_dir() / f"perf-test-{PERF_TEST_VERSION}"
     _mvn_copy(_pom("com.rabbitmq", "perf-test", PERF_TEST_VERSION), target)
     return f"{target / 'lib'}/*"
@@ -382,6 +384,7 @@ def table(rows: list[Row], others: dict[tuple[str, str, str], float]) -> str:
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks --ceiling",
         description="Each broker's own load tool (redis-benchmark, Kafka's perf tools, "
