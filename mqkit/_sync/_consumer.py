@@ -495,6 +495,11 @@ class Consumer:
         return max(1, msg.delivery_count - released)
 
     def _background_flush(self) -> float | None:
+        with self._state:
+            if not self._queue.pending:
+                # A receive handed everything over meanwhile: do not queue up for the
+                # lock it may be holding while it waits for messages.
+                return None
         with self._lock:
             driver = self._driver
             if driver is None:

@@ -497,6 +497,11 @@ class AsyncConsumer:
         return max(1, msg.delivery_count - released)
 
     async def _background_flush(self) -> float | None:
+        with self._state:
+            if not self._queue.pending:
+                # A receive handed everything over meanwhile: do not queue up for the
+                # lock it may be holding while it waits for messages.
+                return None
         async with self._lock:
             driver = self._driver
             if driver is None:
