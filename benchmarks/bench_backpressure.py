@@ -25,6 +25,11 @@ its ``MQKIT_TEST_<BACKEND>_URL`` is set, ``redis`` or ``rabbitmq``) and face:
   by another subprocess, so the filling leaves nothing in the measured one), then one
   consumer with ``prefetch=100`` and the slow handler runs for ``--seconds``. The same
   with a backlog of ``--small-backlog`` shows whether RSS grows with the backlog.
+* **acks-unavailable** (only when named in ``--scenarios``): as slow-consumer, but every
+  ack the consumer hands to the driver is refused as :class:`mqkit.Unavailable` (the
+  driver's ``ack`` is replaced, a probe of mqkit's private state) while receives go on:
+  shows whether decided messages waiting for the broker (the settlement queue) count
+  against the prefetch. The acks are let through again before the consumer stops.
 
 Figures are printed, never asserted. The topics are deleted at the end.
 """
@@ -52,6 +57,9 @@ HERE = Path(__file__).resolve()
 BATCH = 100
 PREFETCH = 100
 REAL = ("redis", "rabbitmq")
+# The scenarios whose backlog is put in before the measured consumer starts.
+BACKLOG = ("slow-consumer", "acks-unavailable")
+SCENARIOS = ("fill-only", "fast-producer", "slow-consumer")
 
 
 # -- measuring (in the child) ------------------------------------------------------------
@@ -167,6 +175,22 @@ def async_slow_handler(counters: Counters, handler_ms: float) -> Callable[..., A
     return handle
 
 
+def _refuse_acks(driver: Any, *, awaitable: bool = False) -> Callable[[], None]:
+    """Make ``driver`` (a consumer's open subscription) refuse every ack as unavailable;
+    return what lets the acks through again."""
+    def refuse(deliveries: object) -> None:
+        raise mqkit.Unavailable("acks refused by bench_backpressure (acks-unavailable)")
+
+    async def refuse_async(deliveries: object) -> None:
+        refuse(deliveries)
+
+    driver.ack = refuse_async if awaitable else refuse
+
+    def restore() -> None:
+        del driver.ack  # the instance attribute goes: the class's ack is back
+    return restore
+
+
 def send_all(client: mqkit.Client, topic: str, count: int, size: int,
              counters: Counters) -> None:
     """``count`` messages with ``send_batch(100)``, as fast as the broker takes them."""
@@ -183,13 +207,13 @@ def child_sync(args: argparse.Namespace) -> Report:
     report = Report(args.backend, "sync", args.scenario, args.count, args.size)
     counters = Counters()
     with mqkit.connect(args.url) as client:
-        if args.scenario != "slow-consumer" or args.backend == "memory":
+        if args.scenario not in BACKLOG or args.backend == "memory":
             client.admin.create_topic(args.topic)
             client.admin.create_group(args.topic, "g")
         backlog0 = 0
-        if args.scenario == "slow-consumer" and args.backend == "memory":
+        if args.scenario in BACKLOG and args.backend == "memory":
             send_all(client, args.topic, args.count, args.size, Counters())
-        if args.scenario == "slow-consumer":
+        if args.scenario in BACKLOG:
             backlog0 = args.count
         report.start = rss()
         sampler = Sampler(counters, report, args.sample, backlog0)
@@ -208,8 +232,13 @@ def child_sync(args: argparse.Namespace) -> Report:
                         consumer.stop()
                     stopper = threading.Thread(target=produce_then_stop, daemon=True)
                 else:
+                    restore = (_refuse_acks(consumer._open())
+                               if args.scenario == "acks-unavailable" else None)
+
                     def stop_later() -> None:
                         time.sleep(args.seconds)
+                        if restore is not None:
+                            restore()
                         consumer.stop()
                     stopper = threading.Thread(target=stop_later, daemon=True)
                 stopper.start()
@@ -240,13 +269,13 @@ async def child_aio(args: argparse.Namespace) -> Report:
                 c.sent += n
 
     async with mqkit.aio.connect(args.url) as client:
-        if args.scenario != "slow-consumer" or args.backend == "memory":
+        if args.scenario not in BACKLOG or args.backend == "memory":
             await client.admin.create_topic(args.topic)
             await client.admin.create_group(args.topic, "g")
         backlog0 = 0
-        if args.scenario == "slow-consumer" and args.backend == "memory":
+        if args.scenario in BACKLOG and args.backend == "memory":
             await send(client, Counters())
-        if args.scenario == "slow-consumer":
+        if args.scenario in BACKLOG:
             backlog0 = args.count
         report.start = rss()
         sampler = Sampler(counters, report, args.sample, backlog0)
@@ -258,12 +287,17 @@ async def child_aio(args: argparse.Namespace) -> Report:
             async with client.consumer(args.topic, "g", prefetch=PREFETCH) as consumer:
                 counters.consumer = consumer
 
+                restore = (_refuse_acks(await consumer._open(), awaitable=True)
+                           if args.scenario == "acks-unavailable" else None)
+
                 async def stopper() -> None:
                     if args.scenario == "fast-producer":
                         await send(client, counters)
                         await asyncio.sleep(args.linger)
                     else:
                         await asyncio.sleep(args.seconds)
+                    if restore is not None:
+                        restore()
                     consumer.stop()
                 task = asyncio.create_task(stopper())
                 await consumer.run(async_slow_handler(counters, args.handler_ms))
@@ -350,9 +384,9 @@ def run_backend(args: argparse.Namespace, backend: str, url: str,
     """Every scenario of one backend, each in its own subprocess."""
     out: list[Report] = []
     for face in faces:
-        scenarios = ["fill-only", "fast-producer", "slow-consumer"] if backend == "memory" \
-            else ["fast-producer", "slow-consumer"]
-        for scenario in scenarios:
+        scenarios = [s for s in args.scenarios.split(",")
+                     if s.strip() and (backend == "memory" or s.strip() != "fill-only")]
+        for scenario in (s.strip() for s in scenarios):
             backlogs = [args.count, args.small_backlog] if scenario == "slow-consumer" \
                 else [args.count]
             for count in backlogs:
@@ -364,7 +398,7 @@ def run_backend(args: argparse.Namespace, backend: str, url: str,
                 ns.scenario, ns.count = scenario, count
                 print(f"-- {backend} {face} {scenario} ({count:,} messages)", flush=True)
                 try:
-                    if scenario == "slow-consumer" and backend != "memory":
+                    if scenario in BACKLOG and backend != "memory":
                         _spawn(ns, scenario="fill", face="sync")
                     report = _spawn(ns)
                 finally:
@@ -383,6 +417,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="memory and any of redis, rabbitmq (their "
                              "MQKIT_TEST_<BACKEND>_URL must be set)")
     parser.add_argument("--faces", default="sync", help="sync, aio or sync,aio")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="any of fill-only (memory:// only), fast-producer, "
+                             "slow-consumer, acks-unavailable")
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--small-backlog", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=100)
@@ -391,7 +428,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--linger", type=float, default=3.0,
                         help="fast-producer: seconds the consumer goes on after the last send")
     parser.add_argument("--seconds", type=float, default=15.0,
-                        help="slow-consumer: seconds the consumer runs")
+                        help="slow-consumer, acks-unavailable: seconds the consumer runs")
     parser.add_argument("--sample", type=float, default=0.5)
     parser.add_argument("--json", default=str(HERE.parent.parent / "build" / "bench"
                                               / "backpressure.json"))
