@@ -4,7 +4,9 @@
                                  [--wall SECONDS] [--commit SHA] [--note TEXT]
 
 One table per backend (a row per fault: sent, processed, lost, duplicates, recovery and
-its parts), then how the faults are made. ``--wall`` is the whole run's wall time, stated
+its parts; a fault listed in ``fault_tests.clusters.NOT_APPLICABLE`` is a row "n/a:
+<reason>", whose premise the run checked), a backend's own semantics under its table
+(``BACKEND_NOTES``), then how the faults are made. ``--wall`` is the whole run's wall time, stated
 under the tables; ``--commit`` the code the run measured. Exit 1 when there is no record.
 """
 
@@ -40,6 +42,12 @@ by hand with `scripts/clusters up BACKEND`):
 - **A killed consumer** is `SIGKILL` of a consumer process (not a clean close): its
   unacked deliveries come back after their lease (5 s here); a new process is started.
 - **A cluster restart** stops every node with `SIGTERM` and starts them all again.
+- **SQS** is a managed service: the topology is one moto server (SQS and SNS) behind a
+  proxy, standing for the AWS endpoint. A network cut is the proxy's; a killed consumer
+  is as above (the lease is the visibility timeout). Killing or restarting moto is not a
+  fault of ours to survive: moto keeps every queue and message in memory and has no
+  persistence option, so those two cases are "n/a" (the run checks that premise: a
+  message sent before the restart is gone after it).
 
 The workload (`fault_tests/workload.py`): one producer process sends numbered messages at
 50/s for 20 s and records each number whose `send` returned (a send that raised is
@@ -56,6 +64,19 @@ raised and were retried; *recovery* the longest stretch after the fault without 
 (the larger of *producer stall*, without a confirmed send, and *consumer stall*, without a
 processed message; until the producer ended).
 """
+
+
+BACKEND_NOTES = {
+    "sqs": "One moto server (SQS and SNS, `mode=sns`: the topic an SNS topic, the group "
+           "an SQS queue subscribed to it) behind a TCP proxy: SQS has no nodes or leader "
+           "of ours. *node_cut* makes the endpoint unreachable (connections reset) for "
+           "4 s; *consumer_killed*'s in-flight messages come back when their visibility "
+           "timeout (the 5 s lease) runs out. Killing or restarting the service is not "
+           "applicable: moto keeps its state in memory (no persistence option), so a "
+           "restart loses every queue and message, and AWS's own restarts are not ours "
+           "to test.",
+}
+"""A paragraph under a backend's table: what its faults mean there."""
 
 
 def _load(records: Path) -> list[dict[str, Any]]:
@@ -83,8 +104,12 @@ def render(records: list[dict[str, Any]], wall: float | None = None,
     by_backend: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_backend.setdefault(str(record["backend"]), []).append(record)
-    total_lost = sum(int(r["lost"]) for r in records)
-    lines += [f"**{len(records)} cases, {total_lost} confirmed message(s) lost.**", ""]
+    ran = [r for r in records if "not_applicable" not in r]
+    total_lost = sum(int(r["lost"]) for r in ran)
+    skipped = len(records) - len(ran)
+    lines += [f"**{len(ran)} cases, {total_lost} confirmed message(s) lost"
+              + (f"; {skipped} not applicable (see the tables)" if skipped else "") + ".**",
+              ""]
     if wall is not None or commit is not None:
         parts = []
         if wall is not None:
@@ -105,11 +130,17 @@ def render(records: list[dict[str, Any]], wall: float | None = None,
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in rows:
+            if "not_applicable" in r:
+                lines.append(f"| {r['fault']} | n/a: {r['not_applicable']} (checked: "
+                             f"{r.get('premise', '-')}) |" + " n/a |" * 8)
+                continue
             lines.append("| " + " | ".join(_fmt(v) for v in (
                 r["fault"], r.get("action", ""), r["sent"], r["processed"], r["lost"],
                 r["duplicates"], r.get("producer_retries"), r["recovery_s"],
                 r.get("producer_stall_s"), r.get("consumer_stall_s"))) + " |")
         lines.append("")
+        if backend in BACKEND_NOTES:
+            lines += [BACKEND_NOTES[backend], ""]
     return "\n".join(lines) + "\n" + HOW
 
 

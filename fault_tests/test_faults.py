@@ -32,6 +32,13 @@ Each case writes ``build/faults/<backend>-<fault>.json`` (the workload files and
 logs are in ``build/faults/work/<backend>-<fault>/``); ``python -m fault_tests.report``
 renders ``docs/reliability.md`` from them.
 
+Some faults cannot pass by construction on some topologies: ``NOT_APPLICABLE`` in
+``fault_tests.clusters`` lists them with the reason (SQS: moto keeps its state in memory,
+so killing or restarting it loses every queue; a managed service's restart is not ours to
+test). Those pairs are not fault cases; ``test_not_applicable`` checks their premise
+instead (after the fault, the topic's group no longer delivers a message sent before it)
+and writes a record with the reason, which the report shows as "n/a".
+
 Backends: ``MQKIT_FAULT_BACKENDS`` (comma-separated), default every topology registered in
 ``fault_tests.clusters.TOPOLOGIES``. One cluster runs at a time: switching backend stops the
 previous one. Every process a case starts is SIGKILLed (process group) in its finalizer.
@@ -53,7 +60,7 @@ from pathlib import Path
 import pytest
 
 import mqkit
-from fault_tests.clusters import TOPOLOGIES, Topology, make
+from fault_tests.clusters import NOT_APPLICABLE, TOPOLOGIES, Topology, make
 from fault_tests.workload import analyse, read_numbers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,18 +167,19 @@ def procs(request: pytest.FixtureRequest) -> Iterator[_Procs]:
 def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
             consume: Callable[[str], subprocess.Popen[bytes]]) -> str:
     """Make ``fault`` happen; returns what was done (for the record)."""
+    role = "leader" if len(topology.nodes) > 1 else "the only node"
     if fault == "leader_killed":
         node = topology.leader(topic)
         topology.kill(node)
         time.sleep(DOWN_FOR)
         topology.start(node)
-        return f"SIGKILL {node} (leader), started again after {DOWN_FOR:g} s"
+        return f"SIGKILL {node} ({role}), started again after {DOWN_FOR:g} s"
     if fault == "node_cut":
         node = topology.leader(topic)
         topology.cut(node)
         time.sleep(DOWN_FOR)
         topology.heal(node)
-        return f"cut {node} (leader) for {DOWN_FOR:g} s"
+        return f"cut {node} ({role}) for {DOWN_FOR:g} s"
     if fault == "consumer_killed":
         victim = procs.procs[0]
         procs.signal(victim, signal.SIGKILL)
@@ -204,7 +212,10 @@ def _set_up(url: str, topic: str, group: str, options: dict[str, object]) -> lis
             time.sleep(1.0)
 
 
-CASES = [(backend, fault) for backend in _backends() for fault in FAULTS]
+CASES = [(backend, fault) for backend in _backends() for fault in FAULTS
+         if (backend, fault) not in NOT_APPLICABLE]
+NA_CASES = [(backend, fault) for backend in _backends() for fault in FAULTS
+            if (backend, fault) in NOT_APPLICABLE]
 
 
 @pytest.mark.parametrize(("backend", "fault"), CASES, ids=[f"{b}-{f}" for b, f in CASES])
@@ -275,3 +286,42 @@ def test_fault(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> 
     assert result.recovery_s <= RECOVERY_BOUND, f"recovery over {RECOVERY_BOUND} s: {record}"
     assert len(running) == len(files) - (1 if fault == "consumer_killed" else 0), \
         f"a consumer process died: {record}"
+
+
+@pytest.mark.parametrize(("backend", "fault"), NA_CASES, ids=[f"{b}-{f}" for b, f in NA_CASES])
+def test_not_applicable(backend: str, fault: str, clusters: _Clusters, procs: _Procs) -> None:
+    """The premise of a NOT_APPLICABLE entry: the fault loses the topic's state. A message
+    is sent to a fresh topic with a group, the fault happens, and a new client must not
+    receive it (the group is gone: NotFound, or nothing within 5 s). Fails, asking to run
+    the case instead, when the message survived. Writes the record the report shows as
+    "n/a: <reason>"."""
+    began = time.monotonic()
+    topology = clusters.get(backend)
+    url = topology.url()
+    topic = f"ft.{fault}.{uuid.uuid4().hex[:6]}"
+    _set_up(url, topic, "workers", topology.topic_options())
+    with mqkit.connect(url) as client:
+        client.producer(topic).send(b"before the fault")
+
+    def no_consumer(name: str) -> subprocess.Popen[bytes]:
+        raise AssertionError(f"{fault} starts no consumer ({name}) in this check")
+
+    action = _inject(fault, topology, topic, procs, no_consumer)
+    survived: list[bytes] = []
+    observed, detail = "the message was not delivered within 5 s", ""
+    try:
+        with mqkit.connect(url) as client, client.consumer(topic, "workers") as consumer:
+            deadline = time.monotonic() + 5.0
+            while not survived and time.monotonic() < deadline:
+                survived = [m.body for m in consumer.receive(timeout=1.0)]
+    except mqkit.NotFound as exc:
+        observed, detail = "the topic is gone (NotFound)", str(exc)[:300]
+    record = {"backend": backend, "fault": fault, "not_applicable": NOT_APPLICABLE[
+        (backend, fault)], "action": action, "premise": f"state lost: {observed}",
+        "premise_detail": detail,
+        "wall_s": round(time.monotonic() - began, 1)}
+    assert not survived, (f"{backend}/{fault}: the message sent before the fault survived "
+                          f"it, so the NOT_APPLICABLE entry's premise no longer holds: "
+                          f"run the case instead")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{backend}-{fault}.json").write_text(json.dumps(record, indent=2) + "\n")

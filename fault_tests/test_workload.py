@@ -51,3 +51,18 @@ def test_report_has_a_table_per_backend() -> None:
     assert "| node_cut | cut n1 | 10 | 10 | 0 | 1 | 0 | 1.2 | 1.0 | 1.2 |" in page
     assert "**2 cases, 0 confirmed message(s) lost.**" in page
     assert "100 s" in page and "abc" in page
+
+
+def test_report_shows_a_not_applicable_fault_as_such() -> None:
+    ran = {"backend": "sqs", "fault": "node_cut", "action": "cut moto", "sent": 5,
+           "processed": 5, "lost": 0, "duplicates": 0, "producer_retries": 0,
+           "recovery_s": 4.0, "producer_stall_s": 4.0, "consumer_stall_s": 3.0}
+    na = {"backend": "sqs", "fault": "cluster_restart", "not_applicable": "state in memory",
+          "premise": "state lost (NotFound)"}
+    page = render([ran, na])
+    assert "**1 cases, 0 confirmed message(s) lost; 1 not applicable (see the tables).**" \
+        in page
+    assert ("| cluster_restart | n/a: state in memory (checked: state lost (NotFound)) |"
+            + " n/a |" * 8) in page
+    assert "moto keeps its state in memory" in page  # the SQS note under its table
+    assert page.index("| node_cut |") < page.index("| cluster_restart |")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .base import Topology
 
-__all__ = ["TOPOLOGIES", "Topology", "clusters_home", "make"]
+__all__ = ["NOT_APPLICABLE", "TOPOLOGIES", "Topology", "clusters_home", "make"]
 
 
 def _lazy(module: str, cls: str) -> Callable[[], Topology]:
@@ -31,7 +31,19 @@ TOPOLOGIES: dict[str, Callable[[], Topology]] = {
     "rabbitmq": _lazy(".rabbitmq", "RabbitCluster"),
     "nats": _lazy(".nats", "NatsCluster"),
     "redis": _lazy(".redis", "RedisSentinel"),
+    "sqs": _lazy(".sqs", "SqsMoto"),
 }
+
+NOT_APPLICABLE: dict[tuple[str, str], str] = {
+    ("sqs", "leader_killed"): "moto keeps state in memory; a managed service's restart "
+                              "is not ours to test",
+    ("sqs", "cluster_restart"): "moto keeps state in memory; a managed service's restart "
+                                "is not ours to test",
+}
+"""(backend, fault) pairs the fault suite does not run, with the reason (shown as "n/a:
+<reason>" in ``docs/reliability.md``). A fault is listed only when it cannot pass by
+construction on that topology; the harness checks the premise instead (the fault loses
+the topic's state), so the entry fails loudly once it no longer holds."""
 
 
 def clusters_home() -> Path:

@@ -21,7 +21,8 @@ class Topology(Protocol):
     """One clustered backend. Every method is blocking and idempotent where it can be."""
 
     backend: str
-    """``kafka``, ``rabbitmq``, ``nats`` or ``redis``."""
+    """``kafka``, ``rabbitmq``, ``nats``, ``redis`` or ``sqs`` (one moto server: see
+    :mod:`.sqs` for what each fault means there)."""
 
     nodes: tuple[str, ...]
     """Node names (``n1``, ``n2``, ``n3``; for Redis ``primary``, ``replica``, ...)."""
