@@ -10,8 +10,8 @@ another's; the subprocess reports its resident set (``VmRSS`` of /proc/self/stat
 start (connected, topic and group made, nothing sent), its peak (``VmHWM``, the kernel's
 high-water mark) and at the end (consumer stopped, client still open), with a sample every
 ``--sample`` seconds of RSS, the consumer's ``in_flight`` (received and not yet settled)
-and the backlog (sent minus handled). The scenarios, per backend (``memory`` and, where
-its ``MQKIT_TEST_<BACKEND>_URL`` is set, ``redis`` or ``rabbitmq``) and face:
+and the backlog (sent minus handled). The scenarios, per backend (``memory`` and any
+other whose ``MQKIT_TEST_<BACKEND>_URL`` is set: ``redis`` by default) and face:
 
 * **fast-producer**: ``--count`` messages of ``--size`` bytes sent with ``send_batch`` of
   100 from a thread, as fast as the broker takes them, while one consumer with
@@ -56,7 +56,6 @@ import mqkit.aio
 HERE = Path(__file__).resolve()
 BATCH = 100
 PREFETCH = 100
-REAL = ("redis", "rabbitmq")
 # The scenarios whose backlog is put in before the measured consumer starts.
 BACKLOG = ("slow-consumer", "acks-unavailable")
 SCENARIOS = ("fill-only", "fast-producer", "slow-consumer")
@@ -414,7 +413,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     """The command line (the parent's and the child's)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="memory,redis",
-                        help="memory and any of redis, rabbitmq (their "
+                        help="memory and any of redis, rabbitmq, kafka, nats, sqs (their "
                              "MQKIT_TEST_<BACKEND>_URL must be set)")
     parser.add_argument("--faces", default="sync", help="sync, aio or sync,aio")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
