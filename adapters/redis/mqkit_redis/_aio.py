@@ -44,6 +44,7 @@ from mqkit.driver import (
 )
 
 from . import _flows as flows
+from . import _reader
 from ._capabilities import aof_enabled, capabilities_for, pubsub_capabilities
 from ._delay import MOVE_DUE
 from ._errors import mapped
@@ -187,19 +188,28 @@ class AsyncShell:
 # -- streams mode ----------------------------------------------------------------------
 
 class AsyncRedisTopic(AsyncShell, AsyncTopicDriver):
-    """A stream key; ``send_batch`` is one pipeline without MULTI/EXEC."""
+    """A stream key; ``send_batch`` is one pipeline without MULTI/EXEC. Messages with a
+    priority go to their band's stream (``flows.send_banded``); the bands this object
+    made or saw are remembered, so a band costs one more round trip on first use."""
 
-    def __init__(self, link: AsyncLink, topic: str, key: str, delayed_key: str) -> None:
+    def __init__(self, link: AsyncLink, names: Names, topic: str) -> None:
         self._link = link
+        self._names = names
         self._topic = topic
-        self._key = key
-        self._delayed = delayed_key
+        self._key = names.stream(topic)
+        self._delayed = names.delayed(topic)
+        self._bands: set[str] = set()
 
     async def send_batch(self, messages: Sequence[Message]) -> None:
-        commands = flows.send_commands(self._key, self._delayed, self._link.options,
-                                       messages, time.time())
+        flow: flows.Flow[list[Any]]
+        if any(m.priority for m in messages):
+            flow = flows.send_banded(self._names, self._topic, self._link.options,
+                                     messages, time.time(), ensured=self._bands)
+        else:
+            flow = flows.exchange(flows.send_commands(
+                self._key, self._delayed, self._link.options, messages, time.time()))
         with mapped(f"send to {self._topic!r}"):
-            replies = await self._link.run(flows.exchange(commands))
+            replies = await self._link.run(flow)
         flows.send_outcome(self._topic, self._key, replies)
 
     async def close(self) -> None:
@@ -208,9 +218,9 @@ class AsyncRedisTopic(AsyncShell, AsyncTopicDriver):
 
 class AsyncRedisSubscription(AsyncShell, AsyncSubscriptionDriver):
     """One consumer (``options.consumer_name``) of one group of one stream: runs the
-    flows of its ``_flows.Reader``."""
+    flows of its ``_reader.Reader``."""
 
-    def __init__(self, link: AsyncLink, reader: flows.Reader) -> None:
+    def __init__(self, link: AsyncLink, reader: _reader.Reader) -> None:
         self._link = link
         self._reader = reader
         self._what = f"group {reader.group!r} of {reader.topic!r}"
@@ -254,18 +264,18 @@ class AsyncRedisDriver(AsyncShell, AsyncDriver):
 
     async def open_topic(self, topic: str) -> AsyncRedisTopic:
         await self._run(f"open topic {topic!r}", flows.require_topic(self._names, topic))
-        key = self._names.stream(topic)
-        self._link.known.remember(key)
-        return AsyncRedisTopic(self._link, topic, key, self._names.delayed(topic))
+        self._link.known.remember(self._names.stream(topic))
+        return AsyncRedisTopic(self._link, self._names, topic)
 
     async def open_subscription(self, topic: str, group: str,
                                 options: SubscriptionOptions) -> AsyncRedisSubscription:
         await self._run(f"open group {group!r} of {topic!r}",
                         flows.open_subscription(self._names, topic, group, options))
         self._link.known.remember(self._names.stream(topic), group)
-        return AsyncRedisSubscription(self._link, flows.make_reader(
-            self._names, topic, group, options=self._link.options, sub=options,
-            script_sha=self._link.script_sha))
+        reader = _reader.make_reader(self._names, topic, group, options=self._link.options,
+                                     sub=options, script_sha=self._link.script_sha)
+        await self._run(f"open group {group!r} of {topic!r}", reader.discover())
+        return AsyncRedisSubscription(self._link, reader)
 
     async def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         flows.options_check(options)

@@ -10,9 +10,7 @@ Each flow's docstring names the commands it sends.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.exceptions as re_
@@ -29,12 +27,12 @@ from mqkit.driver import (
     SubscriptionOptions,
 )
 
-from ._delay import MOVE_DUE
+from ._bands import ENSURE_BAND, ENSURE_BAND_SHA
 from ._names import Names
 from ._options import RedisOptions
-from ._wire import deliveries, encode, join_fields
+from ._wire import encode, join_fields
 
-__all__ = ["RELEASED", "Command", "Flow", "Reader", "call", "handles"]
+__all__ = ["RELEASED", "Command", "Flow", "call", "handles", "send_banded", "text"]
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -43,17 +41,16 @@ Flow = Generator[list[Command], list[Any], T]
 # The consumer that holds entries given back by a closed consumer until someone takes
 # them (a consumer deleted from a group would drop its pending entries).
 RELEASED = "mqkit-released"
-# 50 ms: how stale a busy consumer's view of reclaimable and due entries may get; 20
-# extra round trips per second at most, instead of one per batch.
-_CHECK_EVERY = 0.05
-# Delayed messages moved into the stream per look: bounds the script's run time.
-_MOVE_MAX = 1000
-# Entries handled per call when a consumer releases, purge acks, or lag is counted.
+# Entries handled per call when purge acks, or lag is counted.
 _PAGE = 1000
 
 
-def _s(value: Any) -> str:
+def text(value: Any) -> str:
+    """A raw reply (bytes) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_s = text
 
 
 def check(replies: list[Any]) -> list[Any]:
@@ -135,144 +132,58 @@ def send_outcome(topic: str, key: str, replies: list[Any]) -> None:
     raise SendBatchError(failures, len(replies))
 
 
+def send_banded(names: Names, topic: str, options: RedisOptions,
+                messages: Sequence[Message], now: float, *,
+                ensured: set[str]) -> Flow[list[Any]]:
+    """Send messages some of which have a priority: each to its band's stream (or its
+    band's delayed set), made first with :func:`ensure_bands` unless in ``ensured``
+    (the band streams this topic object made or saw, updated). A band that vanished
+    meanwhile (its ``XADD NOMKSTREAM`` answers nil) is made again and its messages sent
+    once more; the replies, as :func:`send_outcome` reads them."""
+    plain = names.stream(topic)
+    keys = [names.band(topic, m.priority or 0) for m in messages]
+    yield from ensure_bands(names, topic, {k for k in keys if k != plain} - ensured, ensured)
+    commands = [send_commands(k, names.delayed_of(k), options, [m], now)[0]
+                for k, m in zip(keys, messages, strict=True)]
+    replies = yield commands
+    again = [i for i, r in enumerate(replies) if r is None and keys[i] != plain]
+    if again:
+        lost = {keys[i] for i in again}
+        ensured -= lost
+        yield from ensure_bands(names, topic, lost, ensured)
+        more = yield [commands[i] for i in again]
+        for i, reply in zip(again, more, strict=True):
+            replies[i] = reply
+    return replies
+
+
+def ensure_bands(names: Names, topic: str, bands: set[str],
+                 ensured: set[str]) -> Flow[None]:
+    """Make the band streams ``bands`` of ``topic`` (``ENSURE_BAND``: each with the plain
+    stream's groups) and add those that exist to ``ensured``; none is made when the
+    topic does not exist (its sends then fail ``NotFound``)."""
+    if not bands:
+        return
+    order = sorted(bands)
+    plain = names.stream(topic)
+    commands: list[Command] = [("EVALSHA", ENSURE_BAND_SHA, 2, plain, b) for b in order]
+    replies = yield commands
+    if any(isinstance(r, re_.NoScriptError) for r in replies):  # a restarted server
+        yield from call(("SCRIPT", "LOAD", ENSURE_BAND))
+        replies = yield commands
+    for band, made in zip(order, check(replies), strict=True):
+        if made:
+            ensured.add(band)
+
+
+def existing_bands(names: Names, topic: str) -> Flow[list[str]]:
+    """The band streams of ``topic`` that exist, highest priority first."""
+    bands = names.bands(topic)
+    found = yield from call(*[("EXISTS", b) for b in bands])
+    return [b for b, n in zip(bands, found, strict=True) if n]
+
+
 # -- receiving -----------------------------------------------------------------------
-
-@dataclass
-class Reader:
-    """One consumer of one group: its state and its flows.
-
-    ``receive``: first a look for what is due again, then ``XREADGROUP ... >``. The look
-    (before blocking, after a nack of ours, else at most every 50 ms) sends in one round
-    trip: the delayed-send mover script, the due ids of the group's retry schedule, and
-    ``XAUTOCLAIM ... JUSTID`` of entries idle longer than the lease (its cursor kept, so
-    a long pending list is walked, not its head rescanned). A claimed entry still
-    scheduled for later is left alone; a due entry is taken by whoever ``ZREM``s it
-    first; the taken entries are ``XCLAIM``ed (one more delivery) and their counts read
-    with ``XPENDING`` in the same round trip.
-    """
-
-    topic: str
-    key: str
-    group: str
-    retry: str
-    delayed: str
-    me: str
-    lease_ms: int
-    options: RedisOptions
-    script_sha: str
-    nacked: bool = False
-    next_check: float = 0.0
-    cursor: str = "0-0"
-
-    def receive(self, max_messages: int, timeout: float) -> Flow[list[Delivery]]:
-        deadline = time.monotonic() + timeout
-        slice_s = self.options.block_slice
-        while True:
-            now = time.monotonic()
-            if self.nacked or now >= self.next_check:
-                self.nacked = False
-                self.next_check = now + _CHECK_EVERY
-                got = yield from self._due_again(max_messages)
-                if got:
-                    return got
-            remaining = deadline - time.monotonic()
-            block = int(min(remaining, slice_s) * 1000)
-            command: list[Any] = ["XREADGROUP", "GROUP", self.group, self.me,
-                                  "COUNT", max_messages]
-            if block >= 1:
-                command += ["BLOCK", block]
-            command += ["STREAMS", self.key, ">"]
-            [reply] = yield from call(tuple(command))
-            got = self.deliveries(reply, None)
-            if not got:
-                self.next_check = 0.0  # idle: look again before the next block
-            if got or block < 1 or time.monotonic() >= deadline:
-                return got
-
-    def deliveries(self, reply: Any, counts: dict[str, int] | None) -> list[Delivery]:
-        """Deliveries from an XREADGROUP or XCLAIM reply (RESP2 lists, or RESP3 maps)."""
-        out: list[Delivery] = []
-        if not reply:
-            return out
-        if counts is not None:  # XCLAIM: a list of entries
-            reply = [(self.key, reply)]
-        for _stream, entries in (reply.items() if isinstance(reply, dict) else reply):
-            deliveries(self.topic, entries, counts, out)
-        return out
-
-    def _due_again(self, limit: int) -> Flow[list[Delivery]]:
-        wall = time.time()
-        now = int(wall * 1000)
-        moved, due, claimed = yield [
-            ("EVALSHA", self.script_sha, 2, self.key, self.delayed, now, _MOVE_MAX,
-             *trim_args(self.options, wall)),
-            ("ZRANGE", self.retry, "-inf", now, "BYSCORE", "LIMIT", 0, limit),
-            ("XAUTOCLAIM", self.key, self.group, self.me, self.lease_ms, self.cursor,
-             "COUNT", limit, "JUSTID")]
-        if isinstance(moved, re_.NoScriptError):  # a restarted or flushed server
-            yield from call(("SCRIPT", "LOAD", MOVE_DUE))
-            moved = 0
-        check([moved, due, claimed])
-        self.cursor = _s(claimed[0])
-        due_ids = [_s(i) for i in due]
-        idle = [_s(i) for i in claimed[1]]
-        if not due_ids and not idle:
-            return []
-        step: list[Command] = [("ZREM", self.retry, e) for e in due_ids]
-        if idle:
-            step.append(("ZMSCORE", self.retry, *idle))
-        replies = yield from call(*step)
-        taken = [e for e, removed in zip(due_ids, replies, strict=False) if removed]
-        if idle:
-            scores = [None if s is None else float(s) for s in replies[len(due_ids)]]
-            later = {e for e, s in zip(idle, scores, strict=True) if s is not None and s > now}
-            stale = [e for e, s in zip(idle, scores, strict=True) if s is not None and s <= now]
-            if stale:
-                yield from call(("ZREM", self.retry, *stale))
-            seen = set(taken)
-            taken += [e for e in idle if e not in later and e not in seen]
-        if not taken:
-            return []
-        extra, taken = taken[limit:], taken[:limit]
-        step = []  # a new step: the one above was sent
-        if extra:  # more than asked for: due again at once, for anyone
-            step.append(("ZADD", self.retry, *[x for e in extra for x in (now, e)]))
-        step.append(("XCLAIM", self.key, self.group, self.me, 0, *taken))
-        step += [("XPENDING", self.key, self.group, e, e, 1) for e in taken]
-        replies = yield from call(*step)
-        replies = replies[1:] if extra else replies
-        counts = {_s(row[0]): int(row[3]) for rows in replies[1:] for row in rows}
-        return self.deliveries(replies[0], counts)
-
-    def ack(self, handles: Sequence[Any]) -> Flow[list[Any]]:
-        """``XACK`` (ack and reject alike: the entry is done for this group)."""
-        return call(("XACK", self.key, self.group, *handles))
-
-    def nack(self, handles: Sequence[Any], delay: float | None) -> Flow[list[Any]]:
-        """Schedule the entries in the group's retry schedule at now (+ delay)."""
-        due = int((time.time() + (delay or 0.0)) * 1000)
-        self.nacked = True
-        return call(("ZADD", self.retry, *[x for h in handles for x in (due, h)]))
-
-    def extend(self, handles: Sequence[Any]) -> Flow[list[Any]]:
-        """``XCLAIM ... JUSTID``: resets the idle time, counts no delivery."""
-        return call(("XCLAIM", self.key, self.group, self.me, 0, *handles, "JUSTID"))
-
-    def release(self) -> Flow[None]:
-        """Schedule this consumer's pending entries at once (``ZADD NX``: one waiting
-        for a delayed nack keeps its time), hand them to ``mqkit-released``, and leave
-        the group (``XGROUP DELCONSUMER``)."""
-        while True:
-            [rows] = yield from call(("XPENDING", self.key, self.group, "-", "+", _PAGE,
-                                      self.me))
-            ids = [_s(row[0]) for row in rows]
-            if not ids:
-                break
-            now = int(time.time() * 1000)
-            yield from call(("ZADD", self.retry, "NX", *[x for e in ids for x in (now, e)]),
-                            ("XCLAIM", self.key, self.group, RELEASED, 0, *ids, "JUSTID"))
-        yield from call(("XGROUP", "DELCONSUMER", self.key, self.group, self.me))
-
 
 # -- admin ---------------------------------------------------------------------------
 
@@ -327,7 +238,8 @@ def group_names(names: Names, topic: str) -> Flow[list[str]]:
 
 def create_topic(names: Names, topic: str) -> Flow[None]:
     """An empty stream: a throwaway group created with ``MKSTREAM`` and destroyed, in
-    one MULTI/EXEC."""
+    one MULTI/EXEC. A name that reads as a band stream is refused (``Names.check_topic``)."""
+    names.check_topic(topic)
     key = names.stream(topic)
     [kind] = yield from call(("TYPE", key))
     kind = _s(kind)
@@ -340,11 +252,13 @@ def create_topic(names: Names, topic: str) -> Flow[None]:
 
 
 def delete_topic(names: Names, topic: str) -> Flow[None]:
-    """``DEL`` of the stream, its delayed set and its groups' retry schedules."""
+    """``DEL`` of the stream, its delayed set and its groups' retry schedules, and the
+    same for each of its priority bands."""
     groups = (yield from group_names(names, topic)) if (
         yield from is_stream(names, topic)) else []
-    yield from call(("DEL", names.stream(topic), names.delayed(topic),
-                     *[names.retry(topic, g) for g in groups]))
+    keys = [names.stream(topic), *names.bands(topic)]
+    yield from call(("DEL", *[x for k in keys for x in (
+        k, names.delayed_of(k), *[names.retry_of(k, g) for g in groups])]))
 
 
 def list_topics(names: Names) -> Flow[list[str]]:
@@ -365,51 +279,72 @@ def list_topics(names: Names) -> Flow[list[str]]:
 
 
 def create_group(names: Names, topic: str, group: str, start: str) -> Flow[None]:
-    """``XGROUP CREATE`` from ``0`` (earliest) or ``$`` (latest); an existing group
-    (``BUSYGROUP``) is left as it is."""
+    """``XGROUP CREATE`` from ``0`` (earliest) or ``$`` (latest) on the stream and on
+    each priority band stream that exists; an existing group (``BUSYGROUP``) is left
+    as it is. A band made later gets the group from its ``ENSURE_BAND`` (from ``0``)."""
     yield from require_topic(names, topic)
-    [reply] = yield [("XGROUP", "CREATE", names.stream(topic), group,
-                      "0" if start == "earliest" else "$")]
-    if isinstance(reply, Exception) and not str(reply).startswith("BUSYGROUP"):
-        raise reply
+    keys = [names.stream(topic), *(yield from existing_bands(names, topic))]
+    position = "0" if start == "earliest" else "$"
+    replies = yield [("XGROUP", "CREATE", k, group, position) for k in keys]
+    for reply in replies:
+        if isinstance(reply, Exception) and not str(reply).startswith("BUSYGROUP"):
+            raise reply
 
 
 def delete_group(names: Names, topic: str, group: str) -> Flow[None]:
+    """``XGROUP DESTROY`` on the stream and its bands, their retry schedules deleted."""
     if not (yield from is_stream(names, topic)):
         return
+    bands = yield from existing_bands(names, topic)
+    yield from exchange([("XGROUP", "DESTROY", k, group) for k in bands])
     yield from call(("XGROUP", "DESTROY", names.stream(topic), group),
-                    ("DEL", names.retry(topic, group)))
+                    ("DEL", *[names.retry_of(k, group)
+                              for k in (names.stream(topic), *names.bands(topic))]))
 
 
-def group_stats(names: Names, topic: str, group: str) -> Flow[GroupStats]:
-    """depth = lag (``XINFO GROUPS``; counted with ``XRANGE`` when Redis cannot tell)
-    + pending; in flight = pending minus the entries waiting in the retry schedule."""
-    yield from require_topic(names, topic)
-    infos = yield from groups_info(names, topic)
-    info = next((i for i in infos if _s(i["name"]) == group), None)
-    if info is None:
-        raise NotFound(f"redis: group {group!r} of topic {topic!r} does not exist")
+def _group_info(names: Names, key: str, group: str) -> Flow[dict[str, Any] | None]:
+    [rows] = yield from call(("XINFO", "GROUPS", key))
+    infos = [row if isinstance(row, dict) else _pairs(row) for row in rows]
+    return next((i for i in infos if _s(i["name"]) == group), None)
+
+
+def _stream_stats(names: Names, key: str, group: str,
+                  info: dict[str, Any]) -> Flow[tuple[int, int]]:
+    """``(depth, in flight)`` of ``group`` on one stream (plain or band)."""
     lag = info.get("lag")
     if lag is None:
         lag = 0
         start = "(" + _s(info["last-delivered-id"])
         while True:
-            [page] = yield from call(("XRANGE", names.stream(topic), start, "+",
-                                      "COUNT", _PAGE))
+            [page] = yield from call(("XRANGE", key, start, "+", "COUNT", _PAGE))
             lag += len(page)
             if len(page) < _PAGE:
                 break
             start = "(" + _s(page[-1][0])
     pending = int(info["pending"])
-    [waiting] = yield from call(("ZCARD", names.retry(topic, group)))
-    return GroupStats(topic=topic, group=group, depth=int(lag) + pending,
-                      in_flight=max(0, pending - int(waiting)))
+    [waiting] = yield from call(("ZCARD", names.retry_of(key, group)))
+    return int(lag) + pending, max(0, pending - int(waiting))
 
 
-def purge(names: Names, topic: str, group: str) -> Flow[None]:
-    """``XGROUP SETID <g> $``, ``XACK`` of every pending entry, the schedule deleted."""
+def group_stats(names: Names, topic: str, group: str) -> Flow[GroupStats]:
+    """depth = lag (``XINFO GROUPS``; counted with ``XRANGE`` when Redis cannot tell)
+    + pending; in flight = pending minus the entries waiting in the retry schedule;
+    summed over the stream and its priority bands."""
     yield from require_topic(names, topic)
     key = names.stream(topic)
+    info = yield from _group_info(names, key, group)
+    if info is None:
+        raise NotFound(f"redis: group {group!r} of topic {topic!r} does not exist")
+    depth, in_flight = yield from _stream_stats(names, key, group, info)
+    for band in (yield from existing_bands(names, topic)):
+        band_info = yield from _group_info(names, band, group)
+        if band_info is not None:
+            d, f = yield from _stream_stats(names, band, group, band_info)
+            depth, in_flight = depth + d, in_flight + f
+    return GroupStats(topic=topic, group=group, depth=depth, in_flight=in_flight)
+
+
+def _purge_stream(names: Names, key: str, group: str) -> Flow[None]:
     [length] = yield from call(("XLEN", key))
     yield from call(("XGROUP", "SETID", key, group, "$", "ENTRIESREAD", length))
     while True:
@@ -417,16 +352,18 @@ def purge(names: Names, topic: str, group: str) -> Flow[None]:
         if not rows:
             break
         yield from call(("XACK", key, group, *[row[0] for row in rows]))
-    yield from call(("DEL", names.retry(topic, group)),
+    yield from call(("DEL", names.retry_of(key, group)),
                     ("XGROUP", "DELCONSUMER", key, group, RELEASED))
 
 
-def make_reader(names: Names, topic: str, group: str, *, options: RedisOptions,
-                sub: SubscriptionOptions, script_sha: str) -> Reader:
-    return Reader(topic=topic, key=names.stream(topic), group=group,
-                  retry=names.retry(topic, group), delayed=names.delayed(topic),
-                  me=sub.consumer_name, lease_ms=max(1, int(sub.lease * 1000)),
-                  options=options, script_sha=script_sha)
+def purge(names: Names, topic: str, group: str) -> Flow[None]:
+    """``XGROUP SETID <g> $``, ``XACK`` of every pending entry, the schedule deleted;
+    on the stream and on each priority band that has the group."""
+    yield from require_topic(names, topic)
+    yield from _purge_stream(names, names.stream(topic), group)
+    for band in (yield from existing_bands(names, topic)):
+        if (yield from _group_info(names, band, group)) is not None:
+            yield from _purge_stream(names, band, group)
 
 
 def open_subscription(names: Names, topic: str, group: str,

@@ -10,16 +10,31 @@ nack retry schedule    ``<stream key>:mqkit-retry:<group>``: a sorted set, score
                        time (ms since the epoch), member = entry id
 delayed sends          ``<stream key>:mqkit-delayed``: a sorted set, score = due time
                        (ms), member = the entry's fields (``_wire.join_fields``)
+priority band p        ``<stream key>:mqkit-p<p>`` (p = 1..9): a stream holding the
+                       topic's messages sent with priority p; it has the topic's groups
+                       and its own retry schedule and delayed set (the names above with
+                       the band's key as stream key). Priority 0 or none: the plain stream
 =====================  ===============================================================
 
-Helper keys are not streams, so listing topics (``SCAN ... TYPE stream``) never shows them.
+Helper keys are not streams, so listing topics (``SCAN ... TYPE stream``) never shows them;
+band streams are, and ``list_topics`` leaves them out (:meth:`Names.is_band`). A topic
+whose name ends like a band (``...:mqkit-p3``) is refused (``ConfigurationError`` naming
+``topic``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["Names"]
+from mqkit.driver import ConfigurationError, InvalidMessage
+
+__all__ = ["BANDS", "Names"]
+
+BANDS = tuple(range(9, 0, -1))
+"""The priority levels that have a band stream, highest first (0 is the plain stream)."""
+_BAND_MARK = ":mqkit-p"
+_BAND_RE = re.compile(re.escape(_BAND_MARK) + "[1-9]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +46,54 @@ class Names:
         return self.key_prefix + topic
 
     def topic(self, key: str) -> str | None:
-        """The topic of a stream key, or ``None`` when it lacks the prefix."""
-        return key[len(self.key_prefix):] if key.startswith(self.key_prefix) else None
+        """The topic of a stream key, or ``None`` when it lacks the prefix or is a
+        priority band's stream."""
+        if not key.startswith(self.key_prefix) or self.is_band(key):
+            return None
+        return key[len(self.key_prefix):]
+
+    def band(self, topic: str, priority: int) -> str:
+        """The stream of ``topic``'s messages of ``priority`` (1..9); the plain stream
+        for 0. Raises ``InvalidMessage`` naming ``priority`` outside 0..9."""
+        if type(priority) is not int or not 0 <= priority <= 9:
+            raise InvalidMessage(f"redis: priority must be an int 0..9, got {priority!r}")
+        key = self.stream(topic)
+        return key if priority == 0 else f"{key}{_BAND_MARK}{priority}"
+
+    def bands(self, topic: str) -> list[str]:
+        """The nine band streams of ``topic``, highest priority first (most may not
+        exist)."""
+        key = self.stream(topic)
+        return [f"{key}{_BAND_MARK}{p}" for p in BANDS]
+
+    @staticmethod
+    def is_band(key: str) -> bool:
+        """Whether ``key`` names a priority band's stream."""
+        return _BAND_RE.search(key) is not None
+
+    @staticmethod
+    def check_topic(topic: str) -> None:
+        """Refuse a topic name that would read as a band stream (``ConfigurationError``
+        naming ``topic``)."""
+        if _BAND_RE.search(topic):
+            raise ConfigurationError(f"redis: topic {topic!r} ends like a priority band "
+                                     f"stream ({_BAND_MARK}1..9): choose another name")
 
     def retry(self, topic: str, group: str) -> str:
-        return f"{self.stream(topic)}:mqkit-retry:{group}"
+        return self.retry_of(self.stream(topic), group)
 
     def delayed(self, topic: str) -> str:
-        return f"{self.stream(topic)}:mqkit-delayed"
+        return self.delayed_of(self.stream(topic))
+
+    @staticmethod
+    def retry_of(key: str, group: str) -> str:
+        """The retry schedule of ``group`` on the stream ``key`` (plain or band)."""
+        return f"{key}:mqkit-retry:{group}"
+
+    @staticmethod
+    def delayed_of(key: str) -> str:
+        """The delayed set of the stream ``key`` (plain or band)."""
+        return f"{key}:mqkit-delayed"
 
     def dead_letter(self, topic: str) -> str:
         return topic + self.dlq_suffix

@@ -87,17 +87,21 @@ def decode(entry_id: str, fields: Sequence[bytes]) -> Message:
 
 
 def deliveries(topic: str, entries: Iterable[Any], counts: dict[str, int] | None,
-               out: list[Delivery]) -> None:
+               out: list[Delivery], band: tuple[str, int] | None = None) -> None:
     """Append to ``out`` the delivery of each entry of an XREADGROUP or XCLAIM reply
     (``[id, fields]`` pairs; ``None`` or ``[id, None]`` for an entry deleted
     meanwhile, skipped). The entry id is the handle and the broker id, its
     milliseconds the timestamp; the delivery count is 1, or ``counts[id]`` (2 when
-    missing) for claimed entries. The hot path of receiving: one call per message, to
-    the SPI's fast builder, for what mqkit itself writes (a body, an id and maybe a key)."""
+    missing) for claimed entries. ``band``: ``(band stream key, priority)`` of entries
+    read from a priority band's stream; their handle is ``(band key, entry id)`` and
+    their message's priority the band's (entries of the plain stream: the entry id, and
+    no priority). The hot path of receiving: one call per message, to the SPI's fast
+    builder, for what mqkit itself writes (a body, an id and maybe a key)."""
     append = out.append
     last_ms = ""
     timestamp: float | None = None
     count = 1
+    band_key, priority = band if band is not None else (None, None)
     for entry in entries:
         if entry is None or entry[1] is None:
             continue
@@ -111,15 +115,17 @@ def deliveries(topic: str, entries: Iterable[Any], counts: dict[str, int] | None
             timestamp = int(ms) / 1000 if ms.isdigit() else None
         if counts is not None:
             count = counts.get(entry_id, 2)
+        handle: Any = entry_id if band_key is None else (band_key, entry_id)
         size = len(fields)
         if (size == 4 or (size == 6 and fields[4] == _KEY)) and fields[0] == BODY \
                 and fields[2] == _ID and fields[3]:  # what encode() writes, in its order
             append(received(fields[1], fields[5].decode("utf-8", "replace") if size == 6
                             else None, {}, fields[3].decode("utf-8", "replace"),
-                            None, None, None, topic, entry_id, count, timestamp, entry_id))
+                            None, None, None, topic, handle, count, timestamp, entry_id,
+                            priority=priority))
         else:
-            append(received(*unpack(entry_id, fields), topic, entry_id, count, timestamp,
-                            entry_id))
+            append(received(*unpack(entry_id, fields), topic, handle, count, timestamp,
+                            entry_id, priority=priority))
 
 
 def entry_time(entry_id: str) -> float | None:

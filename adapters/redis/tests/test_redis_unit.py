@@ -14,10 +14,11 @@ from mqkit_redis import _link
 from mqkit_redis._capabilities import capabilities_for
 from mqkit_redis._delay import MOVE_DUE
 from mqkit_redis._errors import map_error, mapped
-from mqkit_redis._flows import Reader, make_reader, send_commands, trim_args
+from mqkit_redis._flows import send_commands, trim_args
 from mqkit_redis._link import client_kwargs
 from mqkit_redis._names import Names
 from mqkit_redis._options import RedisOptions
+from mqkit_redis._reader import Reader, make_reader
 from mqkit_redis._wire import (
     decode,
     deliveries,
@@ -267,7 +268,7 @@ def test_receive_takes_due_and_reclaimed_entries_but_not_parked_ones() -> None:
     far = str(int(time.time() * 1000) + 60_000).encode()
     sent, got = _drive(reader.receive(10, 0.0), [
         # look: mover moved 0; schedule has 1-0 due; XAUTOCLAIM took 2-0 and 3-0
-        [0, [b"1-0"], [b"5-0", [b"2-0", b"3-0"], []]],
+        [0, [b"1-0"], [b"5-0", [b"2-0", b"3-0"], []], 0],
         # ZREM 1-0 won; ZMSCORE: 2-0 not scheduled, 3-0 scheduled for later
         [1, [None, far]],
         # XCLAIM 1-0 2-0; XPENDING counts
@@ -275,7 +276,7 @@ def test_receive_takes_due_and_reclaimed_entries_but_not_parked_ones() -> None:
          [[b"1-0", b"me", 0, 3]], [[b"2-0", b"me", 0, 2]]],
     ])
     look, step2, step3 = sent
-    assert [c[0] for c in look] == ["EVALSHA", "ZRANGE", "XAUTOCLAIM"]
+    assert [c[0] for c in look] == ["EVALSHA", "ZRANGE", "XAUTOCLAIM", "EXISTS"]
     assert look[2][5] == "0-0" and reader.cursor == "5-0"  # the cursor is kept
     assert step2 == [("ZREM", "t:mqkit-retry:g", "1-0"),
                      ("ZMSCORE", "t:mqkit-retry:g", "2-0", "3-0")]
@@ -287,7 +288,7 @@ def test_receive_takes_due_and_reclaimed_entries_but_not_parked_ones() -> None:
 def test_receive_reads_new_entries_when_nothing_is_due() -> None:
     reader = _reader()
     sent, got = _drive(reader.receive(5, 0.0), [
-        [0, [], [b"0-0", [], []]],
+        [0, [], [b"0-0", [], []], 0],
         [[[b"t", [[b"7-0", [b"body", b"x", b"h:k", b"v"]]]]]],
     ])
     assert sent[1] == [("XREADGROUP", "GROUP", "g", "me", "COUNT", 5, "STREAMS", "t", ">")]
@@ -298,7 +299,7 @@ def test_receive_reads_new_entries_when_nothing_is_due() -> None:
 def test_a_lost_mover_script_is_loaded_again() -> None:
     reader = _reader()
     sent, got = _drive(reader.receive(5, 0.0), [
-        [re_.NoScriptError("NOSCRIPT"), [], [b"0-0", [], []]],
+        [re_.NoScriptError("NOSCRIPT"), [], [b"0-0", [], []], 0],
         [b"sha"],
         [None],
     ])
