@@ -140,8 +140,6 @@ REASONS: dict[str, dict[str, str]] = {
                        "broker restart loses them.",
     },
     "redis": {
-        "priority": "A stream is one append-only log: no priority order. " + _PLANNED
-                    + "emulation with one stream per priority band, read highest first.",
         "dedup": "XADD keeps no index of message ids. Not done yet: a dedup key per id "
                  "(SET NX with expiry) is not built.",
         "release": "Not done yet: a message given back is claimed again, which raises its "

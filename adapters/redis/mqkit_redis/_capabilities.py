@@ -33,7 +33,7 @@ def capabilities_for(options: RedisOptions, aof: bool) -> Capabilities:
         groups=Support.NATIVE,
         competing_consumers=Support.NATIVE,
         replay=Support.NATIVE,
-        priority=Support.UNSUPPORTED,
+        priority=Support.EMULATED,  # a stream per band (_bands, _reader)
         ttl=Support.EMULATED,  # mqkit-expires, dropped at receive (mqkit._expiry)
         dedup=Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
