@@ -250,18 +250,22 @@ class Reader:
         replies = yield step
         out: list[Delivery] = []
         lanes = self.lanes
+        stale = False
         for i, lane in enumerate(lanes):
             moved, due, claimed = replies[3 * i:3 * i + 3]
             if isinstance(moved, re_.NoScriptError):  # a restarted or flushed server
                 yield from call(("SCRIPT", "LOAD", MOVE_DUE))
                 moved = 0
+            if lane is not self.plain and isinstance(claimed, re_.ResponseError):
+                stale = True  # the band is gone (or lacks the group): look at them again
+                continue
             check([moved, due, claimed])
             lane.cursor = s_(claimed[0])
             got = yield from self._take(lane, [s_(e) for e in due],
                                         [s_(e) for e in claimed[1]], limit - len(out), now)
             out += got
         [bands] = check(replies[-1:])
-        if int(bands) != len(lanes) - 1:  # a band appeared or went: look at them all
+        if stale or int(bands) != len(lanes) - 1:  # a band appeared or went
             yield from self.discover()
         return out
 

@@ -268,3 +268,27 @@ def test_dead_letters_keep_the_band(client: mqkit.Client, raw: redis.Redis,
     assert raw.xpending(f"{name}:mqkit-p6", "g")["pending"] == 0
     dlq = client.dead_letter_topic(name)
     assert _bodies(raw, dlq) + _bodies(raw, f"{dlq}:mqkit-p6") == [b"poison"]
+
+
+def test_a_band_deleted_under_a_consumer_is_dropped(client: mqkit.Client, raw: redis.Redis,
+                                                    name: str) -> None:
+    """A band that vanishes (a restart without persistence, a plain DEL) is dropped by
+    the consumers reading it, which go on; the next send at its level makes it again."""
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    producer = client.producer(name)
+    producer.send(b"first", priority=3)
+    with client.consumer(name, "g") as consumer:
+        [first] = consumer.receive(1, timeout=5)
+        first.ack(wait=True)
+        raw.delete(f"{name}:mqkit-p3")
+        time.sleep(0.1)  # past the 50 ms between looks: the next receive looks first
+        assert consumer.receive(1, timeout=0.3) == []
+        producer.send(b"plain")
+        producer.send(b"again", priority=3)  # made again, with the group
+        got: list[mqkit.ReceivedMessage] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 2 and time.monotonic() < deadline:
+            got += consumer.receive(5, timeout=1)
+        consumer.ack(got, wait=True)
+    assert sorted(m.body for m in got) == [b"again", b"plain"]
