@@ -118,9 +118,9 @@ class Reader:
         if new:
             replies = yield from exchange([("XGROUP", "CREATE", k, self.group, "0")
                                            for k in new])
-            for reply in replies:
+            for key, reply in zip(new, replies, strict=True):
                 if isinstance(reply, Exception) and not str(reply).startswith("BUSYGROUP"):
-                    found.remove(new[replies.index(reply)])
+                    found.remove(key)  # gone meanwhile: the next look tells
         self._set_bands(found)
 
     def _set_bands(self, found: list[str]) -> None:
