@@ -292,3 +292,47 @@ def test_a_band_deleted_under_a_consumer_is_dropped(client: mqkit.Client, raw: r
             got += consumer.receive(5, timeout=1)
         consumer.ack(got, wait=True)
     assert sorted(m.body for m in got) == [b"again", b"plain"]
+
+
+# -- sending, scripted -----------------------------------------------------------------
+
+def test_send_makes_each_band_once_and_again_when_it_vanished() -> None:
+    import redis.exceptions as re_
+    from mqkit_redis._bands import ENSURE_BAND, ENSURE_BAND_SHA
+    from mqkit_redis._flows import send_banded
+
+    ensured: set[str] = set()
+    batch = [mqkit.Message(b"a", id="1", priority=2), mqkit.Message(b"b", id="2"),
+             mqkit.Message(b"c", id="3", priority=2, delay=5.0)]
+    sent, replies = _drive(send_banded(Names(), "t", RedisOptions(), batch, 100.0,
+                                       ensured=ensured), [
+        [re_.NoScriptError("NOSCRIPT")],  # a flushed server: loaded, then run again
+        [b"sha"],
+        [1],
+        [b"9-0", b"10-0", 1],
+    ])
+    assert sent[0] == [("EVALSHA", ENSURE_BAND_SHA, 2, "t", "t:mqkit-p2")]
+    assert sent[1] == [("SCRIPT", "LOAD", ENSURE_BAND)]
+    assert [c[:2] for c in sent[3]] == [("XADD", "t:mqkit-p2"), ("XADD", "t"),
+                                        ("ZADD", "t:mqkit-p2:mqkit-delayed")]
+    assert ensured == {"t:mqkit-p2"} and replies == [b"9-0", b"10-0", 1]
+    # known now: no EVALSHA; the band vanished (nil): made again, sent once more
+    sent, replies = _drive(send_banded(Names(), "t", RedisOptions(), batch[:2], 100.0,
+                                       ensured=ensured), [
+        [None, b"11-0"],
+        [1],
+        [b"12-0"],
+    ])
+    assert sent[0][0][:2] == ("XADD", "t:mqkit-p2")
+    assert sent[1] == [("EVALSHA", ENSURE_BAND_SHA, 2, "t", "t:mqkit-p2")]
+    assert sent[2] == [sent[0][0]] and replies == [b"12-0", b"11-0"]
+
+
+def test_send_to_a_missing_topic_makes_no_band() -> None:
+    from mqkit_redis._flows import send_banded
+
+    ensured: set[str] = set()
+    sent, replies = _drive(send_banded(Names(), "t", RedisOptions(),
+                                       [mqkit.Message(b"a", id="1", priority=9)], 1.0,
+                                       ensured=ensured), [[0], [None], [0], [None]])
+    assert ensured == set() and replies == [None]  # send_outcome: NotFound
