@@ -335,4 +335,5 @@ def test_send_to_a_missing_topic_makes_no_band() -> None:
     sent, replies = _drive(send_banded(Names(), "t", RedisOptions(),
                                        [mqkit.Message(b"a", id="1", priority=9)], 1.0,
                                        ensured=ensured), [[0], [None], [0], [None]])
+    assert [c[0][0] for c in sent] == ["EVALSHA", "XADD", "EVALSHA", "XADD"]
     assert ensured == set() and replies == [None]  # send_outcome: NotFound
