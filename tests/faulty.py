@@ -44,6 +44,9 @@ class Faults:
             self.always: dict[str, BaseException] = {}
             self.caps: dict[str, Any] = {}
             self.closed_subscriptions = 0
+            # A prefetch the memory driver is opened with instead of the consumer's:
+            # a broker that does not bound what it hands out (Redis, Kafka, NATS).
+            self.driver_prefetch: int | None = None
 
     def fail(self, method: str, error: BaseException, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` raise ``error``."""
@@ -140,6 +143,8 @@ class FaultyDriver(Driver):
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> SubscriptionDriver:
         FAULTS.hit("open_subscription", 0)
+        if FAULTS.driver_prefetch is not None:
+            options = dataclasses.replace(options, prefetch=FAULTS.driver_prefetch)
         return FaultySubscription(self._inner.open_subscription(topic, group, options),
                                   counts_releases=not self.capabilities.release)
 

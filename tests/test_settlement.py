@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -130,6 +131,54 @@ def test_unavailable_settlement_is_retried_and_nothing_surfaces() -> None:
             assert FAULTS.count("ack") == 3
             assert c.receive(5, timeout=0.1) == []
         assert client.admin.depth("t", "g") == 0
+
+
+@pytest.mark.parametrize("face", ["sync", "aio"])
+def test_acks_the_broker_has_not_taken_count_against_prefetch(face: str) -> None:
+    """While the broker refuses acks as unavailable (retried for settle_timeout), the
+    consumer receives nothing more than prefetch allows: decided-but-pending messages
+    count as in flight, so memory stays bounded. Once the broker takes them, receiving
+    goes on."""
+    url = _url()
+    with mqkit.connect(url) as client:
+        client.admin.create_topic("t")
+        client.admin.create_group("t", "g")
+        _send(client, 30)
+        FAULTS.driver_prefetch = 1000  # the driver itself would hand out everything
+        FAULTS.fail_always("ack", mqkit.Unavailable("acks refused"))
+
+        def check(receive: Any, ack_all: Any) -> None:
+            got = receive(10, 1.0)
+            assert len(got) == 10
+            ack_all(got)
+            start = time.monotonic()
+            assert receive(10, 0.3) == []  # the window is full of pending acks
+            assert time.monotonic() - start >= 0.25  # it waited, it did not spin
+            FAULTS.fail_always("ack", None)
+            assert len(receive(10, 2.0)) == 10  # taken now: the window reopened
+
+        if face == "sync":
+            with client.consumer("t", "g", prefetch=10) as c:
+                check(lambda n, t: c.receive(n, timeout=t),
+                      lambda msgs: [m.ack() for m in msgs])
+        else:
+            async def main() -> None:
+                async with mqkit.aio.connect(url) as aclient:
+                    async with aclient.consumer("t", "g", prefetch=10) as c:
+                        loop = asyncio.get_running_loop()
+
+                        def receive(n: int, t: float) -> list[Any]:
+                            return asyncio.run_coroutine_threadsafe(
+                                c.receive(n, timeout=t), loop).result()
+
+                        def ack_all(msgs: list[Any]) -> None:
+                            async def go() -> None:
+                                for m in msgs:
+                                    await m.ack()
+                            asyncio.run_coroutine_threadsafe(go(), loop).result()
+
+                        await loop.run_in_executor(None, check, receive, ack_all)
+            asyncio.run(main())
 
 
 def test_refused_settlement_surfaces_from_the_next_receive_and_is_redelivered() -> None:

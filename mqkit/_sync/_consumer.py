@@ -258,14 +258,26 @@ class Consumer:
                 self._slot_freed.wait(remaining)
         if self._closed:
             raise self._closed_error()
-        with self._lock:
-            if self._driver is None:
+        while True:
+            with self._lock:
+                if self._driver is None:
+                    raise self._closed_error()
+                if self._queue.pending:
+                    self._hand_over(driver)
+                    self._raise_failures()
+                # Decisions the broker has not taken yet count too: while it refuses
+                # them as unavailable, nothing more is received (memory stays bounded).
+                room = self.options.prefetch - self.in_flight
+                if room > 0:
+                    deliveries = driver.receive_batch(
+                        min(max_messages, room), max(0.0, deadline - monotonic()))
+                    break
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                return []
+            sleep(min(remaining, retry_pause(self._queue.unavailable)))
+            if self._closed:
                 raise self._closed_error()
-            if self._queue.pending:
-                self._hand_over(driver)
-                self._raise_failures()
-            deliveries = driver.receive_batch(
-                min(max_messages, room), max(0.0, deadline - monotonic()))
         group = self.group
         if self._expiring and deliveries:
             deliveries, expired = split_expired(deliveries)
