@@ -44,6 +44,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigurationError, MQError
+from .._process import hard_exit
 from ._commands import UsageError, _fail
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ class _Signals:
         name = signal.Signals(signum).name
         if self.app is None:  # still loading: attach() stops it
             if self.count > 1:
-                _hard_exit(FORCED_EXIT)
+                hard_exit(FORCED_EXIT)
             return
         if self.count == 1:
             log.info("%s: stopping (graceful timeout %g s; again to exit at "
@@ -229,20 +230,11 @@ class _Signals:
                     "messages still unsettled", name)
         self.app.stop(force=True)
         if self.count > 2:
-            _hard_exit(FORCED_EXIT)
+            hard_exit(FORCED_EXIT)
         # Closing the consumers takes a moment; a handler on a thread cannot be stopped.
-        timer = threading.Timer(1.0, _hard_exit, (FORCED_EXIT,))
+        timer = threading.Timer(1.0, hard_exit, (FORCED_EXIT,))
         timer.daemon = True
         timer.start()
-
-
-def _hard_exit(status: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
 
 
 def _otel() -> Any:
@@ -297,7 +289,7 @@ def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port:
         asyncio.run(_serve(app, url, registry))
     except MQError as exc:
         if signals.count > 1:
-            _hard_exit(FORCED_EXIT)
+            hard_exit(FORCED_EXIT)
         _fail(f"error: {type(exc).__name__}: {exc}", secrets)
         return 1
     finally:
@@ -306,7 +298,7 @@ def run_in_process(app: App, signals: _Signals, *, url: str | None, health_port:
         if health is not None:
             health.close()
     if signals.count > 1:
-        _hard_exit(FORCED_EXIT)
+        hard_exit(FORCED_EXIT)
     cut = [s for s, old in zip(app.handlers, before, strict=True)
            if s.stats is not old and s.stats.run is None]
     if cut:

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .._process import hard_exit
+
 if TYPE_CHECKING:
     from ..otel._workers import WorkerMetrics
     from ._health import HealthServer
@@ -190,7 +192,7 @@ class Supervisor:
             self._kill_all()
             log.warning("second %s: workers killed; the broker redelivers "
                         "their unsettled messages", signal.Signals(signum).name)
-            _exit_now(FORCED_EXIT)
+            hard_exit(FORCED_EXIT)
 
     def _signal_all(self, sig: signal.Signals) -> None:
         for worker in self.workers:
@@ -299,10 +301,4 @@ def _exit_text(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-def _exit_now(status: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
+
