@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,29 +27,11 @@ from mqkit.cli import main
 
 from .service_apps import lines, write_app
 from .test_otel_metrics_prometheus import check_exposition
-from .test_service_run import ROOT, Run, wait_for
+from .test_service_run import ROOT, Run, running, wait_for
+
+__all__ = ["running"]  # the fixture, shared with test_service_run
 
 JOBS = 'messaging_consumer_group_name="workers",messaging_destination_name="jobs"'
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Callable[..., Run]]:
-    write_app(tmp_path)
-    runs: list[Run] = []
-
-    def start(*args: str, **env: str) -> Run:
-        run = Run(tmp_path, *args, **env)
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:
-        run.kill()
-        for pid in [int(p[0]) for p in lines(run.out, "start")]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _port(run: Run) -> int:
