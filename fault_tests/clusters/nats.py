@@ -1,7 +1,8 @@
 """NATS: three ``nats-server`` nodes with JetStream, clustered by routes, on loopback.
 
 Nodes ``n1``..``n3``; node *i* (0-based index) has, from ``$MQKIT_CLUSTERS_NATS_PORT``
-(default 42210, far from the single-node brokers' 4222/8222):
+(default 22210: below Linux's ephemeral port range, 32768-60999, so no client's
+outgoing connection can hold one of them; far from the single-node brokers' 4222/8222):
 
 - client port ``base+1+i`` (real) behind its :class:`TcpCut` proxy ``base+11+i``; the
   client URL lists the three proxies;
@@ -49,7 +50,7 @@ class NatsCluster:
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
         raw = os.environ.get("MQKIT_CLUSTERS_NATS_PORT", "")
         try:
-            self.base = base_port if base_port is not None else int(raw or 42210)
+            self.base = base_port if base_port is not None else int(raw or 22210)
         except ValueError:
             raise ConfigurationError(
                 f"MQKIT_CLUSTERS_NATS_PORT must be a port number, got {raw!r}") from None

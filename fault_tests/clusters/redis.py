@@ -3,7 +3,8 @@ and ``redis-server --sentinel``), AOF ``everysec``.
 
 Nodes: ``r1`` and ``r2`` (data nodes; ``r1`` starts as the primary, ``r2`` its replica; after
 a failover the roles swap, so the names are not roles) and ``s1``..``s3`` (Sentinels). From
-``$MQKIT_CLUSTERS_REDIS_PORT`` (default 46370, far from the single-node 6379):
+``$MQKIT_CLUSTERS_REDIS_PORT`` (default 23370: below Linux's ephemeral port range, so no
+outgoing connection can hold one of them; far from the single-node 6379):
 
 - data node *i*: real port ``base+1+i``, behind its :class:`TcpCut` proxy ``base+11+i``.
   **Every** connection to a data node goes through its proxy: clients (Sentinel hands out
@@ -54,7 +55,7 @@ class RedisSentinel:
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
         raw = os.environ.get("MQKIT_CLUSTERS_REDIS_PORT", "")
         try:
-            self.base = base_port if base_port is not None else int(raw or 46370)
+            self.base = base_port if base_port is not None else int(raw or 23370)
         except ValueError:
             raise ConfigurationError(
                 f"MQKIT_CLUSTERS_REDIS_PORT must be a port number, got {raw!r}") from None

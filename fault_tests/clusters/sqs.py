@@ -2,9 +2,9 @@
 
 SQS is a managed service: there is no cluster of ours and no leader, so the topology is
 one "node", ``moto`` (``python -m moto.server``), standing for the AWS endpoint. From
-``$MQKIT_CLUSTERS_SQS_PORT`` (default 45000, far from the single-node brokers' moto on
-5000/5001, which this module never touches): moto listens on ``base+1``, its proxy on
-``base+11``; the URL is the proxy's
+``$MQKIT_CLUSTERS_SQS_PORT`` (default 25000, below Linux's ephemeral port range, far from
+the single-node brokers' moto on 5000/5001, which this module never touches): moto
+listens on ``base+1``, its proxy on ``base+11``; the URL is the proxy's
 (``sqs://testing:testing@127.0.0.1:<proxy>?region=us-east-1&tls=false``, mode ``sns``: a
 topic is an SNS topic, a group an SQS queue subscribed to it).
 
@@ -52,7 +52,7 @@ class SqsMoto:
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
         raw = os.environ.get("MQKIT_CLUSTERS_SQS_PORT", "")
         try:
-            self.base = base_port if base_port is not None else int(raw or 45000)
+            self.base = base_port if base_port is not None else int(raw or 25000)
         except ValueError:
             raise ConfigurationError(
                 f"MQKIT_CLUSTERS_SQS_PORT must be a port number, got {raw!r}") from None

@@ -20,7 +20,7 @@ from fault_tests.clusters.redis import RedisSentinel
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinel]:
     home: Path = tmp_path_factory.mktemp("sentinel")
-    topology = RedisSentinel(base_port=46470, home=home)
+    topology = RedisSentinel(base_port=23470, home=home)
     topology.install()
     try:
         topology.up(timeout=60)
