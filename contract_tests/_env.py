@@ -34,10 +34,11 @@ HARNESS_ABILITIES: dict[str, str] = {
                  "(no MQKIT_TEST_<BACKEND>_AUTH_URL and no container with a user)",
 }
 """What a case may need from the harness beyond a client, and what its absence means."""
-TOPIC_KINDS: tuple[str, ...] = ("", ".fifo")
+TOPIC_KINDS: tuple[str, ...] = ("", ".fifo", ".stream")
 """Name suffixes that may make a topic of another kind, tried in this order by a case that
 needs a feature on its topic (``Env.topic(needs=...)``): the plain name, then a FIFO name
-(SQS: a ``*.fifo`` topic orders per key and deduplicates on a standard client). The case
+(SQS: a ``*.fifo`` topic orders per key and deduplicates on a standard client), then a
+stream name (RabbitMQ: a ``*.stream`` topic keeps an archive a new group replays). The case
 runs on the first kind whose ``client.capabilities_for(topic)`` declares every feature it
 needs; a backend that declares the same for every name runs it on the plain name. A naming
 convention, not a backend's name: any adapter may give such names a kind of their own."""

@@ -54,8 +54,7 @@ async def test_c33_members_split_the_stream(env: Env) -> None:
 
 @pytest.mark.contract(34)
 async def test_c34_new_group_from_earliest_or_latest(env: Env) -> None:
-    env.require(Feature.REPLAY)
-    topic = await env.topic()
+    topic = await env.topic(needs=(Feature.REPLAY,))
     old = await env.client.producer(topic).send(b"old")
     await env.client.admin.create_group(topic, "from-earliest", "earliest")
     await env.client.admin.create_group(topic, "from-latest", "latest")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping
@@ -15,23 +17,27 @@ from mqkit.driver import (
     ConfigurationError,
     ConnectParams,
     Driver,
+    Feature,
     GroupStats,
+    MQError,
     NotFound,
     SubscriptionOptions,
     Support,
+    Unsupported,
     parse_options,
     ssl_context,
 )
 
 from ._admin import declare_group, exists, read_registry, record, scratch
+from ._archive import copy_history, declare_archive
 from ._consumer import RabbitSubscription
 from ._errors import mapped
 from ._link import Link
-from ._names import Names
-from ._options import RabbitOptions
+from ._names import STREAM_SUFFIX, Names
+from ._options import ArchiveOptions, RabbitOptions
 from ._producer import RabbitTopic
 
-__all__ = ["RabbitDriver", "capabilities_for", "connect"]
+__all__ = ["RabbitDriver", "capabilities_for", "connect", "plain_capabilities"]
 
 T = TypeVar("T")
 
@@ -49,6 +55,15 @@ MAX_BATCH = 1000
 
 
 def capabilities_for(options: RabbitOptions) -> Capabilities:
+    """The client's capabilities, which are those of its ``*.stream`` topics.
+
+    ``replay`` is emulated on ``*.stream`` topics only (see ._archive): their archive
+    stream is copied into a group created at ``earliest``. Other topics keep no history
+    (:func:`plain_capabilities`). The client declares what it can do on some topic, as
+    SQS's declares per-topic FIFO features: ``client.capabilities_for(topic)`` is the
+    declaration for one topic, and ``create_group(plain_topic, g, "earliest")`` raises
+    :class:`mqkit.Unsupported` naming the ``.stream`` kind.
+    """
     return Capabilities(
         backend="rabbitmq",
         nack=Support.NATIVE,
@@ -58,7 +73,7 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
         ordering=Support.NATIVE,
         groups=Support.NATIVE,
         competing_consumers=Support.NATIVE,
-        replay=Support.UNSUPPORTED,
+        replay=Support.EMULATED,
         priority=Support.NATIVE if options.max_priority else Support.UNSUPPORTED,
         ttl=Support.NATIVE,
         dedup=Support.UNSUPPORTED,
@@ -75,6 +90,11 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
         max_delay=MAX_DELAY,
         delivery="at-least-once",
     )
+
+
+def plain_capabilities(options: RabbitOptions) -> Capabilities:
+    """A topic not named ``*.stream``: no archive, so nothing to replay."""
+    return dataclasses.replace(capabilities_for(options), replay=Support.UNSUPPORTED)
 
 
 def connection_parameters(params: ConnectParams,
@@ -113,6 +133,7 @@ class RabbitDriver(Driver):
 
     def __init__(self, params: ConnectParams, options: RabbitOptions) -> None:
         self.capabilities = capabilities_for(options)
+        self._plain_capabilities = plain_capabilities(options)
         self._params = params
         self._options = options
         self._pika = connection_parameters(params, options)
@@ -125,6 +146,11 @@ class RabbitDriver(Driver):
     def _link(self, name: str, probe: bool = True) -> Link:
         return Link(self._pika, self._params.connect_timeout, self._options.heartbeat, name,
                     probe=probe)
+
+    def topic_capabilities(self, topic: str) -> Capabilities:
+        """``replay`` on ``*.stream`` topics only: the client's capabilities there, with
+        ``replay`` unsupported on any other topic."""
+        return self.capabilities if Names.is_stream(topic) else self._plain_capabilities
 
     # -- topics and subscriptions ----------------------------------------------------
 
@@ -189,14 +215,38 @@ class RabbitDriver(Driver):
     # -- admin -----------------------------------------------------------------------
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
-        if options:
+        """The topic exchange; for a ``*.stream`` topic also its archive stream, whose
+        retention the options ``archive_max_age`` (seconds) and ``archive_max_bytes``
+        set (default: the client's). Idempotent: an existing archive keeps its
+        retention (a stream's arguments cannot change)."""
+        stream = Names.is_stream(topic)
+        if options and not stream:
             raise ConfigurationError(
-                f"rabbitmq: unknown topic option(s) {', '.join(map(repr, options))}")
+                f"rabbitmq: unknown topic option(s) {', '.join(map(repr, options))} "
+                f"(archive_max_age and archive_max_bytes are options of *{STREAM_SUFFIX} "
+                f"topics only)")
+        archive = self._archive_options(options) if stream else None
+        exchange = self._names.exchange(topic)
         with self._admin.use(f"create topic {topic!r}") as channel:
-            if exists(channel.connection, "exchange", self._names.exchange(topic)):
+            connection = channel.connection
+            found = exists(connection, "exchange", exchange)
+            if archive is not None and not exists(connection, "queue",
+                                                  self._names.archive(topic)):
+                # Before the exchange: once the topic exists, nothing sent to it misses
+                # the archive.
+                channel.exchange_declare(exchange, "topic", durable=True)
+                declare_archive(channel, self._names.archive(topic), exchange,
+                                archive.archive_max_age, archive.archive_max_bytes)
+            if found:
                 return
-            channel.exchange_declare(self._names.exchange(topic), "topic", durable=True)
-            record(channel.connection, "create", topic)
+            channel.exchange_declare(exchange, "topic", durable=True)
+            record(connection, "create", topic)
+
+    def _archive_options(self, options: Mapping[str, object]) -> ArchiveOptions:
+        values: dict[str, object] = {"archive_max_age": self._options.archive_max_age,
+                                     "archive_max_bytes": self._options.archive_max_bytes}
+        values.update(options)
+        return parse_options(ArchiveOptions, values, source="topic option")
 
     def delete_topic(self, topic: str) -> None:
         with self._admin.use(f"delete topic {topic!r}") as channel:
@@ -204,6 +254,8 @@ class RabbitDriver(Driver):
             for t, g in groups:
                 if t == topic:
                     channel.queue_delete(self._names.queue(t, g))
+            if Names.is_stream(topic):
+                channel.queue_delete(self._names.archive(topic))
             channel.exchange_delete(self._names.exchange(topic))
             record(channel.connection, "delete", topic)
 
@@ -223,13 +275,50 @@ class RabbitDriver(Driver):
             return exists(channel.connection, "queue", self._names.queue(topic, group))
 
     def create_group(self, topic: str, group: str, start: str) -> None:
-        with self._admin.use(f"create group {group!r} on {topic!r}") as channel:
-            if not exists(channel.connection, "exchange", self._names.exchange(topic)):
-                raise NotFound(f"rabbitmq: topic {topic!r} does not exist")
-            known = exists(channel.connection, "queue", self._names.queue(topic, group))
-            declare_group(channel, self._names, self._options, topic, group)
-            if not known:
-                record(channel.connection, "create", topic, group)
+        """Declare and bind the group's queue. At ``earliest`` on a ``*.stream`` topic a
+        new group is first given the topic's archived history (see ._archive: copied
+        at-least-once, a few duplicates around the moment of creation); an existing
+        group is left as it is, whatever ``start``. ``earliest`` on any other topic
+        raises :class:`Unsupported` (nothing is kept to replay)."""
+        queue = self._names.queue(topic, group)
+        replay = start == "earliest"
+        if replay and not Names.is_stream(topic):
+            raise Unsupported("rabbitmq", Feature.REPLAY.value,
+                              f"topic {topic!r} keeps no history: only topics named "
+                              f"*{STREAM_SUFFIX} have an archive to replay")
+        copying = False
+        try:
+            with self._admin.use(f"create group {group!r} on {topic!r}") as channel:
+                connection = channel.connection
+                if not exists(connection, "exchange", self._names.exchange(topic)):
+                    raise NotFound(f"rabbitmq: topic {topic!r} does not exist")
+                known = exists(connection, "queue", queue)
+                if replay and not known and not exists(connection, "queue",
+                                                       self._names.archive(topic)):
+                    raise Unsupported("rabbitmq", Feature.REPLAY.value,
+                                      f"topic {topic!r} has no archive stream "
+                                      f"{self._names.archive(topic)!r} (made by another "
+                                      f"tool or an older mqkit): create_topic adds it")
+                declare_group(channel, self._names, self._options, topic, group)
+                if known:
+                    return
+                if replay:
+                    copying = True
+                    copy_history(connection, self._names.archive(topic), queue,
+                                 stall=self._params.connect_timeout)
+                    copying = False
+                record(connection, "create", topic, group)
+        except BaseException:
+            if copying:
+                self._forget_half_made(queue)
+            raise
+
+    def _forget_half_made(self, queue: str) -> None:
+        """Delete a group whose history copy failed, so that creating it again copies
+        afresh instead of finding it and keeping half the history. Best effort: if the
+        broker is gone too, the queue stays and ``delete_group`` removes it."""
+        with contextlib.suppress(MQError), self._admin.use(f"delete {queue!r}") as channel:
+            channel.queue_delete(queue)
 
     def delete_group(self, topic: str, group: str) -> None:
         with self._admin.use(f"delete group {group!r}") as channel:

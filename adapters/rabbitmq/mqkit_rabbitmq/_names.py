@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["REGISTRY_QUEUE", "Names"]
+__all__ = ["MARKER_HEADER", "REGISTRY_QUEUE", "STREAM_SUFFIX", "Names"]
 
 # The durable stream where mqkit records the topics and groups it creates, because
 # AMQP 0-9-1 cannot list exchanges or queues (see the package docstring).
 REGISTRY_QUEUE = "mqkit.registry"
 _INTERNAL = "mqkit."
+# Topics named ``*<STREAM_SUFFIX>`` keep their history in an archive stream, so a group
+# created at ``earliest`` gets it (see ._archive). A naming convention, like SQS's
+# ``*.fifo``: capabilities must follow from a topic's name alone, without a broker call.
+STREAM_SUFFIX = ".stream"
+# Header of the markers the admin appends to an archive stream to find its end (copies
+# skip them; a plain reader of the stream sees them as empty messages with this header).
+MARKER_HEADER = "x-mqkit-marker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,16 @@ class Names:
     def delay_retry(self, queue: str, ms: int) -> str:
         """TTL queue delaying nacked messages of ``queue`` by ``ms``."""
         return f"{_INTERNAL}retry.{queue}.{ms}"
+
+    def archive(self, topic: str) -> str:
+        """Stream queue bound to the topic's exchange, keeping its history (``*.stream``
+        topics only)."""
+        return f"{_INTERNAL}archive.{self.exchange(topic)}"
+
+    @staticmethod
+    def is_stream(topic: str) -> bool:
+        """Whether ``topic`` is of the stream kind (its name ends with ``.stream``)."""
+        return topic.endswith(STREAM_SUFFIX) and len(topic) > len(STREAM_SUFFIX)
 
     @staticmethod
     def internal(name: str) -> bool:

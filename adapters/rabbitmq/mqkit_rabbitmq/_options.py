@@ -7,7 +7,28 @@ from typing import Literal
 
 from mqkit.driver import ConfigurationError, TLSOptions
 
-__all__ = ["RabbitOptions"]
+__all__ = ["ArchiveOptions", "RabbitOptions", "check_retention"]
+
+# 7 days: long enough to bring up a new consumer group after a week-end, short enough
+# that an archive nobody replays does not grow for ever.
+DEFAULT_ARCHIVE_MAX_AGE = 7 * 24 * 3600
+# 1 GiB per stream topic: a bounded disk cost by default; raise it for big histories.
+DEFAULT_ARCHIVE_MAX_BYTES = 1 << 30
+# x-max-length-bytes is an AMQP signed 64-bit integer.
+_MAX_BYTES_LIMIT = (1 << 63) - 1
+
+
+def check_retention(max_age: object, max_bytes: object, prefix: str = "") -> None:
+    """Raise :class:`ConfigurationError` naming ``<prefix>max_age`` or
+    ``<prefix>max_bytes`` unless each is an int of at least 1 (``bool`` refused)."""
+    for name, value, upper in ((f"{prefix}max_age", max_age, None),
+                               (f"{prefix}max_bytes", max_bytes, _MAX_BYTES_LIMIT)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigurationError(f"{name} must be an integer, not {value!r}")
+        if value < 1 or (upper is not None and value > upper):
+            raise ConfigurationError(f"{name} must be at least 1"
+                                     + (f" and at most {upper}" if upper else "")
+                                     + f", not {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +58,10 @@ class RabbitOptions(TLSOptions):
     # 30 s: a connection blocked by a broker alarm (memory, disk) raises Unavailable
     # instead of hanging a send forever.
     blocked_timeout: float = 30.0
+    # Retention of the archive stream of each ``*.stream`` topic created by this client
+    # (x-max-age in seconds, x-max-length-bytes); create_topic's options override them.
+    archive_max_age: int = DEFAULT_ARCHIVE_MAX_AGE
+    archive_max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
 
     def __post_init__(self) -> None:
         if self.heartbeat < 0:
@@ -55,3 +80,17 @@ class RabbitOptions(TLSOptions):
             raise ConfigurationError("queue_format must contain {topic} and {group}")
         if self.blocked_timeout <= 0:
             raise ConfigurationError("blocked_timeout must be positive")
+        check_retention(self.archive_max_age, self.archive_max_bytes, "archive_")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveOptions:
+    """The topic options of ``create_topic`` on a ``*.stream`` topic: the retention of
+    its archive stream, fixed when the stream is declared (defaults: the client's
+    ``archive_max_age`` and ``archive_max_bytes``)."""
+
+    archive_max_age: int = DEFAULT_ARCHIVE_MAX_AGE
+    archive_max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        check_retention(self.archive_max_age, self.archive_max_bytes, "archive_")
