@@ -14,21 +14,18 @@ __all__ = ["ArchiveOptions", "RabbitOptions", "check_retention"]
 DEFAULT_ARCHIVE_MAX_AGE = 7 * 24 * 3600
 # 1 GiB per stream topic: a bounded disk cost by default; raise it for big histories.
 DEFAULT_ARCHIVE_MAX_BYTES = 1 << 30
-# x-max-length-bytes is an AMQP signed 64-bit integer.
-_MAX_BYTES_LIMIT = (1 << 63) - 1
+# x-max-length-bytes is an AMQP signed 64-bit integer; x-max-age takes the same bound.
+_INT64_MAX = (1 << 63) - 1
 
 
 def check_retention(max_age: object, max_bytes: object, prefix: str = "") -> None:
     """Raise :class:`ConfigurationError` naming ``<prefix>max_age`` or
-    ``<prefix>max_bytes`` unless each is an int of at least 1 (``bool`` refused)."""
-    for name, value, upper in ((f"{prefix}max_age", max_age, None),
-                               (f"{prefix}max_bytes", max_bytes, _MAX_BYTES_LIMIT)):
+    ``<prefix>max_bytes`` unless each is an int in 1 .. 2**63-1 (``bool`` refused)."""
+    for name, value in ((f"{prefix}max_age", max_age), (f"{prefix}max_bytes", max_bytes)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigurationError(f"{name} must be an integer, not {value!r}")
-        if value < 1 or (upper is not None and value > upper):
-            raise ConfigurationError(f"{name} must be at least 1"
-                                     + (f" and at most {upper}" if upper else "")
-                                     + f", not {value}")
+        if not 1 <= value <= _INT64_MAX:
+            raise ConfigurationError(f"{name} must be 1 .. {_INT64_MAX}, not {value}")
 
 
 @dataclass(frozen=True, slots=True)
