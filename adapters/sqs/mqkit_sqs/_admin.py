@@ -4,6 +4,16 @@ One :class:`Resources` per client, shared by its topics and subscriptions. It ca
 queue URLs and topic ARNs (computed from the account, never looked up per send), and
 remembers what this client created or opened, so that resources an emulator lost in a
 restart can be recreated (``recreate``; see the package docstring).
+
+Priority bands (standard topics; ``docs/backends/sqs.md``, "Priority"). A band exists only
+once something was sent at its level: :meth:`Resources.ensure_band` (a producer's first
+send at a level) creates the band's SNS topic and then gives every group of the topic
+found subscribed at that moment its band queue, subscribed to the band topic;
+:meth:`Resources.create_group` subscribes the group's queue to the topic and then gives
+the group a band queue on every band topic that exists. Each side writes before it reads,
+so whichever runs second sees the other's write: a group that existed when a message was
+sent at priority p has its band queue subscribed before the message is published. In
+queue mode a band is a queue ``<topic>-mqkit-p<p>`` of the topic's one group.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mqkit.driver import DEAD_LETTER_GROUP, Declared, NotFound, Unsupported
 
 from ._errors import error_code, map_error, mapped
-from ._names import Names
+from ._names import BANDS, Names
 from ._options import SqsOptions
 
 if TYPE_CHECKING:
@@ -46,6 +56,9 @@ class Resources:
         self.sns_mode = options.mode == "sns"
         self._account: tuple[str, str] | None = None
         self._urls: dict[str, str] = {}
+        # (topic, priority) whose band this client made ready (ensure_band): it sends
+        # there without looking again; forgotten with the topic or on recover.
+        self._bands: set[tuple[str, int]] = set()
         # the topics and groups this client created or opened and did not delete itself
         self.declared = Declared()
 
@@ -111,6 +124,7 @@ class Resources:
     def recover(self, topic: str) -> bool:
         """Recreate ``topic`` and its known groups if this client knew them and
         ``recreate`` is on (a restarted emulator lost them); whether it did."""
+        self.forget_bands(topic)
         groups = self.declared.groups(topic)
         if groups is None or not self.recreate_enabled():
             return False
@@ -148,7 +162,16 @@ class Resources:
         self.remember(topic)
 
     def delete_topic(self, topic: str) -> None:
+        """Delete ``topic`` with its groups' queues and its bands (their topics and
+        queues), bands first, so that no band outlives its topic."""
         self.declared.forget(topic)
+        self.forget_bands(topic)
+        if not self.names.is_fifo(topic):
+            for p in BANDS:
+                self._delete_native(self.names.band(topic, p))
+        self._delete_native(topic)
+
+    def _delete_native(self, topic: str) -> None:
         if not self.sns_mode:
             self._delete_queue(self.names.topic_queue(topic))
             return
@@ -172,7 +195,7 @@ class Resources:
         if not self.sns_mode:
             for url in self._list_queues(self.options.prefix):
                 found = self.names.from_native(url.rsplit("/", 1)[-1])
-                if found:
+                if found and not self.names.is_band(found):
                     names.append(found)
             return sorted(names)
         assert self.sns is not None
@@ -180,7 +203,7 @@ class Resources:
             for page in self.sns.get_paginator("list_topics").paginate():
                 for item in page.get("Topics", []):
                     found = self.names.from_native(item["TopicArn"].rsplit(":", 1)[-1])
-                    if found:
+                    if found and not self.names.is_band(found):
                         names.append(found)
         return sorted(names)
 
@@ -211,16 +234,31 @@ class Resources:
     # -- groups ----------------------------------------------------------------------
 
     def create_group(self, topic: str, group: str, visibility: int | None = None) -> None:
+        """Create ``group``'s queue subscribed to ``topic`` (sns mode), then its band
+        queue on every band of ``topic`` that exists (see the module docstring)."""
         if not self.topic_exists(topic):
             raise NotFound(f"sqs: topic {topic!r} does not exist")
-        fifo = self.names.is_fifo(topic)
         if not self.sns_mode:
             self._claim_queue_group(topic, group)
             self.remember(topic, group)
             return
+        self._subscribe_group(topic, topic, group, visibility)
+        if not self.names.is_fifo(topic):
+            for p in BANDS:
+                band = self.names.band(topic, p)
+                if self.topic_exists(band):
+                    self._subscribe_group(topic, band, group, visibility)
+        self.remember(topic, group)
+
+    def _subscribe_group(self, topic: str, native: str, group: str,
+                         visibility: int | None = None) -> None:
+        """Create ``group``'s queue on ``native`` (``topic`` or one of its bands) and
+        subscribe it (raw delivery); with ``max_receive_count``, its redrive policy
+        points at ``topic``'s dead-letter group, whichever band it is."""
         assert self.sns is not None
-        queue = self.names.queue(topic, group)
-        topic_arn = self.topic_arn(topic)
+        fifo = self.names.is_fifo(topic)
+        queue = self.names.queue(native, group)
+        topic_arn = self.topic_arn(native)
         queue_arn = self.queue_arn(queue)
         attributes: dict[str, str] = {"Policy": json.dumps({
             "Version": "2012-10-17",
@@ -241,11 +279,61 @@ class Resources:
                     self.names.queue(dead, DEAD_LETTER_GROUP)),
                 "maxReceiveCount": self.options.max_receive_count})
         self._create_queue(queue, fifo, attributes, {TOPIC_TAG: topic, GROUP_TAG: group})
-        with mapped(f"subscribe {queue!r} to {topic!r}"):
+        with mapped(f"subscribe {queue!r} to {native!r}"):
             self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
                                Attributes={"RawMessageDelivery": "true"},
                                ReturnSubscriptionArn=True)
-        self.remember(topic, group)
+
+    # -- priority bands --------------------------------------------------------------
+
+    def ensure_band(self, topic: str, priority: int) -> None:
+        """Make ``topic``'s band of ``priority`` (1..9) ready for a send, once per
+        client: sns mode, the band's SNS topic, then a band queue for every group
+        subscribed to ``topic`` now; queue mode, the band's queue. Idempotent."""
+        if (topic, priority) in self._bands:
+            return
+        band = self.names.band(topic, priority)
+        if not self.sns_mode:
+            self._create_queue(self.names.topic_queue(band), False, {},
+                               {TOPIC_TAG: topic})
+        else:
+            assert self.sns is not None
+            with mapped(f"create band {band!r}"):
+                self.sns.create_topic(Name=self.names.topic(band),
+                                      Tags=[{"Key": TOPIC_TAG, "Value": topic}])
+            # After the band topic exists: a group created from now on finds it.
+            for queue in self.subscribed_queues(topic):
+                group = self.names.group_of(topic, queue)
+                if group is not None:  # a plain peer's queue gets no bands
+                    self._subscribe_group(topic, band, group)
+        self._bands.add((topic, priority))
+
+    def forget_bands(self, topic: str) -> None:
+        """Look at ``topic``'s bands again before the next send to one."""
+        self._bands = {b for b in self._bands if b[0] != topic}
+
+    def band_queues(self, topic: str, group: str) -> list[tuple[int, str]]:
+        """``(priority, queue name)`` of the band queues ``group`` reads on ``topic``
+        that exist, highest first: one GetQueueUrl per band whose URL is not cached
+        (the URL is cached for ``queue_url``)."""
+        if self.names.is_fifo(topic):
+            return []
+        found = []
+        for p in BANDS:
+            queue = self.band_queue(topic, group, p)
+            try:
+                self.queue_url(queue)
+            except _NOT_FOUND:
+                continue
+            found.append((p, queue))
+        return found
+
+    def band_queue(self, topic: str, group: str, priority: int) -> str:
+        """The SQS queue of ``group``'s band ``priority`` on ``topic`` (either mode)."""
+        band = self.names.band(topic, priority)
+        if self.sns_mode:
+            return self.names.queue(band, group)
+        return self.names.topic_queue(band)
 
     def _claim_queue_group(self, topic: str, group: str) -> None:
         """Queue mode: the queue's one group is recorded in its ``mqkit-group`` tag."""
@@ -280,11 +368,21 @@ class Resources:
                 with mapped(f"untag {topic!r}"):
                     self.sqs.untag_queue(QueueUrl=url, TagKeys=[GROUP_TAG])
             return
-        queue = self.names.queue(topic, group)
-        if self.topic_exists(topic):
+        self._unsubscribe_group(topic, group)
+        if not self.names.is_fifo(topic):
+            for p in BANDS:  # after the plain queue: no producer adds a band to it now
+                self._unsubscribe_group(self.names.band(topic, p), group, band=True)
+
+    def _unsubscribe_group(self, native: str, group: str, *, band: bool = False) -> None:
+        """Unsubscribe ``group``'s queue on ``native`` (a topic or a band) and delete
+        it; a band queue only when it exists (one GetQueueUrl for a band never made)."""
+        queue = self.names.queue(native, group)
+        if band and not self._queue_exists(queue):
+            return
+        if self.topic_exists(native):
             endpoint = self.queue_arn(queue)
             assert self.sns is not None
-            for sub_arn, end in self._subscriptions(topic):
+            for sub_arn, end in self._subscriptions(native):
                 if end == endpoint:
                     with mapped(f"unsubscribe {queue!r}"):
                         self.sns.unsubscribe(SubscriptionArn=sub_arn)

@@ -5,6 +5,16 @@ Each receive asks for ``VisibilityTimeout = lease`` (rounded up to whole seconds
 message stays leased to this consumer for the lease; ``extend_lease`` and ``nack``
 change the visibility of the messages held. The receipt handles of unsettled messages
 are kept, so that ``close`` makes them visible again at once (redelivery on close).
+
+Priority bands (``docs/backends/sqs.md``, "Priority"): a subscription reads the band
+queues of its group that exist, highest first, then its plain queue. It finds them when
+it opens (one GetQueueUrl per band level, 9 at most) and looks again for the levels it
+has not found every ``BAND_REFRESH`` seconds, at the start of a receive; with no band, a
+receive sends exactly the requests it sent before bands existed. With bands, a receive
+short-polls each band, highest first, asking each only for what is still missing, then
+the plain queue (a long poll of at most ``BAND_WAIT`` seconds when no band had any).
+A band delivery's handle is ``(queue URL, receipt handle)`` and its message carries the
+band's priority; a plain one's handle is the receipt handle, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +47,14 @@ T = TypeVar("T")
 
 # SQS returns at most 10 messages per ReceiveMessage and settles 10 per batch call.
 _BATCH = 10
+# 30 s: how long a reader may take to notice a band made after it opened (a producer's
+# first send at a new level; the messages wait in the band meanwhile, none is lost).
+# Each look is at most 9 GetQueueUrl (only levels not found yet): 0.3 request/s at most.
+BAND_REFRESH = 30.0
+# 2 s: the longest plain-queue long poll while bands exist and are all empty, so a band
+# message that arrives meanwhile waits at most this long; an idle reader with n bands
+# then sends (n + 1) requests every 2 s instead of 1 every wait_time.
+BAND_WAIT = 2
 # Pause between short polls when less than half a second of the timeout is left (a long
 # poll counts whole seconds); short enough to return within the timeout's precision.
 _SHORT_POLL_PAUSE = 0.1
@@ -69,9 +87,33 @@ class SqsSubscription(SubscriptionDriver):
         self.queue = resources.group_queue(topic, group)
         self._lease = _visibility(options.lease) or 1
         self._recreate_group = recreate_group
-        # Receipt handles received and not settled (released to the queue on close).
-        self._held: dict[str, None] = {}
+        # Handles received and not settled (released to the queue on close).
+        self._held: dict[object, None] = {}
         self._held_lock = threading.Lock()
+        # The band queues read, highest first: (priority, queue name); looked at again
+        # after _bands_due (monotonic), sooner when one went away.
+        self._lanes: list[tuple[int, str]] = []
+        self._banded = False  # a band was ever read: handles may be tuples
+        self._bands_due = 0.0
+        self._discover()
+
+    def _discover(self) -> None:
+        """Find the band queues of this group that exist (GetQueueUrl for each level
+        whose URL is not cached), and read them from now on."""
+        self._bands_due = time.monotonic() + BAND_REFRESH
+        try:
+            self._lanes = self._res.band_queues(self.topic, self.group)
+        except MQError:
+            self._bands_due = 0.0  # a failed look is repeated at the next receive
+            if not self._lanes:
+                raise
+            return
+        self._banded = self._banded or bool(self._lanes)
+
+    def _band_gone(self, queue: str) -> None:
+        """A band queue went away (deleted with its topic or group): stop reading it."""
+        self._res.forget(queue)
+        self._lanes = [lane for lane in self._lanes if lane[1] != queue]
 
     def _url(self) -> str:
         return self._res.queue_url(self.queue)
@@ -86,27 +128,22 @@ class SqsSubscription(SubscriptionDriver):
         return exc
 
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        if time.monotonic() >= self._bands_due:
+            self._discover()
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             # A long poll counts whole seconds: round to the nearest, never above 20.
             wait = max(0, min(self._res.options.wait_time, int(remaining + 0.5)))
-            try:
-                with mapped(f"receive from {self.queue!r}"):
-                    reply = self._res.sqs.receive_message(
-                        QueueUrl=self._url(), MaxNumberOfMessages=min(_BATCH, max_messages),
-                        WaitTimeSeconds=wait, VisibilityTimeout=self._lease,
-                        MessageAttributeNames=["All"],
-                        MessageSystemAttributeNames=["ApproximateReceiveCount",
-                                                     "SentTimestamp"])
-            except NotFound as exc:
-                raise self._lost(exc) from exc.__cause__
-            raw = reply.get("Messages", [])
-            if raw:
-                got = [decode(m, self.topic) for m in raw]
+            got = self._read_bands(max_messages) if self._lanes else []
+            if len(got) < max_messages:
+                if self._lanes:  # bands first: a short poll after a band gave some
+                    wait = 0 if got else min(wait, BAND_WAIT)
+                got += self._poll(None, self.queue, max_messages - len(got), wait)
+            if got:
                 with self._held_lock:
                     for d in got:
-                        self._held[str(d.handle)] = None
+                        self._held[d.handle] = None
                 return got
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -114,10 +151,44 @@ class SqsSubscription(SubscriptionDriver):
             if wait == 0:
                 time.sleep(min(remaining, _SHORT_POLL_PAUSE))
 
+    def _read_bands(self, max_messages: int) -> list[Delivery]:
+        """Strict priority: a short poll of each band, highest first, each asked only
+        for what is still missing."""
+        got: list[Delivery] = []
+        for priority, queue in list(self._lanes):
+            if len(got) >= max_messages:
+                break
+            try:
+                got += self._poll(priority, queue, max_messages - len(got), 0)
+            except NotFound:
+                self._band_gone(queue)
+        return got
+
+    def _poll(self, priority: int | None, queue: str, count: int,
+              wait: int) -> list[Delivery]:
+        """One ReceiveMessage on the plain queue (``priority`` None) or a band's."""
+        try:
+            url = self._res.queue_url(queue) if priority is not None else self._url()
+            with mapped(f"receive from {queue!r}"):
+                reply = self._res.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(_BATCH, count),
+                    WaitTimeSeconds=wait, VisibilityTimeout=self._lease,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["ApproximateReceiveCount",
+                                                 "SentTimestamp"])
+        except NotFound as exc:
+            if priority is not None:
+                raise
+            raise self._lost(exc) from exc.__cause__
+        raw = reply.get("Messages", [])
+        if priority is None:
+            return [decode(m, self.topic) for m in raw]
+        return [decode(m, self.topic, priority=priority, url=url) for m in raw]
+
     def _release(self, deliveries: Sequence[Delivery]) -> None:
         with self._held_lock:
             for d in deliveries:
-                self._held.pop(str(d.handle), None)
+                self._held.pop(d.handle, None)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._delete(deliveries, "ack")
@@ -126,9 +197,9 @@ class SqsSubscription(SubscriptionDriver):
         self._delete(deliveries, "reject")
 
     def _delete(self, deliveries: Sequence[Delivery], what: str) -> None:
-        sqs, url = self._res.sqs, self._url()
+        sqs = self._res.sqs
         failed = self._per_entry(
-            deliveries, what, lambda entries: sqs.delete_message_batch(
+            deliveries, what, lambda url, entries: sqs.delete_message_batch(
                 QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h} for i, h in entries]))
         self._release(deliveries)
         _raise_failed(what, failed, len(deliveries))
@@ -142,34 +213,55 @@ class SqsSubscription(SubscriptionDriver):
 
     def _change(self, deliveries: Sequence[Delivery], seconds: int, what: str,
                 strict: bool = True) -> None:
-        sqs, url = self._res.sqs, self._url()
+        sqs = self._res.sqs
         failed = self._per_entry(
-            deliveries, what, lambda entries: sqs.change_message_visibility_batch(
+            deliveries, what, lambda url, entries: sqs.change_message_visibility_batch(
                 QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h, "VisibilityTimeout": seconds}
                                        for i, h in entries]), strict=strict)
         if strict:
             _raise_failed(what, failed, len(deliveries))
 
     def _per_entry(self, deliveries: Sequence[Delivery], what: str,
-                   send: Callable[[list[tuple[str, str]]], Any],
+                   send: Callable[[str, list[tuple[str, str]]], Any],
                    strict: bool = True) -> list[str]:
-        """``send`` (one batch request) for every 10 receipt handles, as (entry id, handle)
-        pairs; the failed entries, described. A missing queue is recreated (``_lost``)
-        unless not ``strict`` (closing: never recreate anything)."""
-        handles = [str(d.handle) for d in deliveries]
+        """``send`` (one batch request to a queue URL) for every 10 receipt handles of
+        one queue, as (entry id, handle) pairs; the failed entries, described. A missing
+        plain queue is recreated (``_lost``) unless not ``strict`` (closing: never
+        recreate anything); the entries of a band queue that went away are stale."""
         failed: list[str] = []
-        try:
-            for start in range(0, len(handles), _BATCH):
-                chunk = handles[start:start + _BATCH]
-                with mapped(f"{what} on {self.queue!r}"):
-                    reply = send([(str(i), h) for i, h in enumerate(chunk)])
-                failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
-                           for f in reply.get("Failed", []) if f.get("Code") not in _STALE]
-        except NotFound as exc:
-            if not strict:
-                raise
-            raise self._lost(exc) from exc.__cause__
+        for queue_url, handles in self._by_queue(deliveries):
+            try:
+                url = queue_url or self._url()
+                for start in range(0, len(handles), _BATCH):
+                    chunk = handles[start:start + _BATCH]
+                    with mapped(f"{what} on {self.queue!r}"):
+                        reply = send(url, [(str(i), h) for i, h in enumerate(chunk)])
+                    failed += [f"{f.get('Code', '')}: {f.get('Message', '')}"
+                               for f in reply.get("Failed", [])
+                               if f.get("Code") not in _STALE]
+            except NotFound as exc:
+                if queue_url is not None:
+                    self._bands_due = 0.0  # a band went: look at the bands again
+                    continue
+                if not strict:
+                    raise
+                raise self._lost(exc) from exc.__cause__
         return failed
+
+    def _by_queue(self, deliveries: Sequence[Delivery]) -> list[tuple[str | None,
+                                                                      list[str]]]:
+        """The receipt handles of ``deliveries`` by queue URL (``None``: the plain
+        queue, whose handles are plain strings)."""
+        if not self._banded:
+            return [(None, [str(d.handle) for d in deliveries])]
+        queues: dict[str | None, list[str]] = {}
+        for d in deliveries:
+            handle = d.handle
+            if isinstance(handle, tuple):
+                queues.setdefault(str(handle[0]), []).append(str(handle[1]))
+            else:
+                queues.setdefault(None, []).append(str(handle))
+        return list(queues.items())
 
     def close(self) -> None:
         """Make every unsettled message visible again (best effort: a message whose

@@ -81,7 +81,7 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
         groups=Support.NATIVE if sns else Support.UNSUPPORTED,
         competing_consumers=Support.NATIVE,
         replay=Support.UNSUPPORTED,
-        priority=Support.UNSUPPORTED,
+        priority=Support.EMULATED,  # a queue per band per group (_admin, _consumer)
         ttl=Support.EMULATED,  # mqkit-expires, dropped at receive (mqkit._expiry)
         dedup=Support.UNSUPPORTED,
         request_reply=Support.EMULATED,
@@ -103,10 +103,12 @@ def capabilities_for(options: SqsOptions, *, custom_endpoint: bool) -> Capabilit
 def fifo_capabilities(standard: Capabilities) -> Capabilities:
     """A FIFO topic's capabilities, from the client's standard ones: the message key is
     the MessageGroupId (``ordering`` native per key), the message id the
-    MessageDeduplicationId (``dedup`` native, SQS's 5-minute window), and FIFO queues
-    take no per-message delay (``delay`` unsupported). Everything else is unchanged."""
+    MessageDeduplicationId (``dedup`` native, SQS's 5-minute window), FIFO queues
+    take no per-message delay (``delay`` unsupported), and no ``priority``: bands are
+    separate queues, and reading a higher band first would break the order of a key
+    whose messages carry different priorities. Everything else is unchanged."""
     return dataclasses.replace(standard, ordering=Support.NATIVE, dedup=Support.NATIVE,
-                               delay=Support.UNSUPPORTED)
+                               delay=Support.UNSUPPORTED, priority=Support.UNSUPPORTED)
 
 
 def endpoint_of(params: ConnectParams, options: SqsOptions) -> str | None:
@@ -199,6 +201,7 @@ class SqsDriver(Driver):
     # -- topics and subscriptions ----------------------------------------------------
 
     def open_topic(self, topic: str) -> SqsTopic:
+        self._names.check_topic(topic)
         if not self._res.topic_exists(topic) and not self._res.recover(topic):
             raise NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
                            "does not exist")
@@ -212,6 +215,7 @@ class SqsDriver(Driver):
 
     def open_subscription(self, topic: str, group: str,
                           options: SubscriptionOptions) -> SqsSubscription:
+        self._names.check_topic(topic)
         if not self._res.topic_exists(topic) and not self._res.recover(topic):
             raise NotFound(f"sqs: topic {topic!r} ({self._native(topic)}) "
                            "does not exist")
@@ -231,6 +235,7 @@ class SqsDriver(Driver):
         if options:
             raise ConfigurationError(
                 f"sqs: unknown topic option(s) {', '.join(map(repr, options))}")
+        self._names.check_topic(topic)
         self._res.create_topic(topic)
 
     def delete_topic(self, topic: str) -> None:
@@ -252,15 +257,26 @@ class SqsDriver(Driver):
         return self._res.list_groups(topic)
 
     def group_stats(self, topic: str, group: str) -> GroupStats:
-        """SQS's approximate counts of the group's queue: visible + in flight + delayed
-        (depth) and in flight. In queue mode, the topic's queue."""
+        """SQS's approximate counts of the group's queue and band queues: visible + in
+        flight + delayed (depth) and in flight. In queue mode, the topic's queues."""
         if not self._res.group_exists(topic, group):
             raise NotFound(f"sqs: group {group!r} of {topic!r} does not exist")
         depth, hidden = self._res.queue_counts(self._res.group_queue(topic, group))
+        for _, queue in self._res.band_queues(topic, group):
+            try:
+                more, held = self._res.queue_counts(queue)
+            except NotFound:
+                continue  # the band went away meanwhile
+            depth, hidden = depth + more, hidden + held
         return GroupStats(topic=topic, group=group, depth=depth, in_flight=hidden)
 
     def purge(self, topic: str, group: str) -> None:
         self._res.purge(self._res.group_queue(topic, group))
+        for _, queue in self._res.band_queues(topic, group):
+            try:
+                self._res.purge(queue)
+            except NotFound:
+                continue
 
     def dead_letter_topic(self, topic: str) -> str:
         return self._names.dead_letter(topic)

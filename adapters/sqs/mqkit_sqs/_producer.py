@@ -7,6 +7,12 @@ limit) goes in several requests. Per-entry failures are reported by index throug
 :class:`mqkit.SendBatchError`; a batch of which nothing was accepted and every entry
 may be retried raises :class:`mqkit.Unavailable`, so that the portable layer retries
 it whole.
+
+A message with priority p in 1..9 goes to the topic's band p (``Resources.ensure_band``
+makes it ready on the first send at p: the band's SNS topic and a band queue per group,
+or the band's queue in queue mode), a delayed one straight to the queues subscribed to
+the band topic; priority 0 or none to the topic as before. FIFO topics refuse a priority
+above 0 (:class:`mqkit.Unsupported`: see ``fifo_capabilities``).
 """
 
 from __future__ import annotations
@@ -51,32 +57,39 @@ class SqsTopic(TopicDriver):
             if m.delay and self._fifo:
                 raise Unsupported("sqs", "delay", "FIFO queues take no per-message "
                                   "delay (set DelaySeconds on the queue instead)")
+            if m.priority and self._fifo:
+                raise Unsupported("sqs", "priority", "a FIFO topic keeps one order per "
+                                  "key; priority bands would break it")
         try:
             self._send(messages, encoded)
         except NotFound:
+            banded = any(m.priority for m in messages)
+            if banded:
+                self._res.forget_bands(self.topic)  # a band went: make it again
             if self._res.recover(self.topic):
                 raise Unavailable(
                     f"sqs: topic {self.topic!r} vanished (the service lost its state); "
                     "recreated it with its groups") from None
+            if banded and self._res.topic_exists(self.topic):
+                raise Unavailable(
+                    f"sqs: a priority band of {self.topic!r} vanished (deleted with the "
+                    "topic, or the service lost it); it is made again on retry") from None
             raise
 
     def _send(self, messages: Sequence[Message], encoded: list[Encoded]) -> None:
         total = len(messages)
         plan: list[tuple[Callable[[Sequence[int]], _Failed], list[int]]] = []
-        if not self._res.sns_mode:
-            url = self._res.queue_url(self._res.names.topic_queue(self.topic))
-            plan.append((partial(self._send_queue, url, messages=messages, encoded=encoded),
-                         list(range(total))))
+        if not any(m.priority for m in messages):
+            self._plan(self.topic, range(total), messages, encoded, plan)
         else:
-            now = [i for i, m in enumerate(messages) if not delay_seconds(m.delay)]
-            later = [i for i, m in enumerate(messages) if delay_seconds(m.delay)]
-            if now:
-                plan.append((partial(self._publish, messages=messages, encoded=encoded), now))
-            if later:
-                for queue in self._res.subscribed_queues(self.topic):
-                    url = self._res.queue_url(queue)
-                    plan.append((partial(self._send_queue, url, messages=messages,
-                                         encoded=encoded), later))
+            bands: dict[int, list[int]] = {}
+            for i, m in enumerate(messages):
+                bands.setdefault(m.priority or 0, []).append(i)
+            for p in sorted(bands, reverse=True):
+                if p:
+                    self._res.ensure_band(self.topic, p)
+                self._plan(self._res.names.band(self.topic, p), bands[p], messages,
+                           encoded, plan)
         failures: dict[int, MQError] = {}
         accepted = False
         for call, indices in plan:
@@ -98,7 +111,28 @@ class SqsTopic(TopicDriver):
             raise next(iter(failures.values()))  # every entry may be retried
         raise SendBatchError(failures, total)
 
-    def _publish(self, indices: Sequence[int], *, messages: Sequence[Message],
+    def _plan(self, native: str, indices: Sequence[int], messages: Sequence[Message],
+              encoded: list[Encoded],
+              plan: list[tuple[Callable[[Sequence[int]], _Failed], list[int]]]) -> None:
+        """Add the requests that send ``indices`` to ``native`` (the topic or a band)."""
+        if not self._res.sns_mode:
+            url = self._res.queue_url(self._res.names.topic_queue(native))
+            plan.append((partial(self._send_queue, url, messages=messages, encoded=encoded),
+                         list(indices)))
+            return
+        now = [i for i in indices if not delay_seconds(messages[i].delay)]
+        later = [i for i in indices if delay_seconds(messages[i].delay)]
+        if now:
+            arn = self._arn if native == self.topic else self._res.topic_arn(native)
+            plan.append((partial(self._publish, arn, messages=messages, encoded=encoded),
+                         now))
+        if later:
+            for queue in self._res.subscribed_queues(native):
+                url = self._res.queue_url(queue)
+                plan.append((partial(self._send_queue, url, messages=messages,
+                                     encoded=encoded), later))
+
+    def _publish(self, arn: str, indices: Sequence[int], *, messages: Sequence[Message],
                  encoded: list[Encoded]) -> _Failed:
         entries: list[Any] = []
         for i in indices:
@@ -110,7 +144,7 @@ class SqsTopic(TopicDriver):
             entries.append(entry)
         assert self._res.sns is not None
         with mapped(f"publish to {self.topic!r}"):
-            reply = self._res.sns.publish_batch(TopicArn=self._arn,
+            reply = self._res.sns.publish_batch(TopicArn=arn,
                                                 PublishBatchRequestEntries=entries)
         return {int(f["Id"]): (f.get("Code", ""), f.get("Message", ""))
                 for f in reply.get("Failed", [])}

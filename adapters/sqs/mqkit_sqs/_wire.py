@@ -140,8 +140,11 @@ def _attribute_text(attr: Mapping[str, Any]) -> str:
     return base64.b64encode(blob if isinstance(blob, bytes) else bytes(blob)).decode()
 
 
-def decode(raw: Mapping[str, Any], topic: str) -> Delivery:
-    """The :class:`Delivery` of one message of a ReceiveMessage response."""
+def decode(raw: Mapping[str, Any], topic: str, *, priority: int | None = None,
+           url: str | None = None) -> Delivery:
+    """The :class:`Delivery` of one message of a ReceiveMessage response; from a
+    priority band's queue (``url``), its handle is ``(url, receipt handle)`` and its
+    message has the band's ``priority``."""
     attrs = dict(raw.get("MessageAttributes") or {})
     meta: dict[str, Any] = {}
     meta_attr = attrs.get(META)
@@ -176,8 +179,10 @@ def decode(raw: Mapping[str, Any], topic: str) -> Delivery:
         id=_opt(meta.get("id")) or raw.get("MessageId"),
         content_type=_opt(meta.get("content-type")),
         correlation_id=_opt(meta.get("correlation-id")),
-        reply_to=_opt(meta.get("reply-to")))
-    return Delivery(message=message, topic=topic, handle=raw["ReceiptHandle"],
+        reply_to=_opt(meta.get("reply-to")), priority=priority)
+    receipt = raw["ReceiptHandle"]
+    return Delivery(message=message, topic=topic,
+                    handle=receipt if url is None else (url, receipt),
                     delivery_count=max(1, count),
                     timestamp=int(sent) / 1000 if sent else None,
                     broker_id=raw.get("MessageId"))

@@ -275,13 +275,13 @@ def test_dead_letter_is_declared_emulated_even_with_native_redrive(
             assert caps.dead_letter is Support.EMULATED, (mode, fifo)
 
 
-def test_fifo_capabilities_change_only_ordering_dedup_and_delay() -> None:
+def test_fifo_capabilities_change_only_ordering_dedup_delay_and_priority() -> None:
     standard = capabilities_for(SqsOptions(), custom_endpoint=True)
     fifo = fifo_capabilities(standard)
     changed = {k for k, v in fifo.as_dict().items() if standard.as_dict()[k] != v}
-    assert changed == {"ordering", "dedup", "delay"}
-    assert (fifo.ordering, fifo.dedup, fifo.delay) == (
-        Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED)
+    assert changed == {"ordering", "dedup", "delay", "priority"}
+    assert (fifo.ordering, fifo.dedup, fifo.delay, fifo.priority) == (
+        Support.NATIVE, Support.NATIVE, Support.UNSUPPORTED, Support.UNSUPPORTED)
     assert fifo_capabilities(fifo) == fifo  # idempotent: fifo=true clients
 
 
