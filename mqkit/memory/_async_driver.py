@@ -1,9 +1,12 @@
 """The asyncio ``memory://`` driver: a thin face over :class:`~._broker.Broker`.
 
 Broker calls hold its lock for one batch's worth of work and never block, so they run
-straight on the event loop. A waiting ``receive_batch`` awaits a future that the broker
-resolves through ``loop.call_soon_threadsafe`` (a send may come from any thread), bounded
-by a ``call_later`` at the group's next due time. Cancelling it is safe: messages are only
+straight on the event loop; ``send_batch`` and a ``receive_batch`` that finds messages
+ready still yield to the loop once (``sleep(0)``), as a network driver would, so a task
+sending or draining in a loop does not starve the loop's other tasks. A waiting
+``receive_batch`` awaits a future that the broker resolves through
+``loop.call_soon_threadsafe`` (a send may come from any thread), bounded by a
+``call_later`` at the group's next due time. Cancelling it is safe: messages are only
 taken by the receiver's own call, never handed to a waiter.
 """
 
@@ -63,6 +66,7 @@ class AsyncMemoryTopic(AsyncTopicDriver):
         if self._closed or self._session.closed:
             raise Closed(f"memory topic {self._topic!r} is closed")
         self._session.broker.send(self._topic, messages, self._session.options.dedup_window)
+        await asyncio.sleep(0)  # yield as a network send would (a sending loop shares)
 
     async def close(self) -> None:
         self._closed = True
@@ -83,6 +87,7 @@ class AsyncMemorySubscription(AsyncSubscriptionDriver):
         broker, member = self._broker, self._member
         got, due = broker.receive(member, max_messages, None)
         if got or timeout <= 0:
+            await asyncio.sleep(0)  # yield as a network receive would
             return got
         loop = asyncio.get_running_loop()
         end = time.monotonic() + timeout

@@ -224,3 +224,33 @@ async def test_admin_on_the_async_face(adriver: AsyncDriver) -> None:
         await adriver.open_topic("u")
     with pytest.raises(mqkit.ConfigurationError):
         await adriver.create_topic("v", {"retention": 1})
+
+
+async def test_sends_and_ready_receives_yield_to_other_tasks(adriver: AsyncDriver) -> None:
+    """Like a network driver, every call lets other tasks of the loop run: a producer
+    sending in a loop (or a consumer draining a full queue) does not starve its peers."""
+    sub = await _sub(adriver)
+    topic = await adriver.open_topic("t")
+    ticks = 0
+
+    async def peer() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(peer())
+    try:
+        await asyncio.sleep(0)
+        start = ticks
+        for i in range(20):
+            await topic.send_batch([_m(bytes([i]))])
+        assert ticks - start >= 19, "send_batch never let the other task run"
+        start = ticks
+        got = []
+        for _ in range(20):
+            got += await sub.receive_batch(1, 5)
+        assert len(got) == 20
+        assert ticks - start >= 19, "a ready receive_batch never let the other task run"
+    finally:
+        task.cancel()
