@@ -469,7 +469,10 @@ class AsyncConsumer:
         self._flusher.wake(full)
 
     def _decide_one(self, msg: AsyncReceivedMessage, kind: str, delay: float | None) -> None:
-        """:meth:`_decide` for one message of this consumer: the per-message path."""
+        """:meth:`_decide` for one message of this consumer: the per-message path (what
+        ``msg.ack()`` costs, so :meth:`SettleQueue.add1` and :meth:`_after_decision` are
+        written out here: two calls fewer per message)."""
+        queue = self._queue
         with self._state:
             if msg.decision is not None:
                 msg._claim(kind)  # raises: first decision wins
@@ -477,9 +480,15 @@ class AsyncConsumer:
                 raise self._closed_error()
             msg.decision = kind
             self._unsettled.pop(id(msg), None)
-            full = self._queue.add1(Decision(msg, kind, delay))
-            wanted, self._slot_wanted = self._slot_wanted, False
-        self._after_decision(wanted, full)
+            pending = queue.pending
+            pending.append(Decision(msg, kind, delay))
+            full = len(pending) >= queue.max_batch
+            wanted = self._slot_wanted
+            if wanted:
+                self._slot_wanted = False
+        if wanted:
+            self._slot_freed.set()
+        self._flusher.wake(full)
 
     def _release(self, messages: Sequence[AsyncReceivedMessage]) -> int:
         """Give back undecided messages without using up an attempt; how many."""
