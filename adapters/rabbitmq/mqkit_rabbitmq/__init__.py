@@ -31,6 +31,10 @@ lease          emulated: a delivery handed out and not settled within ``lease``
                seconds is requeued (``basic_nack``); ``extend_lease`` pushes that
                deadline. Deliveries pushed ahead (prefetch) and not claimed by
                ``receive`` for 1 s are given back
+replay         ``*.stream`` topics only: a stream queue ``mqkit.archive.<exchange>``
+               bound to the exchange keeps the history (bounded retention); a group
+               created at ``earliest`` gets it copied into its queue (._archive),
+               then behaves as any group. ``earliest`` elsewhere: ``Unsupported``
 =============  ===============================================================
 
 Delivery is at-least-once. ``send``/``send_batch`` return once the broker confirmed
@@ -56,8 +60,10 @@ broker's; every client of a group must give the same), ``binding_key``
 ``exchange_prefix`` (""), ``persistent`` (true: delivery mode 2), ``confirm`` (true:
 publisher confirms), ``tls`` (default: true for amqps), ``ca_file``, ``cert_file``,
 ``key_file``, ``key_password`` (secret), ``verify`` (true), ``server_hostname``,
-``blocked_timeout`` (30 s). Portable parameters (``connect_timeout``, ``prefetch``...)
-are mqkit's own.
+``blocked_timeout`` (30 s), ``archive_max_age`` (seconds, 7 days) and
+``archive_max_bytes`` (1 GiB): the retention of each ``*.stream`` topic's archive, also
+options of ``create_topic`` for that topic (its only topic options). Portable
+parameters (``connect_timeout``, ``prefetch``...) are mqkit's own.
 
 On a cluster, name every node: ``amqp://u:p@h1:5672,h2:5672,h3:5672/vhost``. A
 connection goes to the first host that accepts it; when that node dies or is cut off, the
