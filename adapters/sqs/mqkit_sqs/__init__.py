@@ -43,6 +43,12 @@ delay (send)    ``mode=queue``: native DelaySeconds (rounded up, at most 900 s; 
                 per-message delay, so a delayed message is sent with DelaySeconds
                 straight to every SQS queue subscribed to the topic (emulated). FIFO
                 queues take no per-message delay (:class:`mqkit.Unsupported`)
+priority        emulated on standard topics: priority p in 1..9 goes to band p, an SNS
+                topic ``<topic>-mqkit-p<p>`` with a band queue per group subscribed
+                (``mode=sns``) or a queue ``<topic>-mqkit-p<p>`` (``mode=queue``), made
+                on the first send at p; a consumer short-polls its bands highest first,
+                then its plain queue. FIFO topics declare and take no priority (see
+                ``docs/backends/sqs.md``, "Priority")
 close           the unsettled messages of a closing consumer are made visible again
 ==============  =================================================================
 
