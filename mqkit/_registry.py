@@ -24,7 +24,8 @@ GROUP = "mqkit.adapters"
 # scheme whose client library is absent gets a precise hint.
 KNOWN_SCHEMES = {"amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka", "nats": "nats",
                  "sqs": "sqs", "sns+sqs": "sqs", "redis": "redis", "rediss": "redis",
-                 "redis+sentinel": "redis", "rediss+sentinel": "redis"}
+                 "redis+sentinel": "redis", "rediss+sentinel": "redis",
+                 "redis+cluster": "redis", "rediss+cluster": "redis"}
 # Backends announced but not shipped yet (none today): a clear answer instead of
 # "unknown scheme".
 PLANNED_SCHEMES: dict[str, str] = {}

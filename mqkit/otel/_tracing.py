@@ -90,7 +90,8 @@ OUTCOME = "mqkit.outcome"
 # (rabbitmq, kafka, aws_sqs, aws.sns); otherwise the scheme (redis, nats, memory).
 _SYSTEMS = {"amqp": "rabbitmq", "amqps": "rabbitmq", "kafka": "kafka", "sqs": "aws_sqs",
             "sns+sqs": "aws_sqs", "redis": "redis", "rediss": "redis", "redis+sentinel": "redis",
-            "rediss+sentinel": "redis", "nats": "nats", "memory": "memory"}
+            "rediss+sentinel": "redis", "redis+cluster": "redis", "rediss+cluster": "redis",
+            "nats": "nats", "memory": "memory"}
 
 # The settle span's ``messaging.operation.name`` per outcome (SETTLED: the handler
 # settled the message itself, no settle span here).

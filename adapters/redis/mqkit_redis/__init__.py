@@ -1,5 +1,6 @@
-"""mqkit's Redis adapter (redis-py), for ``redis://``, ``rediss://`` and (Sentinel)
-``redis+sentinel://``, ``rediss+sentinel://`` URLs.
+"""mqkit's Redis adapter (redis-py), for ``redis://``, ``rediss://``, (Sentinel)
+``redis+sentinel://``, ``rediss+sentinel://`` and (Redis Cluster) ``redis+cluster://``,
+``rediss+cluster://`` URLs.
 
 Streams with consumer groups (the default, durable, at-least-once), or pub/sub channels
 with ``mode=pubsub`` (ephemeral, at-most-once).
@@ -89,11 +90,20 @@ failover the next call reaches the new primary (calls during the failover fail w
 an option because the host list means something else (Sentinels, not servers, with their
 own default port) and a reader of the URL should see that at once; redis-py has no URL
 form for Sentinel. Replication is asynchronous: a write the primary acknowledged but had
-not replicated when it died can be lost at a failover. Redis Cluster is not supported by
-this version.
+not replicated when it died can be lost at a failover.
+
+Cluster: ``redis[s]+cluster://[[user]:password@]seed[:port][,seed[:port]...][?params]``.
+The hosts are seeds (port 6379): redis-py's ``RedisCluster`` fetches the slot map from
+the first that answers, again after a node fails or a step answers ``MOVED``/``ASK``
+(the step is then sent again, up to 3 times). Every key of topic ``t`` carries ``{t}`` as
+hash tag (``_names``), so each step of a flow, each script and each ``MULTI`` stays on
+one slot and is sent to its primary as one write (``_cluster``); ``list_topics`` and
+``INFO`` run on every primary. No database number, no ``mode=pubsub``, no restart
+re-creation (``redeclare``); a topic or ``key_prefix`` with a brace is refused.
 
 Native objects through ``as_()``: ``redis.Redis`` (blocking face) or
-``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer.
+``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer;
+``redis.cluster.RedisCluster`` or ``redis.asyncio.cluster.RedisCluster`` in cluster mode.
 
 One source for both faces
 -------------------------
@@ -143,5 +153,6 @@ async def _connect_async(params: ConnectParams) -> AsyncDriver:
 
 
 plugin = AdapterPlugin(name="redis",
-                       schemes=("redis", "rediss", "redis+sentinel", "rediss+sentinel"),
+                       schemes=("redis", "rediss", "redis+sentinel", "rediss+sentinel",
+                                "redis+cluster", "rediss+cluster"),
                        extra="redis", connect=_connect, connect_async=_connect_async)

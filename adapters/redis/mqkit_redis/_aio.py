@@ -19,10 +19,11 @@ import asyncio  # unasync: import threading
 import logging
 import math  # unasync: drop
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.sentinel
 import redis.exceptions as re_
 from redis.asyncio.retry import Retry
@@ -46,7 +47,8 @@ from mqkit.driver import (
 from . import _flows as flows
 from . import _reader
 from ._capabilities import aof_enabled, capabilities_for, pubsub_capabilities
-from ._delay import MOVE_DUE
+from ._cluster import MOVED_TRIES, cluster_args, is_cluster, slot, step_key
+from ._delay import MOVE_DUE_SHA
 from ._errors import mapped
 from ._link import (
     Known,
@@ -68,7 +70,8 @@ log = logging.getLogger("mqkit.redis")
 
 
 class AsyncLink:
-    """One pool for a driver, its known names, and the flow runner."""
+    """One pool for a driver (in cluster mode: one per node), its known names, and the
+    flow runner."""
 
     def __init__(self, params: ConnectParams, options: RedisOptions) -> None:
         self.options = options
@@ -78,7 +81,12 @@ class AsyncLink:
         hook: Any = self._on_connect  # redis-py types it as taking no argument; it gets one
         kwargs = client_kwargs(params, options)
         sentinel = sentinel_args(params, options)
-        if sentinel is None:
+        self._cluster = cluster_args(params, options, kwargs)
+        self._stale = False  # cluster: fetch the slot map again before the next step
+        self.client: Any = None
+        if self._cluster is not None:
+            pass  # made by open(): redis-py's blocking cluster client connects at once
+        elif sentinel is None:
             self.client = redis.asyncio.Redis(
                 redis_connect_func=hook, retry=Retry(NoBackoff(), 0), **kwargs)
         else:
@@ -89,8 +97,21 @@ class AsyncLink:
                 sentinel.hosts, sentinel_kwargs=sentinel.kwargs,
             ).master_for(sentinel.service, redis_connect_func=hook,
                          retry=Retry(NoBackoff(), 0), **kwargs)
-        self.script_sha = self.client.register_script(MOVE_DUE).sha
+        self.script_sha = MOVE_DUE_SHA
         self._read_timeout = params.connect_timeout + options.block_slice  # unasync: drop
+
+    async def open(self) -> None:
+        """Cluster mode: make the cluster client, which fetches the slot map from the
+        first seed that answers. Nothing to do otherwise (connections open lazily)."""
+        if self._cluster is None:
+            return
+        # Restart re-creation (Known) is not wired in cluster mode: each node has its
+        # own run_id, and its keys are a share of the slots (see docs/backends/redis.md).
+        seed: Any = redis.asyncio.cluster.ClusterNode  # untyped on the blocking face
+        self.client = redis.asyncio.cluster.RedisCluster(
+            startup_nodes=[seed(host, port) for host, port in self._cluster.hosts],
+            **self._cluster.kwargs)
+        await self.client.initialize()  # unasync: drop
 
     async def _on_connect(self, conn: Any) -> None:
         await conn.on_connect()
@@ -110,6 +131,8 @@ class AsyncLink:
 
     async def run(self, flow: flows.Flow[T]) -> T:
         """Drive ``flow`` on one pooled connection; its result."""
+        if self._cluster is not None:
+            return await self._run_cluster(flow, None)
         pool: Any = self.client.connection_pool
         conn: Any = await pool.get_connection()
         try:
@@ -129,9 +152,67 @@ class AsyncLink:
         finally:
             await pool.release(conn)
 
+    async def run_each(self, make: Callable[[], flows.Flow[T]]) -> list[T]:
+        """The results of a flow (``make()``) run on each primary of the cluster, in
+        turn; of one run on the server otherwise. For keyless flows (``SCAN``, ``INFO``)."""
+        if self._cluster is None:
+            return [await self.run(make())]
+        await self._refresh()
+        return [await self._run_cluster(make(), node)
+                for node in self.client.get_primaries()]
+
+    async def _refresh(self) -> None:
+        if self._stale:
+            self._stale = False
+            await self.client.nodes_manager.initialize()
+
+    async def _run_cluster(self, flow: flows.Flow[T], node: Any) -> T:
+        """Drive ``flow`` in cluster mode: each step on a connection to its slot's
+        primary (a keyless step: to ``node``, then the previous step's node)."""
+        try:
+            commands = next(flow)
+            while True:
+                replies, node = await self._cluster_step(commands, node)
+                commands = flow.send(replies)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _cluster_step(
+            self, commands: list[flows.Command], node: Any) -> tuple[list[Any], Any]:
+        """One step's replies and the node that gave them. A step whose slot moved
+        (``MOVED``/``ASK``: nothing of it ran) is sent again, the slot map fetched anew
+        first, up to ``MOVED_TRIES`` times; then the redirections are its replies."""
+        key = step_key(commands)
+        replies: list[Any] = []
+        for _ in range(MOVED_TRIES):
+            await self._refresh()
+            if key is not None:
+                node = self.client.nodes_manager.get_node_from_slot(slot(key))
+            elif node is None:
+                node = self.client.get_default_node()
+            conn: Any = node.acquire_connection()  # unasync: drop
+            # unasync: conn: Any = node.redis_connection.connection_pool.get_connection()
+            try:
+                await conn.send_packed_command([pack(conn, commands)])
+                replies = await within(  # unasync: replies = read_replies(conn, len(commands))
+                    self._read_timeout, read_replies(conn, len(commands)))  # unasync: drop
+            except (re_.ConnectionError, re_.TimeoutError, OSError):
+                self._stale = True  # a node died or was cut: ask the seeds again
+                raise
+            finally:
+                node.release(conn)  # unasync: node.redis_connection.connection_pool.release(conn)
+            if not any(isinstance(r, re_.AskError) for r in replies):  # MOVED is an ASK
+                return replies, node
+            self._stale = True
+        return replies, node
+
     async def close(self) -> None:
+        if self.client is None:
+            return
         await self.client.aclose()
-        await self.client.connection_pool.disconnect()
+        if self._cluster is None:
+            await self.client.connection_pool.disconnect()
 
 
 async def read_replies(conn: Any, count: int) -> list[Any]:
@@ -149,14 +230,18 @@ async def read_replies(conn: Any, count: int) -> list[Any]:
 
 async def connect(params: ConnectParams) -> AsyncDriver:
     options = parse_options(RedisOptions, params.options)
+    names = Names(options.key_prefix, options.dlq_suffix,
+                  cluster=is_cluster(params.url.scheme))
     link = AsyncLink(params, options)
     try:
         with mapped("connect"):
             try:
-                info: dict[str, str] | None = await link.run(
-                    flows.server_info("persistence"))
+                await link.open()
+                # Cluster: every primary's; persistence only when all keep AOF.
+                infos = await link.run_each(lambda: flows.server_info("persistence"))
+                aof = all(aof_enabled(info) for info in infos)
             except re_.NoPermissionError:
-                info = None  # an ACL user without INFO: persistence not declared
+                aof = False  # an ACL user without INFO: persistence not declared
             except re_.TimeoutError as exc:
                 raise ConnectTimeout(
                     f"redis: connect: no answer within {params.connect_timeout} s "
@@ -164,10 +249,9 @@ async def connect(params: ConnectParams) -> AsyncDriver:
     except BaseException:
         await link.close()
         raise
-    names = Names(options.key_prefix, options.dlq_suffix)
     if options.mode == "pubsub":
         return AsyncPubSubDriver(link, names)
-    return AsyncRedisDriver(link, names, capabilities_for(options, aof_enabled(info)))
+    return AsyncRedisDriver(link, names, capabilities_for(options, aof))
 
 
 class AsyncShell:
@@ -287,8 +371,11 @@ class AsyncRedisDriver(AsyncShell, AsyncDriver):
         self._link.known.forget(self._names.stream(topic))
 
     async def list_topics(self) -> list[str]:
-        """Every stream whose key starts with ``key_prefix`` (SCAN ... TYPE stream)."""
-        return await self._run("list topics", flows.list_topics(self._names))
+        """Every stream whose key starts with ``key_prefix`` (SCAN ... TYPE stream; on
+        each primary of a cluster)."""
+        with mapped("list topics"):
+            found = await self._link.run_each(lambda: flows.list_topics(self._names))
+        return sorted({topic for topics in found for topic in topics})
 
     async def topic_exists(self, topic: str) -> bool:
         return await self._run(f"find topic {topic!r}", flows.is_stream(self._names, topic))

@@ -12,7 +12,9 @@ and waits while no consumer of the topic runs. It lands at the stream's end when
 
 from __future__ import annotations
 
-__all__ = ["MOVE_DUE"]
+import hashlib
+
+__all__ = ["MOVE_DUE", "MOVE_DUE_SHA"]
 
 # KEYS[1] stream, KEYS[2] delayed set; ARGV[1] now (ms), ARGV[2] most to move,
 # ARGV[3..] XADD trimming arguments. Returns how many were moved.
@@ -37,3 +39,5 @@ for _, member in ipairs(due) do
 end
 return #due
 """
+
+MOVE_DUE_SHA = hashlib.sha1(MOVE_DUE.encode()).hexdigest()

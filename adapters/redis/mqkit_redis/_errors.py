@@ -40,8 +40,11 @@ _REPLIES: tuple[tuple[str, type[MQError]], ...] = (
     ("NOSCRIPT", BackendError),
     ("CLUSTERDOWN", Unavailable),
     ("TRYAGAIN", Unavailable),
-    ("MOVED", BackendError),        # a cluster: not supported by this adapter
-    ("ASK", BackendError),
+    # a cluster's slot moved: the step was sent again to the new owner (``_cluster``);
+    # still moving after that: unavailable for now, retried
+    ("MOVED", Unavailable),
+    ("ASK", Unavailable),
+    ("CROSSSLOT", BackendError),    # keys of two slots in one command: a bug
 )
 
 _PIPELINE_MARK = "of pipeline caused error: "
@@ -72,6 +75,13 @@ TABLE = ErrorTable(
         (re_.MasterDownError, Unavailable),
         (re_.ReadOnlyError, Unavailable),     # a replica after failover
         (re_.MaxConnectionsError, Unavailable),
+        (re_.ClusterDownError, Unavailable),  # CLUSTERDOWN: slots not served for now
+        (re_.TryAgainError, Unavailable),     # a slot migrating (TRYAGAIN)
+        (re_.AskError, Unavailable),          # MOVED/ASK still after the re-routes
+        (re_.ClusterCrossSlotError, BackendError),
+        # no seed answers, or a slot nobody serves (redis-py's own, not RedisErrors)
+        (re_.SlotNotCoveredError, Unavailable),
+        (re_.RedisClusterException, Unavailable),
         (re_.TimeoutError, Unavailable),      # redis-py drops the connection
         (re_.ConnectionError, Unavailable),
         (re_.OutOfMemoryError, BackendError),
@@ -80,7 +90,7 @@ TABLE = ErrorTable(
         (re_.RedisError, BackendError),
     ),
     hook=_reply,
-    catch=(re_.RedisError, OSError),
+    catch=(re_.RedisError, re_.RedisClusterException, OSError),
 )
 
 map_error = TABLE.map

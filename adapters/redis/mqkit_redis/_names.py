@@ -16,6 +16,14 @@ priority band p        ``<stream key>:mqkit-p<p>`` (p = 1..9): a stream holding 
                        the band's key as stream key). Priority 0 or none: the plain stream
 =====================  ===============================================================
 
+In cluster mode (``redis+cluster://``, ``cluster=True``) the topic part of every key is a
+hash tag: the stream of topic ``t`` is ``<key_prefix>{t}``, and every key above is built
+from it (``<key_prefix>{t}:mqkit-retry:<group>``, ``<key_prefix>{t}:mqkit-p3``...), so
+all of a topic's keys hash to one slot and every multi-key command, script and pipeline
+of a topic stays on one node. A topic or ``key_prefix`` holding a brace is refused there
+(``ConfigurationError`` naming it): it would move the tag. Single-node and Sentinel key
+names are unchanged.
+
 Helper keys are not streams, so listing topics (``SCAN ... TYPE stream``) never shows them;
 band streams are, and ``list_topics`` leaves them out (:meth:`Names.is_band`). A topic
 whose name ends like a band (``...:mqkit-p3``) is refused (``ConfigurationError`` naming
@@ -35,22 +43,42 @@ BANDS = tuple(range(9, 0, -1))
 """The priority levels that have a band stream, highest first (0 is the plain stream)."""
 _BAND_MARK = ":mqkit-p"
 _BAND_RE = re.compile(re.escape(_BAND_MARK) + "[1-9]$")
+_BRACES = re.compile("[{}]")
 
 
 @dataclass(frozen=True, slots=True)
 class Names:
     key_prefix: str = ""
     dlq_suffix: str = ":dlq"
+    cluster: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cluster and _BRACES.search(self.key_prefix):
+            raise ConfigurationError(
+                f"redis: key_prefix {self.key_prefix!r} holds a brace; on redis+cluster:// "
+                "the topic is the key's hash tag ({topic}), so the prefix must not have one")
 
     def stream(self, topic: str) -> str:
-        return self.key_prefix + topic
+        if not self.cluster:
+            return self.key_prefix + topic
+        if not topic or _BRACES.search(topic):
+            raise ConfigurationError(
+                f"redis: topic {topic!r} cannot be a hash tag on redis+cluster:// (it is "
+                "empty or holds a brace); choose a name without { or }")
+        return f"{self.key_prefix}{{{topic}}}"
 
     def topic(self, key: str) -> str | None:
-        """The topic of a stream key, or ``None`` when it lacks the prefix or is a
-        priority band's stream."""
+        """The topic of a stream key, or ``None`` when it lacks the prefix (in cluster
+        mode: the braces) or is a priority band's stream."""
         if not key.startswith(self.key_prefix) or self.is_band(key):
             return None
-        return key[len(self.key_prefix):]
+        rest = key[len(self.key_prefix):]
+        if not self.cluster:
+            return rest
+        if len(rest) > 2 and rest[0] == "{" and rest[-1] == "}" \
+                and not _BRACES.search(rest[1:-1]):
+            return rest[1:-1]
+        return None
 
     def band(self, topic: str, priority: int) -> str:
         """The stream of ``topic``'s messages of ``priority`` (1..9); the plain stream
