@@ -106,7 +106,7 @@ def test_the_blocking_link_runs_a_flow_reading_raw_replies() -> None:
     link = _driver.Link(PARAMS, RedisOptions())
     conn, pool = FakeConn(REPLIES), FakePool(FakeConn([]))
     pool.conn = conn
-    link.client.connection_pool = pool  # type: ignore[assignment]
+    link.client.connection_pool = pool
     _check_run(conn, pool, link.run(_two_steps()))
     # each read bounded by the socket timeout: no timeout of its own
     assert conn.read_kwargs == [{"disable_decoding": True}] * 3
@@ -118,7 +118,7 @@ def test_the_asyncio_link_runs_a_flow_with_one_deadline_per_step() -> None:
         link = _aio.AsyncLink(PARAMS, RedisOptions())
         conn = AsyncFakeConn(REPLIES)
         pool = AsyncFakePool(conn)
-        link.client.connection_pool = pool  # type: ignore[assignment]
+        link.client.connection_pool = pool
         _check_run(conn, pool, await link.run(_two_steps()))
         # no timer per reply: the step's deadline bounds them all
         assert conn.read_kwargs == [{"disable_decoding": True, "timeout": float("inf")}] * 3
@@ -133,7 +133,7 @@ def test_a_silent_server_times_out_the_asyncio_step_as_a_socket_timeout_would() 
         link = _aio.AsyncLink(PARAMS, options)  # deadline: connect_timeout + block_slice
         conn = AsyncFakeConn([b"late", b"late"], stall=5.0)
         pool = AsyncFakePool(conn)
-        link.client.connection_pool = pool  # type: ignore[assignment]
+        link.client.connection_pool = pool
         with pytest.raises(re_.TimeoutError, match="no reply within"):
             await link.run(_flows.call(("PING",)))
         assert pool.released == 1
