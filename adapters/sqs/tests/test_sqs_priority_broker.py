@@ -5,6 +5,7 @@ and the requests a receive sends with and without bands."""
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import mqkit_sqs._consumer as sqs_consumer
 import pytest
 from mqkit_sqs import AwsClients
+from mqkit_sqs._names import BANDS
 
 import mqkit
 
@@ -98,6 +100,44 @@ def test_bands_reach_every_group_before_and_after_and_go_with_topic(
     assert not _queues(client, name)
 
 
+def test_groups_created_while_bands_are_made_get_every_later_send(
+        url: str, client: mqkit.Client, name: str) -> None:
+    """A producer's first send at each level (each from a new client, so it makes the
+    band) races with groups being created: every group whose create_group returned
+    before a send started gets that message."""
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g0")
+    done: list[str] = []  # groups whose create_group returned, in order
+    sent: dict[int, list[str]] = {}  # priority -> groups existing when the send began
+
+    def make_groups() -> None:
+        with mqkit.connect(url) as admin:
+            for i in range(1, 5):
+                admin.admin.create_group(name, f"g{i}")
+                done.append(f"g{i}")
+
+    try:
+        worker = threading.Thread(target=make_groups)
+        worker.start()
+        for p in BANDS:
+            sent[p] = ["g0", *done]
+            with mqkit.connect(url) as producer_client:
+                producer_client.producer(name).send(str(p).encode(), priority=p)
+        worker.join()
+        for group in ["g0", *done]:
+            want = sorted(str(p).encode() for p, groups in sent.items() if group in groups)
+            got: list[bytes] = []
+            with client.consumer(name, group, prefetch=1) as consumer:
+                deadline = time.monotonic() + 30.0  # more may come: sent while it was made
+                while not set(want) <= set(got) and time.monotonic() < deadline:
+                    batch = consumer.receive(10, timeout=1.0)
+                    consumer.ack(batch)
+                    got += [m.body for m in batch]
+            assert set(want) <= set(got), f"{group}: want {want}, got {got}, sent {sent}"
+    finally:
+        client.admin.delete_topic(name)
+
+
 def test_band_messages_nack_with_delay_reject_and_extend_lease(
         client: mqkit.Client, name: str) -> None:
     client.admin.create_topic(name)
@@ -123,6 +163,31 @@ def test_band_messages_nack_with_delay_reject_and_extend_lease(
         assert client.admin.stats(name, "g").depth == 0
     finally:
         client.admin.delete_topic(name)
+
+
+def test_band_message_is_dead_lettered_with_its_reason(client: mqkit.Client,
+                                                      name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    dlq = client.dead_letter_topic(name)
+    try:
+        ident = client.producer(name).send(b"poison", priority=6)
+
+        def handler(msg: mqkit.ReceivedMessage) -> None:
+            raise ValueError("cannot process")
+
+        with client.consumer(name, "g", lease=2.0) as consumer:
+            stats = consumer.run(handler, retry=mqkit.RetryPolicy(
+                max_attempts=2, initial_backoff=0.05, max_backoff=0.2), idle_timeout=3.0)
+        assert stats.dead_lettered == 1
+        with client.consumer(dlq, mqkit.DEAD_LETTER_GROUP) as letters:
+            [dead] = _drain(letters, 1)
+        assert (dead.id, dead.body) == (ident, b"poison")
+        assert dead.headers[mqkit.DLQ_HEADERS["reason"]] == "ValueError: cannot process"
+        assert client.admin.stats(name, "g").depth == 0
+    finally:
+        client.admin.delete_topic(name)
+        client.admin.delete_topic(dlq)
 
 
 def test_ttl_and_delayed_send_with_priority(client: mqkit.Client, name: str) -> None:
