@@ -1,7 +1,8 @@
 """A TCP proxy that can cut a node off the network: :class:`TcpCut`.
 
 ``TcpCut(listen_port, target_port)`` listens on ``127.0.0.1:listen_port`` and forwards each
-connection to ``127.0.0.1:target_port`` (one thread accepting, two pumping per connection:
+connection to ``127.0.0.1:target_port`` (or ``target_host:target_port``: a node bound to an
+address of its own in ``127.0.0.0/8``) (one thread accepting, two pumping per connection:
 the few connections of a fault run need nothing faster). :meth:`TcpCut.cut` resets every open
 connection (``SO_LINGER`` 0, so both peers see a reset, not a clean end of stream) and, until
 :meth:`TcpCut.heal`, resets every new connection as soon as it is accepted, before any byte
@@ -54,7 +55,7 @@ class TcpCut:
     :meth:`heal` and :meth:`close` are idempotent. Usable as a context manager.
     """
 
-    def __init__(self, listen_port: int, target_port: int) -> None:
+    def __init__(self, listen_port: int, target_port: int, target_host: str = HOST) -> None:
         for name, port in (("listen_port", listen_port), ("target_port", target_port)):
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise ConfigurationError(f"TcpCut: {name} must be a port in 1..65535, "
@@ -63,6 +64,7 @@ class TcpCut:
             raise ConfigurationError("TcpCut: listen_port and target_port must differ")
         self.listen_port = listen_port
         self.target_port = target_port
+        self.target_host = target_host
         self._lock = threading.Lock()
         self._open: set[_Pair] = set()
         self._cut = False
@@ -150,7 +152,8 @@ class TcpCut:
                 reset(client)
                 continue
             try:
-                upstream = socket.create_connection((HOST, self.target_port), timeout=2.0)
+                upstream = socket.create_connection((self.target_host, self.target_port),
+                                                    timeout=2.0)
                 upstream.settimeout(None)
             except OSError:
                 reset(client)  # the node is down: as if refused

@@ -9,8 +9,14 @@ happens:
 
 - ``leader_killed``: SIGKILL of the topic leader's process group, ``DOWN_FOR`` seconds
   down, started again;
-- ``node_cut``: the leader's TCP proxies cut (open connections reset, new ones refused) for
-  ``DOWN_FOR`` seconds, then healed;
+- ``node_cut``: the leader cut off the network: its client proxy resets every connection
+  and refuses new ones, and the topology cuts its inter-node traffic too (Kafka, RabbitMQ:
+  iptables drops every packet to and from the node; NATS, Redis: the proxies between the
+  nodes). The cut lasts ``DOWN_FOR`` seconds, or until the premise holds if later: where
+  the topology offers ``isolation(node)``, the other nodes must have lost the node (Kafka:
+  fenced, out of every ISR, leading nothing; RabbitMQ: not running as the others see it)
+  within ``PREMISE_BOUND`` seconds, or the case fails (the cut did not isolate it). Then
+  healed;
 - ``consumer_killed``: SIGKILL of one consumer process's group; the other goes on; a new
   consumer process starts;
 - ``cluster_restart``: every node stopped (SIGTERM) and started again.
@@ -77,6 +83,7 @@ PREFETCH = 10
 LEASE = 5.0
 RECOVERY_BOUND = 30.0
 SETTLE = 60.0
+PREMISE_BOUND = 30.0
 
 FAULTS = ("leader_killed", "node_cut", "consumer_killed", "cluster_restart")
 
@@ -164,6 +171,27 @@ def procs(request: pytest.FixtureRequest) -> Iterator[_Procs]:
     holder.kill_all()
 
 
+def _isolated(topology: Topology, node: str) -> tuple[str, float]:
+    """The premise of a cut: the topology's ``isolation(node)`` evidence (polled until it
+    holds, at most PREMISE_BOUND s) and when it held (seconds after the cut). AssertionError
+    when it never does; ("", 0) for a topology without the check."""
+    probe: Callable[[str], str | None] | None = getattr(topology, "isolation", None)
+    scope = str(getattr(topology, "cut_scope", ""))
+    if probe is None or scope.startswith("clients only"):
+        return scope, 0.0
+    began = time.monotonic()
+    while True:
+        evidence = probe(node)
+        took = time.monotonic() - began
+        if evidence is not None:
+            return evidence, took
+        if took > PREMISE_BOUND:
+            raise AssertionError(f"{topology.backend}: {node} was cut ({scope}) but the other "
+                                 f"nodes did not lose it within {PREMISE_BOUND:g} s: the cut "
+                                 "does not isolate it")
+        time.sleep(0.5)
+
+
 def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
             consume: Callable[[str], subprocess.Popen[bytes]]) -> str:
     """Make ``fault`` happen; returns what was done (for the record)."""
@@ -176,10 +204,18 @@ def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
         return f"SIGKILL {node} ({role}), started again after {DOWN_FOR:g} s"
     if fault == "node_cut":
         node = topology.leader(topic)
+        began = time.monotonic()
         topology.cut(node)
-        time.sleep(DOWN_FOR)
+        premise, held_after = _isolated(topology, node)
+        time.sleep(max(0.0, DOWN_FOR - (time.monotonic() - began)))
+        lasted = time.monotonic() - began
         topology.heal(node)
-        return f"cut {node} ({role}) for {DOWN_FOR:g} s"
+        action = f"cut {node} ({role}) for {lasted:.1f} s"
+        if premise.startswith("clients only"):
+            return f"{action}; {premise}"
+        if premise:
+            return f"{action}; premise after {held_after:.1f} s: {premise}"
+        return action
     if fault == "consumer_killed":
         victim = procs.procs[0]
         procs.signal(victim, signal.SIGKILL)

@@ -8,6 +8,8 @@ import socket
 import struct
 import subprocess
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 
 from .config import PORTS, bdir, log
 from .ports import HOST, auth_url
@@ -82,17 +84,19 @@ def probe(timeout: float = 3.0) -> str | None:
     return None
 
 
-def env() -> dict[str, str]:
-    """The environment of the server and of rabbitmqctl (they share the cookie in HOME)."""
-    base = bdir("rabbitmq")
-    home = base / "home"  # the Erlang cookie lives in $HOME: server and rabbitmqctl share it
+def node_env(base: Path, home: Path, *, nodename: str, host: str, port: int,
+             dist_port: int) -> dict[str, str]:
+    """The environment of one node of ours (and of ``rabbitmqctl`` for it): everything
+    under ``base``, the Erlang cookie in ``home`` (server and rabbitmqctl share it), AMQP
+    on ``host:port``, distribution on ``dist_port``, logs to stdout. Shared with the
+    fault suite's cluster (``fault_tests.clusters.rabbitmq``)."""
     return dict(
         os.environ,
         HOME=str(home),
-        RABBITMQ_NODENAME=NODE,
-        RABBITMQ_NODE_IP_ADDRESS=HOST,
-        RABBITMQ_NODE_PORT=str(PORTS["rabbitmq"]),
-        RABBITMQ_DIST_PORT=str(PORTS["rabbitmq-dist"]),
+        RABBITMQ_NODENAME=nodename,
+        RABBITMQ_NODE_IP_ADDRESS=host,
+        RABBITMQ_NODE_PORT=str(port),
+        RABBITMQ_DIST_PORT=str(dist_port),
         RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
         RABBITMQ_LOG_BASE=str(base / "log"),
         RABBITMQ_PID_FILE=str(base / "rabbitmq.pid"),
@@ -100,34 +104,52 @@ def env() -> dict[str, str]:
         RABBITMQ_CONFIG_FILE=str(base / "rabbitmq.conf"),
         RABBITMQ_ADVANCED_CONFIG_FILE=str(base / "advanced.config"),
         RABBITMQ_CONF_ENV_FILE=str(base / "rabbitmq-env.conf"),
-        # Log to stdout too, i.e. into logs/rabbitmq.log.
+        # Log to stdout too, i.e. into the node's log.
         RABBITMQ_LOGS="-",
-        ERL_EPMD_ADDRESS=HOST,
     )
 
 
-def start() -> None:
-    base = bdir("rabbitmq")
-    for sub in ("home", "mnesia", "log"):
+def write_config(base: Path, home: Path, *, writer: str, listener: str,
+                 settings: Sequence[str] = (), advanced: str = "[].") -> None:
+    """Write one node's files under ``base`` (made with ``mnesia`` and ``log``): no plugin,
+    ``rabbitmq.conf`` with the AMQP ``listener`` (``host:port``), console logging, a low
+    disk limit and ``settings`` (lines), ``advanced.config``, an empty env file; and the
+    Erlang cookie in ``home`` once. Shared with the fault suite's cluster."""
+    for sub in ("mnesia", "log"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    cookie = base / "home" / ".erlang.cookie"
+    home.mkdir(parents=True, exist_ok=True)
+    cookie = home / ".erlang.cookie"
     if not cookie.exists():
         cookie.write_text(uuid.uuid4().hex.upper())
         cookie.chmod(0o400)
     (base / "enabled_plugins").write_text("[].\n")  # no management or other plugins
     (base / "rabbitmq.conf").write_text(
-        "# written by mqkit scripts/brokers\n"
-        f"listeners.tcp.default = {HOST}:{PORTS['rabbitmq']}\n"
+        f"# written by {writer}\n"
+        f"listeners.tcp.default = {listener}\n"
         "loopback_users.guest = true\n"
         "log.console = true\n"
         "log.console.level = info\n"
         "log.file = false\n"
         # A development machine's disk may be fuller than RabbitMQ's 50 MB default likes.
         "disk_free_limit.absolute = 10MB\n"
-        "vm_memory_high_watermark.relative = 0.6\n"
+        + "".join(f"{line}\n" for line in settings)
     )
-    (base / "advanced.config").write_text("[].\n")
-    (base / "rabbitmq-env.conf").write_text("# intentionally empty: scripts/brokers sets env\n")
+    (base / "advanced.config").write_text(f"{advanced}\n")
+    (base / "rabbitmq-env.conf").write_text(f"# intentionally empty: {writer} sets env\n")
+
+
+def env() -> dict[str, str]:
+    """The environment of the server and of rabbitmqctl (they share the cookie in HOME)."""
+    base = bdir("rabbitmq")
+    return dict(node_env(base, base / "home", nodename=NODE, host=HOST, port=PORTS["rabbitmq"],
+                         dist_port=PORTS["rabbitmq-dist"]), ERL_EPMD_ADDRESS=HOST)
+
+
+def start() -> None:
+    base = bdir("rabbitmq")
+    write_config(base, base / "home", writer="mqkit scripts/brokers",
+                 listener=f"{HOST}:{PORTS['rabbitmq']}",
+                 settings=["vm_memory_high_watermark.relative = 0.6"])
     # The Debian wrapper in /usr/sbin re-runs itself via `su rabbitmq`, which resets HOME (and
     # with it the cookie); the real scripts in /usr/lib/rabbitmq/bin keep our environment.
     spawn("rabbitmq", [SERVER], env=env(), cwd=base)

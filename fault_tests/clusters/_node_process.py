@@ -48,8 +48,11 @@ class NodeProcess:
             self._proc.poll()  # reap a dead child, so that it does not count as alive
         return self.pgid() is not None
 
-    def start(self, cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
-        """Spawn ``cmd`` (a no-op when the node is running)."""
+    def start(self, cmd: Sequence[str], env: dict[str, str] | None = None,
+              group: int | None = None) -> None:
+        """Spawn ``cmd`` (a no-op when the node is running); with ``group``, its processes
+        run with that group id and no supplementary groups (needs root), so that their
+        packets can be told apart (``fault_tests.netcut``)."""
         if self.running():
             return
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -59,7 +62,8 @@ class NodeProcess:
             out.flush()
             self._proc = subprocess.Popen(
                 list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                cwd=self.cwd, start_new_session=True, close_fds=True)
+                cwd=self.cwd, start_new_session=True, close_fds=True, group=group,
+                extra_groups=None if group is None else [])
         self._pid_file.write_text(f"{self._proc.pid}\n")
 
     def _signal(self, sig: signal.Signals) -> None:

@@ -2,19 +2,25 @@
 three form the controller quorum), from the jars ``scripts/brokers`` uses for its single
 node (:func:`contract_tests.native_brokers.kafka.install`).
 
-Each node ``n<i>`` (node id ``i``) has its own data and log under
-``$MQKIT_CLUSTERS_HOME/kafka/n<i>``, a bounded heap (:data:`HEAP`), and three listeners:
+Each node ``n<i>`` (node id ``i``) has its own address ``127.0.29.<i>`` (see
+:mod:`._isolated`), data and log under ``$MQKIT_CLUSTERS_HOME/kafka/n<i>``, a bounded heap
+(:data:`HEAP`), its own group id (``62900+i``, when iptables works), and three listeners,
+all bound to its address:
 
-- ``CLIENT`` on ``CLIENT_PORTS[i]``, *advertised* as its proxy's port ``PROXY_PORTS[i]``:
+- ``CLIENT`` on ``CLIENT_PORTS[i]``, *advertised* as its proxy's ``127.0.0.1:PROXY_PORTS[i]``:
   clients bootstrap through the proxies (:meth:`KafkaCluster.url`) and the metadata sends
-  them back through the proxies, so cutting a node's proxy really cuts every client off it;
+  them back through the proxies;
 - ``INTERNAL`` on ``INTERNAL_PORTS[i]`` (replication between brokers, and this module's own
-  admin client that finds leaders and readiness), not proxied;
-- ``CONTROLLER`` on ``CONTROLLER_PORTS[i]`` (the KRaft quorum), not proxied.
+  admin client that finds leaders and readiness);
+- ``CONTROLLER`` on ``CONTROLLER_PORTS[i]`` (the KRaft quorum).
 
-So :meth:`KafkaCluster.cut` cuts *clients* only: the node stays in the cluster, keeps its
-partitions' leadership and its place in their ISR (Kafka cannot know that clients lose
-it); its partitions are unreachable to clients until :meth:`KafkaCluster.heal`.
+:meth:`KafkaCluster.cut` isolates the node fully: its proxy resets the clients, and
+iptables drops every packet to and from it (replication, the quorum, heartbeats). The node
+no longer reaches the controller, so after ``broker.session.timeout.ms`` (6 s) the others
+fence it: it leaves every ISR and its partitions get new leaders among the others
+(:meth:`KafkaCluster.isolation` checks exactly that). If it was the active controller, the
+other two elect another first. :meth:`KafkaCluster.heal` removes the rules and waits until
+the node is registered again and back in every ISR.
 
 Defaults of the brokers: replication factor 3, ``min.insync.replicas=2`` (so one node may
 be down and ``acks=all`` sends still succeed), internal topics replicated 3 ways,
@@ -27,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import shutil
 import subprocess
 import time
 import uuid
@@ -38,17 +43,15 @@ from typing import Any
 from kafka import KafkaAdminClient
 
 from contract_tests.native_brokers import kafka as single
-from fault_tests.tcpcut import TcpCut
+from fault_tests import netcut
 
-from . import clusters_home
-from ._node_process import NodeProcess
+from ._isolated import NODES, IsolatedCluster
 
 __all__ = ["KafkaCluster"]
 
 log = logging.getLogger("fault_tests.clusters.kafka")
 
-HOST = "127.0.0.1"
-NODES = ("n1", "n2", "n3")
+SUBNET = "127.0.29"
 PROXY_PORTS = {"n1": 29091, "n2": 29092, "n3": 29093}
 CLIENT_PORTS = {"n1": 29191, "n2": 29192, "n3": 29193}
 INTERNAL_PORTS = {"n1": 29291, "n2": 29292, "n3": 29293}
@@ -63,18 +66,23 @@ def _node_id(node: str) -> int:
     return NODES.index(node) + 1
 
 
+def _address(node: str) -> str:
+    return f"{SUBNET}.{_node_id(node)}"
+
+
 def _properties(node: str, data: Path) -> str:
-    voters = ",".join(f"{_node_id(n)}@{HOST}:{CONTROLLER_PORTS[n]}" for n in NODES)
+    host = _address(node)
+    voters = ",".join(f"{_node_id(n)}@{_address(n)}:{CONTROLLER_PORTS[n]}" for n in NODES)
     return (
         "# written by fault_tests.clusters.kafka: one node of a three-node KRaft cluster\n"
         "process.roles=broker,controller\n"
         f"node.id={_node_id(node)}\n"
         f"controller.quorum.voters={voters}\n"
-        f"listeners=CLIENT://{HOST}:{CLIENT_PORTS[node]},"
-        f"INTERNAL://{HOST}:{INTERNAL_PORTS[node]},"
-        f"CONTROLLER://{HOST}:{CONTROLLER_PORTS[node]}\n"
-        f"advertised.listeners=CLIENT://{HOST}:{PROXY_PORTS[node]},"
-        f"INTERNAL://{HOST}:{INTERNAL_PORTS[node]}\n"
+        f"listeners=CLIENT://{host}:{CLIENT_PORTS[node]},"
+        f"INTERNAL://{host}:{INTERNAL_PORTS[node]},"
+        f"CONTROLLER://{host}:{CONTROLLER_PORTS[node]}\n"
+        f"advertised.listeners=CLIENT://127.0.0.1:{PROXY_PORTS[node]},"
+        f"INTERNAL://{host}:{INTERNAL_PORTS[node]}\n"
         "listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,"
         "CONTROLLER:PLAINTEXT\n"
         "inter.broker.listener.name=INTERNAL\n"
@@ -131,25 +139,21 @@ def _java(base: Path, main: str, *args: str, heap: str) -> list[str]:
             "-cp", f"{single.lib()}/*", main, *args]
 
 
-class KafkaCluster:
+class KafkaCluster(IsolatedCluster):
     """Three KRaft nodes behind one :class:`TcpCut` proxy each (see the module)."""
 
     backend = "kafka"
-    nodes: tuple[str, ...] = NODES
-
-    def __init__(self) -> None:
-        self.home = clusters_home() / "kafka"
-        self._procs = {n: NodeProcess(f"kafka-{n}", self.home / n, self.home / n / "node.log")
-                       for n in NODES}
-        self._proxies: dict[str, TcpCut] = {}
-
-    def __repr__(self) -> str:
-        return f"<KafkaCluster {self.home}>"
+    subnet = SUBNET
+    gid_base = 62900
+    proxy_ports = PROXY_PORTS
+    client_ports = CLIENT_PORTS
+    stop_grace = STOP_GRACE
 
     # -- setup -----------------------------------------------------------------------
 
     def install(self) -> None:
         single.install()
+        netcut.install()
 
     def _prepare(self, node: str, cluster_id: str) -> None:
         """Write the node's configuration and format its storage once."""
@@ -183,22 +187,17 @@ class KafkaCluster:
     def _spawn(self, node: str) -> None:
         base = self.home / node
         self._prepare(node, self._cluster_id())
-        self._procs[node].start(_java(base, "kafka.Kafka", str(base / "server.properties"),
-                                      heap=HEAP))
-
-    def _ensure_proxies(self) -> None:
-        for node in NODES:
-            if node not in self._proxies:
-                self._proxies[node] = TcpCut(PROXY_PORTS[node], CLIENT_PORTS[node]).start()
+        self._spawn_process(node, _java(base, "kafka.Kafka", str(base / "server.properties"),
+                                        heap=HEAP), env=None)
 
     # -- state -----------------------------------------------------------------------
 
     def _admin(self, nodes: tuple[str, ...] | None = None) -> KafkaAdminClient:
-        """An admin client on the INTERNAL listeners (never cut) of ``nodes`` (default:
-        the running ones)."""
-        alive = nodes or tuple(n for n in NODES if self._procs[n].running()) or NODES
+        """An admin client on the INTERNAL listeners of ``nodes`` (default: the running
+        ones not cut)."""
+        alive = nodes or self._reachable() or NODES
         return KafkaAdminClient(
-            bootstrap_servers=[f"{HOST}:{INTERNAL_PORTS[n]}" for n in alive],
+            bootstrap_servers=[f"{_address(n)}:{INTERNAL_PORTS[n]}" for n in alive],
             client_id="mqkit-fault-topology", request_timeout_ms=5_000,
             bootstrap_timeout_ms=5_000, reconnect_backoff_max_ms=500)
 
@@ -257,24 +256,14 @@ class KafkaCluster:
         """Start the proxies and every node; wait until all three are registered and every
         partition is led and fully in sync."""
         self.install()
+        self._clear_cuts()
         self._ensure_proxies()
         for node in NODES:
             self._spawn(node)
         self._wait({_node_id(n) for n in NODES}, timeout, "up")
 
-    def down(self) -> None:
-        """Stop every node, close the proxies, remove the cluster's data."""
-        for proc in self._procs.values():
-            proc.terminate()
-        for proc in self._procs.values():
-            proc.reap(STOP_GRACE)
-        for proxy in self._proxies.values():
-            proxy.close()
-        self._proxies.clear()
-        shutil.rmtree(self.home, ignore_errors=True)
-
     def url(self) -> str:
-        return "kafka://" + ",".join(f"{HOST}:{PROXY_PORTS[n]}" for n in NODES)
+        return "kafka://" + self._client_hosts()
 
     def topic_options(self) -> dict[str, object]:
         return {"replication": 3, "min_insync_replicas": 2}
@@ -298,29 +287,36 @@ class KafkaCluster:
         self._spawn(self._check(node))
         self._wait({_node_id(node)}, timeout, f"rejoin of {node}")
 
-    def cut(self, node: str) -> None:
-        """Cut clients off ``node`` (its proxy); replication and the quorum go on."""
-        self._ensure_proxies()
-        self._proxies[self._check(node)].cut()
+    def _await_rejoined(self, node: str, timeout: float) -> None:
+        """After a heal: registered (unfenced) again and back in every ISR."""
+        self._wait({_node_id(node)}, timeout, f"rejoin of {node} after the heal")
 
-    def heal(self, node: str) -> None:
-        self._ensure_proxies()
-        self._proxies[self._check(node)].heal()
+    def isolation(self, node: str) -> str | None:
+        """Asked of the other nodes: ``node`` is fenced (not among the registered brokers),
+        leads no partition and is in no ISR; None while any of it is not so."""
+        others = tuple(n for n in NODES if n != self._check(node))
+        me = _node_id(node)
+        try:
+            admin = self._admin(others)
+            try:
+                brokers = {int(b["broker_id"]) for b in admin.describe_cluster()["brokers"]}
+                described = admin.describe_topics()
+            finally:
+                admin.close()
+        except Exception:  # an answer that does not come means "not yet"
+            return None
+        if me in brokers:
+            return None
+        parts = [p for t in described for p in t.get("partitions", [])]
+        if any(p.get("leader_id") == me or me in p.get("isr_nodes", []) for p in parts):
+            return None
+        return (f"{node} fenced: brokers registered per {'+'.join(others)}: "
+                f"{sorted(brokers)}; it leads none of {len(parts)} partitions and is in no ISR")
 
     def restart_all(self, timeout: float = 180.0) -> None:
         """SIGTERM every node at once (SIGKILL after STOP_GRACE), start them again and wait
         as :meth:`up` does."""
-        for proc in self._procs.values():
-            proc.terminate()
-        for proc in self._procs.values():
-            proc.reap(STOP_GRACE)
+        self._stop_nodes()
         for node in NODES:
             self._spawn(node)
         self._wait({_node_id(n) for n in NODES}, timeout, "restart_all")
-
-    def _check(self, node: str) -> str:
-        if node not in NODES:
-            from mqkit import ConfigurationError
-
-            raise ConfigurationError(f"node: kafka has {', '.join(NODES)}, not {node!r}")
-        return node
