@@ -168,7 +168,9 @@ class KafkaCluster(IsolatedCluster):
             return
         proc = subprocess.run(
             _java(base, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                  "-t", cluster_id, "-c", str(props), heap="256m"),
+                  # "=": an id may begin with "-" (base64url), which argparse would take
+                  # for an option as a separate argument.
+                  f"--cluster-id={cluster_id}", "-c", str(props), heap="256m"),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         with (base / "node.log").open("a") as out:
             out.write(proc.stdout + proc.stderr)
