@@ -50,8 +50,15 @@ _REPLIES: tuple[tuple[str, type[MQError]], ...] = (
 _PIPELINE_MARK = "of pipeline caused error: "
 
 
+_REFUSED = (re_.AuthenticationError, re_.AuthorizationError, re_.NoPermissionError)
+
+
 def _reply(exc: BaseException) -> tuple[type[MQError], str] | None:
-    """A plain ``ResponseError`` decided by its reply's first word."""
+    """A plain ``ResponseError`` decided by its reply's first word; a cluster client
+    that reached no seed because its login was refused (redis-py raises a plain
+    ``RedisClusterException`` from the refusal) is ``PermissionDenied``, never retried."""
+    if type(exc) is re_.RedisClusterException and isinstance(exc.__cause__, _REFUSED):
+        return PermissionDenied, f"{type(exc).__name__}: {exc}"
     if type(exc) is not re_.ResponseError:
         return None
     # redis-py prefixes errors inside a pipeline: "Command # 2 (...) of pipeline

@@ -18,6 +18,7 @@ from mqkit_redis._cluster import slot
 import mqkit
 import mqkit.aio
 from fault_tests.clusters.redis_cluster import RedisCluster
+from tests.secret_logs import assert_absent, assert_hidden, round_trip_at_debug, with_password
 
 DEAD_SEED = "127.0.0.1:23579"  # in the cluster tests' range; nothing listens there
 
@@ -165,3 +166,14 @@ def test_a_killed_node_takes_its_topics_and_brings_them_back(
         for m in got:
             m.ack()
     client.admin.delete_topic(t)
+
+
+def test_a_refused_password_is_denied_and_never_shows_in_errors_or_logs(cluster_url: str) -> None:
+    # The test cluster has no password: AUTH is refused by whichever node is asked.
+    wrong = "ZQclu1/ZQclu2 é?#'\"\\"
+    url = with_password(cluster_url.replace("//", "//app:x@", 1), wrong)
+    logs, error = round_trip_at_debug(url)
+    assert isinstance(error, mqkit.PermissionDenied), error  # at once, not retried
+    assert_hidden([str(error), repr(error)], wrong)
+    assert_hidden(logs.lines, wrong)
+    assert_absent(logs.lines, wrong)
