@@ -25,7 +25,11 @@ dead letter     emulated by mqkit above the driver: a copy with the failure reas
 dedup           ``Nats-Msg-Id`` = message id, within the stream's ``duplicate_window``
 delay (send)    unsupported (NATS 2.9/2.10 has no message scheduling)
 ttl             emulated by mqkit: header ``mqkit-expires``, dropped at receive
-priority        unsupported
+priority        emulated (JetStream): priority p in 1..9 is published to subject
+                ``<topic>.mqkit-p<p>``, captured by band stream
+                ``<stream>_mqkit-p<p>`` (made on the first send at p, with a consumer
+                per group); a consumer reads its bands highest first, then the
+                plain subject (priority 0 or none). Core mode: unsupported
 purge           the group's consumer is recreated to start after the stream's last
                 message (other groups keep their backlog)
 ==============  ==============================================================

@@ -62,7 +62,7 @@ log = logging.getLogger("mqkit.nats")
 
 
 def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None,
-                deferrals: int = 0) -> Delivery:
+                deferrals: int = 0, priority: int | None = None) -> Delivery:
     """The :class:`Delivery` for a JetStream message.
 
     ``seen`` maps stream sequences this consumer instance handed out to the delivery
@@ -73,21 +73,31 @@ def to_delivery(topic: str, msg: Msg, seen: DeliveryCounts | None = None,
 
     ``deferrals``: how many of the server's deliveries were a delayed send given back
     before its time (they are no attempt).
+
+    ``priority``: the band the message was read from (``None``: the plain subject); a
+    band message's ``broker_id`` is ``p<priority>.<sequence>`` (each band stream counts
+    its own sequences).
     """
     meta = msg.metadata
     seq = meta.sequence.stream
     served = max(1, meta.num_delivered - deferrals)
     count = served if seen is None else seen.next(seq, served)
-    message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}")
+    message = split_headers(msg.headers, msg.data, f"{meta.stream}.{seq}", priority)
     return Delivery(message=message, topic=topic, handle=msg, delivery_count=count,
-                    timestamp=meta.timestamp.timestamp(), broker_id=str(seq))
+                    timestamp=meta.timestamp.timestamp(),
+                    broker_id=str(seq) if priority is None else f"p{priority}.{seq}")
 
 
 class PullSubscription(AsyncSubscriptionDriver):
-    """A durable pull consumer seen by one mqkit consumer instance."""
+    """A durable pull consumer seen by one mqkit consumer instance: the group's on the
+    topic's stream, or (``priority``) on one of its priority bands' streams."""
 
-    def __init__(self, link: Link, topic: str, group: str, stream: str, durable: str) -> None:
+    def __init__(self, link: Link, topic: str, group: str, stream: str, durable: str, *,
+                 priority: int | None = None) -> None:
         self._link = link
+        self.priority = priority
+        self.on_arrival: Callable[[], None] | None = None
+        """Called when a message arrives, or a long pull request ends."""
         self._topic = topic
         self._group = group
         self._stream = stream
@@ -114,8 +124,8 @@ class PullSubscription(AsyncSubscriptionDriver):
 
     @classmethod
     async def open(cls, link: Link, topic: str, group: str, stream: str,
-                   durable: str) -> PullSubscription:
-        self = cls(link, topic, group, stream, durable)
+                   durable: str, *, priority: int | None = None) -> PullSubscription:
+        self = cls(link, topic, group, stream, durable, priority=priority)
         with mapped(f"subscribe to {topic!r}/{group!r}"):
             self._sub = await link.nc.subscribe(self._inbox, cb=self._on_msg)
         link.watch_slow(self._sub, self._on_slow)
@@ -140,6 +150,9 @@ class PullSubscription(AsyncSubscriptionDriver):
                 self._gone = f"{status} {description}".strip()
         # 100: idle heartbeat; nothing to do.
         self._arrived.set()
+        if self.on_arrival is not None and (status is None or (
+                status in _GONE and not self._no_wait)):
+            self.on_arrival()
 
     def _on_slow(self, exc: BaseException) -> None:
         error = BackendError(
@@ -160,7 +173,7 @@ class PullSubscription(AsyncSubscriptionDriver):
             due = due_at(msg.headers)
             if due is None:
                 self._held[id(msg)] = msg
-                out.append(to_delivery(self._topic, msg, self._seen))
+                out.append(to_delivery(self._topic, msg, self._seen, 0, self.priority))
                 continue
             seq = msg.metadata.sequence.stream
             if due > now:
@@ -172,7 +185,7 @@ class PullSubscription(AsyncSubscriptionDriver):
                                                    else 0)
             self._deferred.forget(seq)
             self._held[id(msg)] = msg
-            out.append(to_delivery(self._topic, msg, self._seen, deferred))
+            out.append(to_delivery(self._topic, msg, self._seen, deferred, self.priority))
         return out
 
     async def _give_back_early(self) -> None:
@@ -258,6 +271,12 @@ class PullSubscription(AsyncSubscriptionDriver):
             if time.monotonic() >= deadline and not (self._no_wait and self._due > 0):
                 return []
 
+    async def pull_one(self, wait: float) -> None:
+        """Unless a pull request is outstanding, ask for one message, waiting up to
+        ``wait`` seconds on the server (what arrives is kept for the next receive)."""
+        if self._due <= 0 or time.monotonic() >= self._expires:
+            await self._pull(1, wait)
+
     async def _pull(self, batch: int, wait: float) -> None:
         request: dict[str, object] = {"batch": batch}
         self._no_wait = wait < _MIN_EXPIRES
@@ -273,6 +292,10 @@ class PullSubscription(AsyncSubscriptionDriver):
                                         reply=self._inbox)
 
     # -- settling --------------------------------------------------------------------
+
+    def forget_held(self, msg: Msg) -> bool:
+        """Forget ``msg`` as held (a final decision was taken); whether it was held."""
+        return self._held.pop(id(msg), None) is not None
 
     async def _settle(self, deliveries: Sequence[Delivery], what: str,
                       settle: Callable[[Msg], Awaitable[None]], final: bool = True) -> None:

@@ -32,13 +32,16 @@ from mqkit.driver import (
     parse_options,
 )
 
+from ._bands import band_streams, delete_band_consumers, delete_bands, ensure_group_bands
 from ._errors import mapped
 from ._link import Link, open_link
 from ._names import (
     GROUP_DESCRIPTION,
     TOPIC_DESCRIPTION,
+    check_topic,
     consumer_name,
     group_from_description,
+    is_band_subject,
     stream_name,
 )
 from ._options import NatsOptions
@@ -159,7 +162,8 @@ class CoreDriver(NatsDriver):
 
 class JetStreamDriver(NatsDriver):
     """JetStream (the default mode): a topic is a stream capturing its subject, a group
-    a durable pull consumer."""
+    a durable pull consumer. A priority band is a stream of its own, with a consumer
+    per group (``_bands``): the admin verbs span the bands."""
 
     @staticmethod
     def capabilities_for(o: NatsOptions, size: int) -> Capabilities:
@@ -167,7 +171,7 @@ class JetStreamDriver(NatsDriver):
             backend="nats", nack=_NATIVE, nack_delay=_NATIVE, delay=_EMULATED,
             dead_letter=_EMULATED, ordering=_NATIVE, groups=_NATIVE,
             competing_consumers=_NATIVE, replay=_NATIVE, dedup=_NATIVE, ttl=_EMULATED,
-            request_reply=_EMULATED, lease_extension=_NATIVE,
+            request_reply=_EMULATED, lease_extension=_NATIVE, priority=_EMULATED,
             persistence=_NATIVE if o.storage == "file" else _NO, redelivery_on_close=_NATIVE,
             admin_stats=_NATIVE, purge=_NATIVE, timestamp=_NATIVE, max_message_size=size,
             max_batch=o.max_batch, delivery="at-least-once")
@@ -184,7 +188,8 @@ class JetStreamDriver(NatsDriver):
     async def open_topic(self, topic: str) -> AsyncTopicDriver:
         await self._stream_info(topic, "open topic")
         from ._producer import StreamTopic
-        return StreamTopic(self._link, topic, self._stream(topic), self.max_payload)
+        return StreamTopic(self._link, topic, self._stream(topic), self.max_payload,
+                           self._options.stream_prefix)
 
     async def open_subscription(self, topic: str, group: str,
                                 options: SubscriptionOptions) -> AsyncSubscriptionDriver:
@@ -202,8 +207,12 @@ class JetStreamDriver(NatsDriver):
             else:
                 if abs((info.config.ack_wait or 0) - options.lease) > 0.001:
                     await self._update_lease(stream, info.config, options.lease)
+        from ._banded import BandedSubscription
         from ._consumer import PullSubscription
-        return await PullSubscription.open(self._link, topic, group, stream, durable)
+        plain = await PullSubscription.open(self._link, topic, group, stream, durable)
+        return await BandedSubscription.open(self._link, self._options.stream_prefix, topic,
+                                             group, plain=plain, durable=durable,
+                                             lease=options.lease)
 
     async def _update_lease(self, stream: str, config: api.ConsumerConfig,
                             lease: float) -> None:
@@ -231,6 +240,7 @@ class JetStreamDriver(NatsDriver):
         return info
 
     async def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
+        check_topic(topic)
         self._check_topic_options(options)
         o = parse_options(NatsOptions, {k: v for k, v in options.items()}, source="topic option")
         merged = {name: getattr(o, name) if name in options else getattr(self._options, name)
@@ -260,7 +270,8 @@ class JetStreamDriver(NatsDriver):
             try:
                 await self._js.delete_stream(self._stream(topic))
             except je.NotFoundError:
-                return
+                pass
+            await delete_bands(self._link, self._options.stream_prefix, topic)
 
     async def list_topics(self) -> list[str]:
         await self._link.ready("list topics")
@@ -274,7 +285,8 @@ class JetStreamDriver(NatsDriver):
                 offset += len(page)
                 for info in page:
                     subjects = info.config.subjects or []
-                    if len(subjects) == 1 and info.config.name == self._stream(subjects[0]):
+                    if len(subjects) == 1 and info.config.name == self._stream(
+                            subjects[0]) and not is_band_subject(subjects[0]):
                         topics.append(subjects[0])
         return sorted(topics)
 
@@ -294,6 +306,8 @@ class JetStreamDriver(NatsDriver):
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=lease, max_deliver=o.max_deliver,
             filter_subject=topic, max_ack_pending=o.max_ack_pending)
         await self._js.add_consumer(self._stream(topic), config)
+        # Then its consumer on each band that exists (see _bands: the order matters).
+        await ensure_group_bands(self._link, o.stream_prefix, topic, consumer_name(group))
 
     async def create_group(self, topic: str, group: str, start: str) -> None:
         await self._stream_info(topic, "create group")
@@ -310,7 +324,9 @@ class JetStreamDriver(NatsDriver):
             try:
                 await self._js.delete_consumer(self._stream(topic), consumer_name(group))
             except je.NotFoundError:
-                return
+                pass
+            await delete_band_consumers(self._link, self._options.stream_prefix, topic,
+                                        consumer_name(group))
 
     async def list_groups(self, topic: str) -> list[str]:
         await self._stream_info(topic, "list groups")
@@ -320,9 +336,18 @@ class JetStreamDriver(NatsDriver):
 
     async def group_stats(self, topic: str, group: str) -> GroupStats:
         info = await self._consumer_info(topic, group, "group stats")
-        ack_pending = info.num_ack_pending or 0
-        return GroupStats(topic=topic, group=group,
-                          depth=(info.num_pending or 0) + ack_pending, in_flight=ack_pending)
+        infos = [info]
+        with mapped(f"group stats {group!r} on {topic!r}"):
+            for band in (await band_streams(self._link, self._options.stream_prefix,
+                                            topic)).values():
+                try:
+                    infos.append(await self._js.consumer_info(band, info.name))
+                except je.NotFoundError:
+                    continue
+        ack_pending = sum(i.num_ack_pending or 0 for i in infos)
+        pending = sum(i.num_pending or 0 for i in infos)
+        return GroupStats(topic=topic, group=group, depth=pending + ack_pending,
+                          in_flight=ack_pending)
 
     async def _consumer_info(self, topic: str, group: str, what: str) -> api.ConsumerInfo:
         await self._stream_info(topic, what)
@@ -339,13 +364,23 @@ class JetStreamDriver(NatsDriver):
         """Recreate the group's consumer starting after the stream's last message.
 
         JetStream cannot purge one consumer's backlog; purging the stream would empty
-        every group. The new consumer keeps the old one's settings.
+        every group. The new consumer keeps the old one's settings. The group's consumer
+        on each priority band is recreated the same way.
         """
         info = await self._consumer_info(topic, group, "purge")
-        stream = self._stream(topic)
         with mapped(f"purge {group!r} on {topic!r}"):
-            last = (await self._js.stream_info(stream)).state.last_seq
-            config = info.config.evolve(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                                        opt_start_seq=last + 1)
-            await self._js.delete_consumer(stream, info.name)
-            await self._js.add_consumer(stream, config)
+            await self._restart_after_last(self._stream(topic), info)
+            for band in (await band_streams(self._link, self._options.stream_prefix,
+                                            topic)).values():
+                try:
+                    band_info = await self._js.consumer_info(band, info.name)
+                except je.NotFoundError:
+                    continue
+                await self._restart_after_last(band, band_info)
+
+    async def _restart_after_last(self, stream: str, info: api.ConsumerInfo) -> None:
+        last = (await self._js.stream_info(stream)).state.last_seq
+        config = info.config.evolve(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                                    opt_start_seq=last + 1, opt_start_time=None)
+        await self._js.delete_consumer(stream, info.name)
+        await self._js.add_consumer(stream, config)

@@ -4,18 +4,25 @@ A topic is a subject; its stream is ``<stream_prefix><topic>`` with ``.`` turned
 ``_`` (stream names cannot hold ``.``), capturing exactly the subject ``<topic>``. A group
 is a durable pull consumer named ``<group>`` with ``.`` turned into ``_``; its
 description keeps the group's real name.
+
+Priority bands (emulated; see ``_bands``): a message with priority p in 1..9 is published
+to the **band subject** ``<topic>.mqkit-p<p>``, captured by its own stream, named as a
+topic of that subject would be (``<stream_prefix><topic>_mqkit-p<p>``); priority 0 or none
+to the plain subject ``<topic>``.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
-from mqkit.driver import Message
+from mqkit.driver import ConfigurationError, InvalidMessage, Message
 
 __all__ = [
-    "CONTENT_TYPE", "CORRELATION_ID", "DELIVER_AT", "GROUP_DESCRIPTION", "KEY", "MSG_ID",
-    "REPLY_TO", "TOPIC_DESCRIPTION", "consumer_name", "due_at", "group_from_description",
+    "BANDS", "BAND_DESCRIPTION", "CONTENT_TYPE", "CORRELATION_ID", "DELIVER_AT",
+    "GROUP_DESCRIPTION", "KEY", "MSG_ID", "REPLY_TO", "TOPIC_DESCRIPTION", "band_subject",
+    "check_topic", "consumer_name", "due_at", "group_from_description", "is_band_subject",
     "message_headers", "split_headers", "stream_name",
 ]
 
@@ -30,6 +37,34 @@ back with a ``-NAK`` delay until then (emulated delay; see ``PullSubscription``)
 _RESERVED = (MSG_ID, CONTENT_TYPE, CORRELATION_ID, REPLY_TO, KEY, DELIVER_AT)
 GROUP_DESCRIPTION = "mqkit group "
 TOPIC_DESCRIPTION = "mqkit topic "
+BAND_DESCRIPTION = "mqkit priority band of "
+BANDS = (9, 8, 7, 6, 5, 4, 3, 2, 1)
+"""The priority levels with a band of their own, highest first (0 is the plain subject)."""
+_BAND_SUFFIX = ".mqkit-p"
+_BAND = re.compile(r".*\.mqkit-p[1-9]", re.DOTALL)
+
+
+def band_subject(topic: str, priority: int) -> str:
+    """The subject of ``topic``'s band for ``priority`` (an ``int`` 1..9; anything else
+    raises ``InvalidMessage`` naming ``priority``)."""
+    if type(priority) is not int or not 1 <= priority <= 9:
+        raise InvalidMessage(f"nats: priority {priority!r} has no band (an int 1..9)")
+    return f"{topic}{_BAND_SUFFIX}{priority}"
+
+
+def is_band_subject(subject: str) -> bool:
+    """Whether ``subject`` reads as a priority band (``<topic>.mqkit-p1``..``p9``): such
+    a name is no topic of its own."""
+    return _BAND.fullmatch(subject) is not None
+
+
+def check_topic(topic: str) -> None:
+    """Refuse a topic name that reads as a priority band (``ConfigurationError`` naming
+    ``topic``): its stream would be taken for another topic's band."""
+    if is_band_subject(topic):
+        raise ConfigurationError(
+            f"nats: topic {topic!r} ends like a priority band ({_BAND_SUFFIX}1..9): "
+            "choose another name")
 
 
 def stream_name(prefix: str, topic: str) -> str:
@@ -84,13 +119,14 @@ def due_at(native: Mapping[str, str] | None) -> float | None:
 
 
 def split_headers(native: Mapping[str, str] | None, body: bytes,
-                  fallback_id: str | None) -> Message:
-    """A :class:`Message` from received NATS headers (standard properties taken out)."""
+                  fallback_id: str | None, priority: int | None = None) -> Message:
+    """A :class:`Message` from received NATS headers (standard properties taken out);
+    ``priority``: the band it was read from (none for the plain subject)."""
     if not native:
-        return Message(body, id=fallback_id)
+        return Message(body, id=fallback_id, priority=priority)
     headers = {k: v for k, v in native.items() if k not in _RESERVED}
     return Message(body, key=native.get(KEY), headers=headers,
                    id=native.get(MSG_ID) or fallback_id,
                    content_type=native.get(CONTENT_TYPE),
                    correlation_id=native.get(CORRELATION_ID),
-                   reply_to=native.get(REPLY_TO))
+                   reply_to=native.get(REPLY_TO), priority=priority)

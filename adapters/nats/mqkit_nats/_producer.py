@@ -5,6 +5,10 @@ its own reply subject (``<inbox>.<batch>.<index>``, one wildcard subscription pe
 connection), and written at once; up to ``publish_window`` PubAcks are outstanding.
 ``send_batch`` returns only when every message's PubAck came back: a batch that returned
 is stored by the stream (and replicated, with ``replicas`` > 1).
+
+A message with a priority in 1..9 goes to its band's subject (``_bands``): the first
+send of a producer object to a band makes sure the band exists, with a consumer for
+every group of the topic (``ensure_band``), before anything is published to it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from mqkit.driver import (
     Unavailable,
 )
 
+from ._bands import ensure_band
 from ._errors import map_error, mapped
 from ._link import Link
+from ._names import band_subject
 from ._private import write
 from ._wire import encode_batch
 
@@ -84,16 +90,33 @@ class PubAcks:
 class StreamTopic(AsyncTopicDriver):
     """Publishes to subject ``topic``, captured by stream ``stream``."""
 
-    def __init__(self, link: Link, topic: str, stream: str, max_payload: int) -> None:
+    def __init__(self, link: Link, topic: str, stream: str, max_payload: int,
+                 prefix: str = "") -> None:
         self._link = link
         self._topic = topic
         self._stream = stream
         self._max_payload = max_payload
+        self._prefix = prefix
+        self._bands: set[int] = set()  # bands this object made sure of
+
+    async def _subjects(self, messages: Sequence[Message], what: str) -> list[str] | None:
+        """Each message's subject, its band's for a priority in 1..9 (``None``: all go
+        to the topic's subject); bands not made sure of yet are, first."""
+        if not any(m.priority for m in messages):
+            return None
+        subjects = [self._topic if not m.priority else band_subject(self._topic, m.priority)
+                    for m in messages]
+        for priority in sorted({m.priority for m in messages if m.priority} - self._bands):
+            with mapped(f"{what}: priority band {priority}"):
+                await ensure_band(self._link.js, self._prefix, self._topic, priority)
+            self._bands.add(priority)
+        return subjects
 
     async def send_batch(self, messages: Sequence[Message]) -> None:
         link = self._link
         what = f"send to {self._topic!r}"
         await link.ready(what)
+        subjects = await self._subjects(messages, what)
         acks = await link.pub_acks(PubAcks)
         window = link.options.publish_window
         # Every chunk is encoded (sizes checked) before anything is sent.
@@ -103,7 +126,9 @@ class StreamTopic(AsyncTopicDriver):
                 chunk = messages[start:start + window]
                 batch, prefix, futures = acks.expect(len(chunk))
                 try:
-                    data = encode_batch(self._topic, chunk, self._max_payload, prefix)
+                    data = encode_batch(
+                        self._topic, chunk, self._max_payload, prefix,
+                        None if subjects is None else subjects[start:start + window])
                 except BaseException:
                     acks.forget(batch)
                     raise
@@ -121,6 +146,12 @@ class StreamTopic(AsyncTopicDriver):
                 for fut in futures:
                     fut.cancel()
             raise
+        if subjects is not None:  # a band deleted since: made sure of again next time
+            for msg, fut in zip(messages, (f for _, fs, _ in plans for f in fs),
+                                strict=True):
+                if msg.priority and not fut.cancelled() and isinstance(
+                        fut.exception(), je.NoStreamResponseError):
+                    self._bands.discard(msg.priority)
         self._raise_failures(messages, [f for _, futures, _ in plans for f in futures])
 
     def _raise_failures(self, messages: Sequence[Message],

@@ -41,13 +41,17 @@ def _header_block(headers: Mapping[str, str]) -> bytes:
 
 
 def encode_batch(subject: str, messages: Sequence[Message], max_payload: int,
-                 reply_prefix: str | None = None) -> bytes:
+                 reply_prefix: str | None = None,
+                 subjects: Sequence[str] | None = None) -> bytes:
     """The ``HPUB`` commands for ``messages``; MessageTooLarge before any is encoded.
 
-    With ``reply_prefix``, message ``i`` asks for its answer on ``<reply_prefix><i>``.
+    With ``reply_prefix``, message ``i`` asks for its answer on ``<reply_prefix><i>``;
+    with ``subjects``, message ``i`` goes to ``subjects[i]`` instead of ``subject``.
     """
     out: list[bytes] = []
     for i, msg in enumerate(messages):
+        if subjects is not None:
+            subject = subjects[i]
         if msg.id is not None and not msg.headers and msg.content_type is None \
                 and msg.correlation_id is None and msg.reply_to is None and msg.key is None \
                 and not msg.delay:

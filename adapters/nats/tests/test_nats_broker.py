@@ -20,6 +20,7 @@ from pathlib import Path
 import nats
 import nats.errors as ne
 import pytest
+from mqkit_nats._banded import BandedSubscription
 from mqkit_nats._consumer import PullSubscription
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
@@ -199,7 +200,9 @@ async def test_slow_consumer_is_raised_on_next_receive(client: mqkit.aio.Client,
         await consumer.receive(1, 0.1)
         mapped = consumer._driver  # opened by the receive above
         assert mapped is not None
-        driver = mapped._inner  # under the connection's error mapping
+        banded = mapped._inner  # under the connection's error mapping
+        assert isinstance(banded, BandedSubscription)
+        driver = banded._plain  # the topic's stream (it has no priority band)
         assert isinstance(driver, PullSubscription) and driver._sub is not None
         sub = driver._sub
         await driver._link.on_error(ne.SlowConsumerError(
