@@ -151,6 +151,7 @@ def test_a_killed_node_takes_its_topics_and_brings_them_back(
     client.admin.create_group(t, "g")
     with client.producer(t) as producer:
         producer.send(b"before")
+    time.sleep(1.5)  # appendfsync everysec: what the last second wrote may die with it
     node = redis_cluster.leader(t)
     redis_cluster.kill(node)
     with pytest.raises(mqkit.MQError):
