@@ -361,3 +361,53 @@ def test_sync_face_priority(url: str, name: str) -> None:
             assert got == [b"7", b"3", b"None"]
         finally:
             c.admin.delete_topic(name)
+
+
+async def test_a_wait_on_existing_bands_ends_at_the_first_arrival(
+        client: mqkit.aio.Client, name: str) -> None:
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    producer = client.producer(name)
+    await producer.send_batch([Message(b"a", priority=2), Message(b"b", priority=7)])
+    async with client.consumer(name, "g") as consumer:
+        assert len(await _drain(consumer, 2, batch=10)) == 2
+        late = asyncio.get_running_loop().call_later(
+            0.5, lambda: asyncio.ensure_future(producer.send(b"late", priority=2)))
+        start = time.monotonic()
+        got = await consumer.receive(10, 5.0)
+        late.cancel()
+        assert [m.body for m in got] == [b"late"]
+        assert time.monotonic() - start < 3.0
+        await consumer.ack(got)
+
+
+async def test_groups_created_while_bands_are_made_lose_nothing(
+        client: mqkit.aio.Client, name: str) -> None:
+    """The race, for real: groups created while producers make bands and send; every
+    message sent after a group's create_group returned reaches that group."""
+    await client.admin.create_topic(name)
+    created: dict[str, float] = {}
+    sent: list[tuple[float, str]] = []
+
+    async def make_groups() -> None:
+        for i in range(6):
+            group = f"g{i}"
+            await client.admin.create_group(name, group)
+            created[group] = time.monotonic()
+            await asyncio.sleep(0.02)
+
+    async def send(priority: int) -> None:
+        producer = client.producer(name)
+        for i in range(15):
+            started = time.monotonic()
+            [msg_id] = await producer.send_batch([Message(f"{priority}:{i}".encode(),
+                                                          priority=priority)])
+            sent.append((started, msg_id))
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(make_groups(), *(send(p) for p in (3, 6, 9)))
+    for group, at in created.items():
+        due = {msg_id for started, msg_id in sent if started > at}
+        async with client.consumer(name, group) as consumer:
+            got = {m.id for m in await _drain(consumer, len(due), batch=50)}
+        assert due <= got, (group, len(due - got))
