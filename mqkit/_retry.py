@@ -74,8 +74,14 @@ class RetryPolicy:
             check_name("dead_letter_topic", self.dead_letter_topic)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before redelivering after failed attempt ``attempt``."""
-        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, attempt - 1))
+        """Seconds to wait before redelivering after failed attempt ``attempt``: at most
+        ``max_backoff``, whatever the multiplier (a growth past the float range is
+        capped there, not raised)."""
+        try:
+            grown = self.initial_backoff * self.multiplier ** max(0, attempt - 1)
+        except OverflowError:
+            grown = math.inf
+        base = min(self.max_backoff, grown)
         if not self.jitter or not base:
             return base
         r = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
