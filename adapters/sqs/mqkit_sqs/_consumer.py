@@ -139,7 +139,12 @@ class SqsSubscription(SubscriptionDriver):
             if len(got) < max_messages:
                 if self._lanes:  # bands first: a short poll after a band gave some
                     wait = 0 if got else min(wait, BAND_WAIT)
-                got += self._poll(None, self.queue, max_messages - len(got), wait)
+                try:
+                    got += self._poll(None, self.queue, max_messages - len(got), wait)
+                except MQError:
+                    if not got:
+                        raise  # else hand out what the bands gave; the next receive fails
+
             if got:
                 with self._held_lock:
                     for d in got:
@@ -162,6 +167,10 @@ class SqsSubscription(SubscriptionDriver):
                 got += self._poll(priority, queue, max_messages - len(got), 0)
             except NotFound:
                 self._band_gone(queue)
+            except MQError:
+                if not got:
+                    raise
+                break  # hand out what higher bands gave (leased: never drop them)
         return got
 
     def _poll(self, priority: int | None, queue: str, count: int,
