@@ -98,6 +98,26 @@ class SettleQueue:
         self.in_driver += sum(map(len, out))
         return out
 
+    def take_acks(self) -> list[Decision] | None:
+        """Every pending decision, when they are all plain acks that fit one batch (what
+        a receive may hand over together with its read); None, taking nothing,
+        otherwise."""
+        pending = self.pending
+        if not pending or len(pending) > self.max_batch or self.failed:
+            return None
+        for d in pending:
+            if d.kind != ACK or d.release:
+                return None
+        group = list(pending)
+        pending.clear()
+        self.in_driver += len(group)
+        return group
+
+    def give_back(self, group: Sequence[Decision]) -> None:
+        """``group``, taken, was not handed over after all: pending again, first."""
+        self.in_driver -= len(group)
+        self.pending.extendleft(reversed(group))
+
     def done(self, group: Sequence[Decision]) -> None:
         """The broker took ``group``."""
         self.in_driver -= len(group)

@@ -47,6 +47,8 @@ class Faults:
             # A prefetch the memory driver is opened with instead of the consumer's:
             # a broker that does not bound what it hands out (Redis, Kafka, NATS).
             self.driver_prefetch: int | None = None
+            # Subscriptions declare combines_ack_and_receive (a pipelining driver).
+            self.combine = False
 
     def fail(self, method: str, error: BaseException, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` raise ``error``."""
@@ -106,6 +108,13 @@ class FaultySubscription(SubscriptionDriver):
         FAULTS.hit("ack", len(deliveries))
         self._inner.ack(deliveries)
 
+    def ack_and_receive(self, deliveries: Sequence[Delivery], max_messages: int,
+                        timeout: float) -> list[Delivery]:
+        """Recorded as itself, then as its two parts (either may be made to fail)."""
+        FAULTS.hit("ack_and_receive", len(deliveries))
+        self.ack(deliveries)
+        return self.receive_batch(max_messages, timeout)
+
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
         FAULTS.hit("nack", len(deliveries))
         self._inner.nack(deliveries, delay)
@@ -131,6 +140,12 @@ class FaultySubscription(SubscriptionDriver):
         self._inner.close()
 
 
+class CombiningSubscription(FaultySubscription):
+    """A driver that pipelines acks with the next read (``FAULTS.combine``)."""
+
+    combines_ack_and_receive = True
+
+
 class FaultyDriver(Driver):
     def __init__(self, inner: Driver) -> None:
         self._inner = inner
@@ -145,8 +160,9 @@ class FaultyDriver(Driver):
         FAULTS.hit("open_subscription", 0)
         if FAULTS.driver_prefetch is not None:
             options = dataclasses.replace(options, prefetch=FAULTS.driver_prefetch)
-        return FaultySubscription(self._inner.open_subscription(topic, group, options),
-                                  counts_releases=not self.capabilities.release)
+        cls = CombiningSubscription if FAULTS.combine else FaultySubscription
+        return cls(self._inner.open_subscription(topic, group, options),
+                   counts_releases=not self.capabilities.release)
 
     def create_topic(self, topic: str, options: Mapping[str, object]) -> None:
         FAULTS.hit("create_topic", 0)

@@ -65,6 +65,91 @@ def test_per_message_acks_reach_the_driver_in_one_batch() -> None:
         assert client.admin.depth("t", "g") == 0
 
 
+def test_a_pipelining_driver_gets_the_acks_with_the_next_read() -> None:
+    FAULTS.combine = True
+    with _client() as client:
+        _send(client, 60)
+        with client.consumer("t", "g", prefetch=50) as c:
+            got = c.receive(50, timeout=1)
+            for m in got:
+                m.ack()
+            assert FAULTS.count("ack") == 0, "ack() did I/O"
+            # The 50 acks go with the read, which has room for all 50 again: they are
+            # applied before it reads.
+            more = c.receive(50, timeout=1)
+            assert [n for m, n in FAULTS.calls if m == "ack_and_receive"] == [50]
+            assert ("receive_batch", 50) in FAULTS.calls
+            assert len(more) == 10
+            c.ack(more)
+            c.flush_settlements()
+            assert c.in_flight == 0
+        assert client.admin.depth("t", "g") == 0
+
+
+def test_a_driver_that_does_not_pipeline_gets_acks_alone() -> None:
+    with _client() as client:
+        _send(client, 20)
+        with client.consumer("t", "g") as c:
+            for m in c.receive(20, timeout=1):
+                m.ack()
+            assert c.receive(10, timeout=0) == []
+            assert FAULTS.count("ack_and_receive") == 0
+            assert FAULTS.calls.count(("ack", 20)) == 1
+
+
+@pytest.mark.parametrize("part", ["ack_and_receive", "receive_batch"])
+def test_a_failed_ack_and_receive_goes_the_plain_way_at_once(part: str) -> None:
+    """Whether the combined call failed before its acks were applied or after (then the
+    second ack of the same deliveries does nothing), the acks go again alone, then the
+    read: the caller sees what it would have seen without combining, nothing is lost."""
+    FAULTS.combine = True
+    with _client() as client:
+        _send(client, 30)
+        with client.consumer("t", "g") as c:
+            for m in c.receive(30, timeout=1):
+                m.ack()
+            FAULTS.fail(part, mqkit.Unavailable("down for a moment"))
+            assert c.receive(10, timeout=0) == []
+            names = [m for m, _ in FAULTS.calls]
+            combined = names.index("ack_and_receive")
+            assert names[combined:][-2:] == ["ack", "receive_batch"]  # the plain way
+            assert FAULTS.calls[-2] == ("ack", 30)
+            assert c.in_flight == 0
+        assert client.admin.depth("t", "g") == 0
+
+
+def test_an_unavailable_broker_keeps_combined_acks_pending_not_raised() -> None:
+    """Acks refused as unavailable are retried (bounded) as without combining: the
+    receive waits rather than raising, and once the broker takes them, reading goes on."""
+    FAULTS.combine = True
+    with _client() as client:
+        _send(client, 20)
+        with client.consumer("t", "g", prefetch=10) as c:
+            for m in c.receive(10, timeout=1):
+                m.ack()
+            FAULTS.fail_always("ack", mqkit.Unavailable("acks refused"))
+            assert c.receive(10, timeout=0.3) == []
+            assert c.in_flight == 10
+            FAULTS.fail_always("ack", None)
+            assert len(c.receive(10, timeout=2)) == 10
+        assert client.admin.depth("t", "g") == 10
+
+
+async def test_async_face_over_a_blocking_driver_sends_acks_with_the_read() -> None:
+    """The worker-thread bridge combines: one thread hop for the acks and the read."""
+    async with mqkit.aio.connect(_url()) as client:
+        await client.admin.create_topic("t")
+        await client.admin.create_group("t", "g")
+        await client.producer("t").send_batch([b"x"] * 40)
+        async with client.consumer("t", "g") as c:
+            for m in await c.receive(40, timeout=1):
+                await m.ack()
+            assert await c.receive(10, timeout=0) == []
+            assert [n for m, n in FAULTS.calls if m == "ack_and_receive"] == [40]
+            await c.flush_settlements()
+        assert await client.admin.depth("t", "g") == 0
+
+
 def test_decisions_go_after_the_interval_without_another_receive() -> None:
     with _client(settle_interval=0.01) as client:
         _send(client, 3)

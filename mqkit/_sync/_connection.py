@@ -125,11 +125,20 @@ class MappedSubscription(SubscriptionDriver):
         self._inner = inner
         self._mapped = mapping.call
 
+    @property
+    def combines_ack_and_receive(self) -> bool:  # type: ignore[override]
+        return self._inner.combines_ack_and_receive
+
     def receive_batch(self, max_messages: int, timeout: float) -> list[Delivery]:
         return self._mapped(self._inner.receive_batch, max_messages, timeout)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         self._mapped(self._inner.ack, deliveries)
+
+    def ack_and_receive(self, deliveries: Sequence[Delivery], max_messages: int,
+                              timeout: float) -> list[Delivery]:
+        return self._mapped(self._inner.ack_and_receive, deliveries, max_messages,
+                                  timeout)
 
     def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
         self._mapped(self._inner.nack, deliveries, delay)

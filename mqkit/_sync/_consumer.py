@@ -43,7 +43,7 @@ from .._errors import (
 )
 from .._expiry import EXPIRES, split_expired
 from .._logfields import SPAN_KEY, log_fields
-from .._message import Message
+from .._message import Delivery, Message
 from .._options import ClientOptions
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._retry import Action, RetryPolicy, decide, failure_reason
@@ -260,18 +260,10 @@ class Consumer:
             raise self._closed_error()
         while True:
             with self._lock:
-                if self._driver is None:
-                    raise self._closed_error()
-                if self._queue.pending:
-                    self._hand_over(driver)
-                    self._raise_failures()
-                # Decisions the broker has not taken yet count too: while it refuses
-                # them as unavailable, nothing more is received (memory stays bounded).
-                room = self.options.prefetch - self.in_flight
-                if room > 0:
-                    deliveries = driver.receive_batch(
-                        min(max_messages, room), max(0.0, deadline - monotonic()))
-                    break
+                got = self._settle_and_read(driver, max_messages, deadline)
+            if got is not None:
+                deliveries = got
+                break
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return []
@@ -555,6 +547,65 @@ class Consumer:
                 return
             sleep(min(remaining, retry_pause(self._queue.unavailable)))
 
+    def _settle_and_read(self, driver: MappedSubscription, max_messages: int,
+                               deadline: float) -> list[Delivery] | None:
+        """Hand pending decisions over, then read what there is room for; None when there
+        is none (the broker refuses settlements as unavailable). Caller holds the lock.
+
+        Plain acks alone go out with the read in one call where the driver combines the
+        two (:meth:`SubscriptionDriver.ack_and_receive`). If that call fails,
+        whichever part failed, its acks are pending again and go the plain way at once
+        (``ack``, then ``receive_batch``), so the caller sees exactly what it would have
+        seen without combining (an unavailable broker's acks retried, not raised)."""
+        if self._driver is None:
+            raise self._closed_error()
+        acks = None
+        if self._queue.pending:
+            if driver.combines_ack_and_receive:
+                with self._state:
+                    acks = self._queue.take_acks()
+            if acks is None:
+                self._hand_over(driver)
+                self._raise_failures()
+        # Decisions the broker has not taken yet count too: while it refuses them as
+        # unavailable, nothing more is received (memory stays bounded).
+        room = self.options.prefetch - self.in_flight
+        if acks:
+            room += len(acks)  # applied before the read reads
+            if room > 0:
+                try:
+                    return self._ack_and_receive(driver, acks, min(max_messages, room),
+                                                       deadline)
+                except MQError:
+                    pass  # pending again: the plain way below decides what the caller sees
+            else:
+                with self._state:
+                    self._queue.give_back(acks)
+            self._hand_over(driver)
+            self._raise_failures()
+            room = self.options.prefetch - self.in_flight
+        if room > 0:
+            return driver.receive_batch(min(max_messages, room),
+                                              max(0.0, deadline - monotonic()))
+        return None
+
+    def _ack_and_receive(self, driver: MappedSubscription, acks: list[Decision],
+                               max_messages: int, deadline: float) -> list[Delivery]:
+        """Hand ``acks`` (taken from the queue) over with the read, in one call; caller
+        holds the lock. When the call fails, the acks are pending again, first."""
+        try:
+            deliveries = driver.ack_and_receive(
+                [d.message.delivery for d in acks], max_messages,
+                max(0.0, deadline - monotonic()))
+        except BaseException:
+            with self._state:
+                self._queue.give_back(acks)
+            raise
+        with self._state:
+            self._queue.done(acks)
+        self._forget_releases(acks)
+        return deliveries
+
     def _hand_over(self, driver: MappedSubscription) -> None:
         """Send pending decisions to the driver, batch by batch; caller holds the lock.
 
@@ -595,6 +646,10 @@ class Consumer:
             return
         else:
             driver.reject(deliveries)
+        self._forget_releases(group)
+
+    def _forget_releases(self, group: Sequence[Decision]) -> None:
+        """``group`` is acked or rejected for good: its releases no longer count."""
         releases = self._connection.releases
         if releases:
             for d in group:

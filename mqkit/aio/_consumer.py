@@ -42,7 +42,7 @@ from .._errors import (
 )
 from .._expiry import EXPIRES, split_expired
 from .._logfields import SPAN_KEY, log_fields
-from .._message import Message
+from .._message import Delivery, Message
 from .._options import ClientOptions
 from .._outcome import Outcome, OutcomeKind, ReleaseMessage
 from .._retry import Action, RetryPolicy, decide, failure_reason
@@ -262,18 +262,10 @@ class AsyncConsumer:
             raise self._closed_error()
         while True:
             async with self._lock:
-                if self._driver is None:
-                    raise self._closed_error()
-                if self._queue.pending:
-                    await self._hand_over(driver)
-                    self._raise_failures()
-                # Decisions the broker has not taken yet count too: while it refuses
-                # them as unavailable, nothing more is received (memory stays bounded).
-                room = self.options.prefetch - self.in_flight
-                if room > 0:
-                    deliveries = await driver.receive_batch(
-                        min(max_messages, room), max(0.0, deadline - monotonic()))
-                    break
+                got = await self._settle_and_read(driver, max_messages, deadline)
+            if got is not None:
+                deliveries = got
+                break
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return []
@@ -557,6 +549,65 @@ class AsyncConsumer:
                 return
             await sleep(min(remaining, retry_pause(self._queue.unavailable)))
 
+    async def _settle_and_read(self, driver: AsyncMappedSubscription, max_messages: int,
+                               deadline: float) -> list[Delivery] | None:
+        """Hand pending decisions over, then read what there is room for; None when there
+        is none (the broker refuses settlements as unavailable). Caller holds the lock.
+
+        Plain acks alone go out with the read in one call where the driver combines the
+        two (:meth:`AsyncSubscriptionDriver.ack_and_receive`). If that call fails,
+        whichever part failed, its acks are pending again and go the plain way at once
+        (``ack``, then ``receive_batch``), so the caller sees exactly what it would have
+        seen without combining (an unavailable broker's acks retried, not raised)."""
+        if self._driver is None:
+            raise self._closed_error()
+        acks = None
+        if self._queue.pending:
+            if driver.combines_ack_and_receive:
+                with self._state:
+                    acks = self._queue.take_acks()
+            if acks is None:
+                await self._hand_over(driver)
+                self._raise_failures()
+        # Decisions the broker has not taken yet count too: while it refuses them as
+        # unavailable, nothing more is received (memory stays bounded).
+        room = self.options.prefetch - self.in_flight
+        if acks:
+            room += len(acks)  # applied before the read reads
+            if room > 0:
+                try:
+                    return await self._ack_and_receive(driver, acks, min(max_messages, room),
+                                                       deadline)
+                except MQError:
+                    pass  # pending again: the plain way below decides what the caller sees
+            else:
+                with self._state:
+                    self._queue.give_back(acks)
+            await self._hand_over(driver)
+            self._raise_failures()
+            room = self.options.prefetch - self.in_flight
+        if room > 0:
+            return await driver.receive_batch(min(max_messages, room),
+                                              max(0.0, deadline - monotonic()))
+        return None
+
+    async def _ack_and_receive(self, driver: AsyncMappedSubscription, acks: list[Decision],
+                               max_messages: int, deadline: float) -> list[Delivery]:
+        """Hand ``acks`` (taken from the queue) over with the read, in one call; caller
+        holds the lock. When the call fails, the acks are pending again, first."""
+        try:
+            deliveries = await driver.ack_and_receive(
+                [d.message.delivery for d in acks], max_messages,
+                max(0.0, deadline - monotonic()))
+        except BaseException:
+            with self._state:
+                self._queue.give_back(acks)
+            raise
+        with self._state:
+            self._queue.done(acks)
+        self._forget_releases(acks)
+        return deliveries
+
     async def _hand_over(self, driver: AsyncMappedSubscription) -> None:
         """Send pending decisions to the driver, batch by batch; caller holds the lock.
 
@@ -597,6 +648,10 @@ class AsyncConsumer:
             return
         else:
             await driver.reject(deliveries)
+        self._forget_releases(group)
+
+    def _forget_releases(self, group: Sequence[Decision]) -> None:
+        """``group`` is acked or rejected for good: its releases no longer count."""
         releases = self._connection.releases
         if releases:
             for d in group:

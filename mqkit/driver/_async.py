@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from .._capabilities import Capabilities
 from .._message import Delivery, Message
@@ -94,6 +94,28 @@ class AsyncSubscriptionDriver(abc.ABC):
     @abc.abstractmethod
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Mark the deliveries processed: they are never delivered again to this group."""
+
+    combines_ack_and_receive: ClassVar[bool] = False
+    """Whether :meth:`ack_and_receive` saves something here: a driver that pipelines the
+    two overrides it and sets this (the portable layer's worker-thread bridge sets it
+    too: one thread hop instead of two). Only then does the portable layer call it."""
+
+    async def ack_and_receive(self, deliveries: Sequence[Delivery], max_messages: int,
+                              timeout: float) -> list[Delivery]:
+        """``ack(deliveries)``, then ``receive_batch(max_messages, timeout)``, in one round
+        trip, for brokers that can pipeline the two (Redis: ``XACK`` ahead of
+        ``XREADGROUP``): the acks that a receive hands over first cost no round trip of
+        their own. The acks must be applied before the receive waits.
+
+        Called only when :attr:`combines_ack_and_receive` is true, with acks alone (no
+        nack, reject or release). When it raises, whichever part failed, the portable
+        layer hands the same acks over again through :meth:`ack`, so some may be acked
+        twice: the second does nothing, as for any delivery the subscription no longer
+        holds (see the class docstring). Deliveries a failed call may have read stay
+        leased to this subscription until their lease runs out (then come back).
+        """
+        await self.ack(deliveries)
+        return await self.receive_batch(max_messages, timeout)
 
     @abc.abstractmethod
     async def nack(self, deliveries: Sequence[Delivery], delay: float | None) -> None:
