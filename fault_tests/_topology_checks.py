@@ -123,7 +123,7 @@ class TopologyChecks:
     failover_bound: float = 30.0
     restart_bound: float = 180.0
     cut_seconds: float = 8.0
-    """How long the leader's proxy stays cut in :meth:`test_cut_and_heal_of_the_leader`."""
+    """How long the leader stays cut in :meth:`test_cut_and_heal_of_the_leader`."""
 
     @pytest.fixture(scope="class")
     @classmethod

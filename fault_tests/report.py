@@ -26,19 +26,28 @@ FAULT_ORDER = ("leader_killed", "node_cut", "consumer_killed", "cluster_restart"
 HOW = """\
 ## How the faults are made
 
-Natively on loopback, no root and no containers (`fault_tests/clusters/`; start a topology
-by hand with `scripts/clusters up BACKEND`):
+Natively on loopback, no containers (`fault_tests/clusters/`; start a topology by hand
+with `scripts/clusters up BACKEND`); the Kafka and RabbitMQ cuts use iptables (root):
 
 - **A killed node** is `SIGKILL` of the node's process group (each broker node runs in a
   session of its own), then the node is started again from its data directory.
-- **A network cut** is a TCP proxy (`fault_tests/tcpcut.py`) in front of every node's
-  client port: cutting it resets every open connection (`SO_LINGER` 0, so the peer sees a
-  reset at once, even a client blocked in a long poll) and resets every new one until
-  healed. Where the topology routes inter-node traffic through proxies too, the cut
-  isolates the node entirely: NATS routes (one proxy per direction and node pair), Redis
-  replication and Sentinel monitoring (every connection to a data node goes through its
-  proxy). It is a reset, not a silent black hole: clients notice at once rather than after
-  a keepalive or ping timeout.
+- **A network cut** isolates the node entirely, clients and peers. Clients: a TCP proxy
+  (`fault_tests/tcpcut.py`) in front of every node's client port resets every open
+  connection (`SO_LINGER` 0, so the client sees a reset at once, even one blocked in a
+  long poll) and every new one until healed. Peers: on Kafka and RabbitMQ each node
+  listens on a loopback address of its own (`127.0.29.x`, `127.0.26.x`) and runs with a
+  group id of its own, and the cut is iptables rules (`fault_tests/netcut.py`) that drop
+  every packet to and from the node: replication, the KRaft quorum and heartbeats, the
+  Erlang distribution. The peers see a silent black hole, as behind a pulled cable, and
+  notice by their own timeouts (Kafka fences the node 6 s after its last heartbeat;
+  RabbitMQ's `net_ticktime` is 6 s here). Each case checks that premise during the cut:
+  Kafka's other nodes must have fenced the node (it is out of every ISR and leads no
+  partition), RabbitMQ's both see it down; the case fails otherwise, and the premise and
+  when it held are in "what was done". On NATS the routes go through proxies too (one per
+  direction and node pair), on Redis replication and Sentinel monitoring (every
+  connection to a data node goes through its proxy). Without iptables (not root) the
+  Kafka and RabbitMQ cuts fall back to clients only and say so ("inter-node: not cut");
+  in CI that is an error.
 - **A killed consumer** is `SIGKILL` of a consumer process (not a clean close): its
   unacked deliveries come back after their lease (5 s here); a new process is started.
 - **A cluster restart** stops every node with `SIGTERM` and starts them all again.
@@ -50,13 +59,14 @@ by hand with `scripts/clusters up BACKEND`):
   message sent before the restart is gone after it).
 
 The workload (`fault_tests/workload.py`): one producer process sends numbered messages at
-50/s for 20 s and records each number whose `send` returned (a send that raised is
-retried with the same number); two consumer processes (group shared, prefetch 10) record
-each number they process before acking it. The fault happens 6 s in (a node stays down or
-cut for 4 s). Then the producer ends, the consumers drain (at most 40 s), and the case
-asserts **lost = 0** (every confirmed number processed at least once), duplicates within
-`2 x prefetch x consumer processes + producer retries`, recovery within 30 s, and no
-consumer process dead or stuck.
+50/s for 20 s and records each number whose `send` returned (a send that raised is retried
+with the same number); two consumer processes (group shared, prefetch 10) record each
+number they process before acking it. The fault happens 6 s in (a node stays down for 4 s,
+or cut for 4 s or until the premise above held, whichever is later). Then the producer
+ends, the consumers drain (at most 40 s), and the case asserts **lost = 0** (every
+confirmed number processed at least once), duplicates within `2 x prefetch x consumer
+processes + producer retries`, recovery within 30 s, and no consumer process dead or
+stuck.
 
 Columns: *sent* is the confirmed sends; *processed* the distinct numbers processed;
 *lost* confirmed but never processed; *duplicates* extra processings; *retries* sends that

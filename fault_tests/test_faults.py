@@ -206,10 +206,12 @@ def _inject(fault: str, topology: Topology, topic: str, procs: _Procs,
         node = topology.leader(topic)
         began = time.monotonic()
         topology.cut(node)
-        premise, held_after = _isolated(topology, node)
-        time.sleep(max(0.0, DOWN_FOR - (time.monotonic() - began)))
-        lasted = time.monotonic() - began
-        topology.heal(node)
+        try:
+            premise, held_after = _isolated(topology, node)
+            time.sleep(max(0.0, DOWN_FOR - (time.monotonic() - began)))
+            lasted = time.monotonic() - began
+        finally:
+            topology.heal(node)  # also when the premise failed: the next case needs it
         action = f"cut {node} ({role}) for {lasted:.1f} s"
         if premise.startswith("clients only"):
             return f"{action}; {premise}"

@@ -14,7 +14,7 @@ class TestKafkaTopology(TopologyChecks):
     # metadata refresh finds the new leader: well under kafka's 30 s delivery timeout.
     failover_bound = 30.0
     restart_bound = 180.0
-    # The cut is of clients only (see fault_tests.clusters.kafka): the node keeps its
-    # leaderships, so sends to its partitions wait for the heal; 8 s stays inside one
-    # delivery timeout and one consumer session.
+    # The cut isolates the node (see fault_tests.clusters.kafka): fenced after 6 s, its
+    # leaderships move to the others; 8 s stays inside one delivery timeout and one
+    # consumer session.
     cut_seconds = 8.0

@@ -14,6 +14,6 @@ class TestRabbitTopology(TopologyChecks):
     # a quorum queue elects a new leader within seconds.
     failover_bound = 30.0
     restart_bound = 180.0
-    # The cut is of clients only (see fault_tests.clusters.rabbitmq): clients move to the
-    # other nodes, which reach the queue's leader through the cluster.
+    # The cut isolates the node (see fault_tests.clusters.rabbitmq): clients move to the
+    # other nodes, which see it down within about 7.5 s and elect new queue leaders.
     cut_seconds = 8.0

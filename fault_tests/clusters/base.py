@@ -4,8 +4,12 @@ A topology runs N broker nodes natively on loopback (each node its own ports, da
 directory and process group under ``$MQKIT_CLUSTERS_HOME/<backend>/<node>``, default
 ``~/.cache/mqkit/clusters``), never on the single-node ports of ``scripts/brokers``, so both
 can run at once. Clients reach each node through a :class:`TcpCut` proxy of its own, so
-that a "network cut" of one node is real at the TCP level (open connections reset, new ones
-refused) without root or Docker.
+that a "network cut" of one node is real at the TCP level for clients (open connections
+reset, new ones refused). The cut isolates the node from its peers too: NATS and Redis
+route inter-node traffic through proxies as well; Kafka and RabbitMQ put each node on a
+loopback address of its own and drop its packets with iptables (``fault_tests.netcut``,
+root; :mod:`._isolated`), and offer ``isolation(node)``, the premise check the fault case
+polls during a cut (the other nodes' evidence that they lost the node).
 
 The fault harness (``fault_tests.workload``) only talks to this protocol; a backend adds
 itself by implementing it in ``fault_tests/clusters/<backend>.py`` and registering in
@@ -56,11 +60,12 @@ class Topology(Protocol):
 
     def cut(self, node: str) -> None:
         """Cut the node off the network: its proxy resets open connections and refuses new
-        ones; inter-node traffic to and from it is cut too where the topology routes it
-        through proxies (stated per backend)."""
+        ones, and inter-node traffic to and from it stops (proxies between the nodes, or
+        iptables; stated per backend). Returns at once: the peers notice by their own
+        timeouts."""
 
     def heal(self, node: str) -> None:
-        """Undo :meth:`cut`."""
+        """Undo :meth:`cut` (a topology may wait until the node rejoined)."""
 
     def restart_all(self, timeout: float = 180.0) -> None:
         """Stop every node (SIGTERM), then start them all and wait until formed."""
