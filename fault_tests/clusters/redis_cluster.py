@@ -122,6 +122,14 @@ class RedisCluster:
         self._node(node).start()  # nodes.conf brings it back into the cluster
         self._wait_formed(timeout)
 
+    def lose_data(self, node: str) -> None:
+        """Delete a stopped node's data (its AOF), keeping its cluster configuration
+        (``nodes.conf``): started again, it serves its slots empty, as a node without
+        persistence does after a restart."""
+        if self._node(node).alive():
+            raise RuntimeError(f"redis cluster: {node} runs; kill it first")
+        shutil.rmtree(self.home / node / "appendonlydir", ignore_errors=True)
+
     def cut(self, node: str) -> None:
         raise ConfigurationError("node: the Redis Cluster topology has no proxies; "
                                  "a node cannot be cut (kill it instead)")

@@ -98,8 +98,9 @@ the first that answers, again after a node fails or a step answers ``MOVED``/``A
 (the step is then sent again, up to 3 times). Every key of topic ``t`` carries ``{t}`` as
 hash tag (``_names``), so each step of a flow, each script and each ``MULTI`` stays on
 one slot and is sent to its primary as one write (``_cluster``); ``list_topics`` and
-``INFO`` run on every primary. No database number, no ``mode=pubsub``, no restart
-re-creation (``redeclare``); a topic or ``key_prefix`` with a brace is refused.
+``INFO`` run on every primary; restart re-creation (``redeclare``) is per node, for
+the keys of its slots. No database number, no ``mode=pubsub``; a topic or
+``key_prefix`` with a brace is refused.
 
 Native objects through ``as_()``: ``redis.Redis`` (blocking face) or
 ``redis.asyncio.Redis`` (asyncio face), on client, producer and consumer;

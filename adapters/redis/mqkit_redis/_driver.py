@@ -104,12 +104,30 @@ class Link:
         first seed that answers. Nothing to do otherwise (connections open lazily)."""
         if self._cluster is None:
             return
-        # Restart re-creation (Known) is not wired in cluster mode: each node has its
-        # own run_id, and its keys are a share of the slots (see docs/backends/redis.md).
+        # Every new connection to a node runs the restart check (_on_connect), as on a
+        # single server: per node, re-creating the keys of the slots that node serves.
+        hook: Any = self._on_connect
         seed: Any = redis.cluster.ClusterNode  # untyped on the blocking face
         self.client = redis.cluster.RedisCluster(
             startup_nodes=[seed(host, port) for host, port in self._cluster.hosts],
-            **self._cluster.kwargs)
+            **self._cluster.kwargs, redis_connect_func=hook)
+        # asyncio: no such argument; the nodes' connection arguments take it instead
+
+    def _node_of(self, conn: Any) -> tuple[str, Callable[[str], bool] | None]:
+        """Cluster mode: the node ``conn`` reaches (``host:port``) and which stream keys
+        it serves now; ``("", None)`` for a single server."""
+        if self._cluster is None:
+            return "", None
+        name = f"{conn.host}:{conn.port}"
+
+        def serves(key: str) -> bool:
+            try:
+                return bool(self.client.nodes_manager.get_node_from_slot(slot(key)).name
+                            == name)
+            except Exception:  # the slot map is being fetched: try it (MOVED is ignored)
+                return True
+
+        return name, serves
 
     def _on_connect(self, conn: Any) -> None:
         conn.on_connect()
@@ -119,11 +137,17 @@ class Link:
         except re_.ResponseError as exc:  # an ACL user without INFO: no restart check
             log.debug("mqkit: INFO server refused (%s); restarts go unnoticed", exc)
             return
+        node, serves = self._node_of(conn)
         with self._connect_lock:
-            for command in self.known.connected(info):
+            for command in self.known.connected(info, node, serves):
                 conn.send_command(*command)
                 try:
                     conn.read_response()
+                except (re_.ClusterDownError, re_.TryAgainError, re_.BusyLoadingError):
+                    # a cluster node back before its cluster: this connection fails
+                    # (Unavailable, retried) and the next one re-creates again
+                    self.known.reset(node)
+                    raise
                 except re_.ResponseError as exc:
                     redeclared(command, exc)
 

@@ -13,6 +13,8 @@ first new connection then re-creates, before any other command, the streams and 
 this client created or used (:class:`Known`). A server without persistence comes back
 empty: this lets producers and consumers go on by themselves (what was lost stays lost;
 see ``persistence``). With persistence every group still exists and nothing changes.
+In cluster mode each node's ``run_id`` is kept apart, and a restarted node gets the keys
+of the slots it serves (``Known.connected``'s ``serves``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ SENTINEL_PORT = 26379
 
 T = TypeVar("T")
 log = logging.getLogger("mqkit.redis")
+_UNKNOWN = "?"  # a run_id no server has: the next connection counts as a restart
 
 
 def _load_hiredis_pack() -> Callable[..., bytes] | None:
@@ -165,11 +168,11 @@ def pack(conn: Any, commands: list[Command]) -> bytes:
 
 class Known:
     """The streams and groups a client uses (a :class:`mqkit.driver.Declared` of stream
-    keys) and the server's last ``run_id``."""
+    keys) and the server's last ``run_id`` (in cluster mode: each node's)."""
 
     def __init__(self, redeclare: bool) -> None:
         self._lock = threading.Lock()
-        self._run_id: str | None = None
+        self._run_ids: dict[str, str | None] = {}
         self._redeclare = redeclare
         self.declared = Declared()
 
@@ -179,15 +182,25 @@ class Known:
     def forget(self, key: str, group: str | None = None) -> None:
         self.declared.forget(key, group)
 
-    def connected(self, info: Any) -> list[Command]:
-        """Note the ``INFO server`` reply of a new connection; the commands to run on
-        it first (re-creations after a restart), usually none."""
+    def reset(self, node: str = "") -> None:
+        """Re-creating on ``node`` failed for now: the next connection to it does it."""
+        with self._lock:
+            self._run_ids[node] = _UNKNOWN
+
+    def connected(self, info: Any, node: str = "",
+                  serves: Callable[[str], bool] | None = None) -> list[Command]:
+        """Note the ``INFO server`` reply of a new connection (to cluster node ``node``,
+        ``host:port``); the commands to run on it first (re-creations after a restart,
+        of the keys it ``serves`` in cluster mode), usually none."""
         run_id = parse_info(info).get("run_id")
         with self._lock:
-            previous, self._run_id = self._run_id, run_id
+            previous = self._run_ids.get(node)
+            self._run_ids[node] = run_id
             if previous is None or previous == run_id or not self._redeclare:
                 return []
         declared = self.declared.snapshot()
+        if serves is not None:
+            declared = {key: groups for key, groups in declared.items() if serves(key)}
         log.warning("mqkit: redis server restarted (run_id changed); re-creating %d "
                     "stream(s) and %d group(s) this client uses", len(declared),
                     sum(len(groups) for groups in declared.values()))
@@ -195,8 +208,11 @@ class Known:
 
 
 def redeclared(command: Command, exc: re_.ResponseError) -> None:
-    """An error re-creating: BUSYGROUP means it survived; anything else is logged."""
-    if not str(exc).startswith("BUSYGROUP"):
+    """An error re-creating: BUSYGROUP means it survived, MOVED that the key is another
+    cluster node's now; anything else is logged."""
+    if isinstance(exc, re_.AskError):
+        log.debug("mqkit: re-creating %s: %s", command[2], exc)
+    elif not str(exc).startswith("BUSYGROUP"):
         log.warning("mqkit: re-creating %s failed: %s", command[2], exc)
 
 

@@ -4,7 +4,8 @@ The URL is ``MQKIT_TEST_REDIS_URL`` (``eval "$(scripts/brokers env)"``); without
 broker tests are skipped, except when ``MQKIT_REQUIRE_BACKENDS`` names redis: then they fail.
 
 The cluster (``redis_cluster``: three primaries, ``fault_tests.clusters.redis_cluster``,
-started once per session on ports 23570-23572) runs when ``MQKIT_TEST_REDIS_CLUSTER`` is
+started once per session on ports 23570-23572, or from
+``$MQKIT_CLUSTERS_REDIS_CLUSTER_PORT``) runs when ``MQKIT_TEST_REDIS_CLUSTER`` is
 set (``1``: start it here; a ``redis+cluster://`` URL: use that running cluster) or when
 ``MQKIT_REQUIRE_BACKENDS`` names redis (CI: started here, and a failure to start fails the
 tests); otherwise its tests are skipped.
@@ -21,8 +22,6 @@ import pytest
 
 from contract_tests.brokers import env_url, required_backends
 from fault_tests.clusters.redis_cluster import RedisCluster
-
-CLUSTER_PORT = 23570  # below the ephemeral range; clear of Sentinel's 23370+ and 23470+
 
 
 @pytest.fixture
@@ -45,9 +44,9 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         return
     if not given and "redis" not in required_backends():
         pytest.skip("no Redis Cluster: set MQKIT_TEST_REDIS_CLUSTER=1 to start one on "
-                    f"ports {CLUSTER_PORT}-{CLUSTER_PORT + 2} (or to a redis+cluster:// URL)")
+                    "ports 23570-23572 (or to a redis+cluster:// URL)")
     home: Path = tmp_path_factory.mktemp("redis-cluster")
-    topology = RedisCluster(base_port=CLUSTER_PORT, home=home)
+    topology = RedisCluster(home=home)  # $MQKIT_CLUSTERS_REDIS_CLUSTER_PORT, else 23570
     topology.install()
     try:
         topology.up(timeout=60)

@@ -169,6 +169,32 @@ def test_a_killed_node_takes_its_topics_and_brings_them_back(
     client.admin.delete_topic(t)
 
 
+def test_a_node_back_empty_gets_the_topics_and_groups_of_its_slots_again(
+        redis_cluster: RedisCluster | str, client: mqkit.Client) -> None:
+    """redeclare in cluster mode: the restarted node's new run_id is noticed on the first
+    new connection to it, which re-creates the streams and groups this client uses that
+    live in that node's slots (groups from 0), so producer and consumer go on."""
+    if isinstance(redis_cluster, str):
+        pytest.skip("a cluster given by URL: not ours to kill")
+    t = _topic()
+    client.admin.create_topic(t)
+    client.admin.create_group(t, "g")
+    with client.producer(t) as producer, client.consumer(t, "g") as consumer:
+        producer.send(b"before")
+        got = _drain(consumer, 1)
+        assert [m.body for m in got] == [b"before"]
+        got[0].ack()
+        node = redis_cluster.leader(t)
+        redis_cluster.kill(node)
+        redis_cluster.lose_data(node)
+        redis_cluster.start(node, timeout=60)
+        producer.send(b"after")  # Unavailable until the node is back, retried
+        got = _drain(consumer, 1, seconds=20)
+        assert [m.body for m in got] == [b"after"]
+        got[0].ack()
+    client.admin.delete_topic(t)
+
+
 def test_a_refused_password_is_denied_and_never_shows_in_errors_or_logs(cluster_url: str) -> None:
     # The test cluster has no password: AUTH is refused by whichever node is asked.
     wrong = "ZQclu1/ZQclu2 é?#'\"\\"

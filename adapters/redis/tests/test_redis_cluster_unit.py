@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mqkit_redis._cluster import CLUSTER_PORT, cluster_args, slot, step_key
-from mqkit_redis._link import client_kwargs, sentinel_args
+from mqkit_redis._link import Known, client_kwargs, sentinel_args
 from mqkit_redis._names import Names
 from mqkit_redis._options import RedisOptions
 
@@ -136,3 +136,18 @@ def test_the_password_stays_out_of_reprs_and_errors() -> None:
     with pytest.raises(mqkit.ConfigurationError) as info:
         _cluster(f"redis+cluster://app:{quoted}@127.0.0.1:23579/3")
     assert SECRET not in str(info.value)
+
+
+def test_restarts_are_told_apart_per_node_and_recreate_the_nodes_keys() -> None:
+    known = Known(redeclare=True)
+    known.remember("{a}", "g")
+    known.remember("{b}", "g")
+    mine = {"{a}"}.__contains__
+    assert known.connected(b"run_id:1", "n1:1", mine) == []  # first sight
+    assert known.connected(b"run_id:2", "n2:1", mine) == []  # another node: not a restart
+    assert known.connected(b"run_id:1", "n1:1", mine) == []
+    again = known.connected(b"run_id:9", "n1:1", mine)  # n1 restarted
+    assert again == [("XGROUP", "CREATE", "{a}", "g", "0", "MKSTREAM")]
+    assert known.connected(b"run_id:9", "n1:1", mine) == []  # done once
+    known.reset("n1:1")  # re-creating failed (CLUSTERDOWN): the next connection does it
+    assert known.connected(b"run_id:9", "n1:1", mine) == again
