@@ -302,7 +302,12 @@ class Resources:
                 self.sns.create_topic(Name=self.names.topic(band),
                                       Tags=[{"Key": TOPIC_TAG, "Value": topic}])
             # After the band topic exists: a group created from now on finds it.
-            for queue in self.subscribed_queues(topic):
+            try:
+                queues = self.subscribed_queues(topic)
+            except _NOT_FOUND:
+                self._delete_native(band)  # the topic went: leave no band behind
+                raise
+            for queue in queues:
                 group = self.names.group_of(topic, queue)
                 if group is not None:  # a plain peer's queue gets no bands
                     self._subscribe_group(topic, band, group)

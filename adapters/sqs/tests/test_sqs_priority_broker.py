@@ -252,6 +252,19 @@ def test_fifo_topics_declare_and_take_no_priority(client: mqkit.Client, name: st
         client.admin.delete_topic(topic)
 
 
+def test_band_send_to_a_deleted_topic_raises_and_leaves_no_band(
+        client: mqkit.Client, name: str) -> None:
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    with client.producer(name) as producer:
+        producer.send(b"warm")
+        client.admin.delete_topic(name)
+        with pytest.raises(mqkit.NotFound):
+            producer.send(b"x", priority=4)
+    assert not _sns_topics(client, name)
+    assert not _queues(client, name)
+
+
 def test_topic_named_like_a_band_is_refused(client: mqkit.Client, name: str) -> None:
     with pytest.raises(mqkit.ConfigurationError, match="topic"):
         client.admin.create_topic(name + "-mqkit-p3")
