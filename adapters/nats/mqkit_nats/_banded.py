@@ -11,6 +11,10 @@ With bands, ordering and fairness (see ``docs/backends/nats.md``):
 * **strict priority**: a receive asks each lane in turn, highest band first, for what is
   still missing (a ``no_wait`` pull: one round trip per lane), so a lower band is read
   only when the higher ones have nothing waiting, and starves while they always have;
+* a band found empty is left a pull request for one message, waiting on the server up
+  to ``_SENTINEL_WAIT``: until it ends, a message stored in the band comes to this
+  instance at once and the band costs a receive no round trip (at most one message per
+  band is so leased ahead, kept for the next receive);
 * within a lane, the stream's order (FIFO), redeliveries included as on a plain stream;
 * when no lane has anything, the wait is one pull request of **one** message per lane,
   expiring with the call: the first arrival ends it (at most one message per lane is
@@ -49,6 +53,12 @@ log = logging.getLogger("mqkit.nats")
 
 # A receive with less than this left does not start a wait on every lane.
 _MIN_WAIT = 0.05
+# How long a band found empty keeps a pull request for one message waiting on the server
+# (its "sentinel"): while it waits, a message stored in the band comes straight to this
+# instance, so receives skip the band at no round trip; an idle band costs one no_wait
+# pull per second instead of one per receive. Closing waits for it to end (at most this
+# long, all lanes at once).
+_SENTINEL_WAIT = 1.0
 
 
 class BandedSubscription(AsyncSubscriptionDriver):
@@ -159,12 +169,16 @@ class BandedSubscription(AsyncSubscriptionDriver):
             out: list[Delivery] = []
             for lane in lanes:
                 try:
-                    out += await lane.receive_batch(max_messages - len(out), 0.0)
+                    # No round trip for a band whose sentinel waits (nothing arrived).
+                    got = await lane.receive_batch(max_messages - len(out), 0.0)
+                    if not got and lane is not self._plain:
+                        await lane.pull_one(_SENTINEL_WAIT)
                 except NotFound:
                     if lane is self._plain:
                         raise
                     self._drop(lane)
                     continue
+                out += got
                 if len(out) >= max_messages:
                     break
             if out:
@@ -174,8 +188,7 @@ class BandedSubscription(AsyncSubscriptionDriver):
                 return []
             if not self._wake.is_set():
                 with mapped(f"receive from {self._topic!r}/{self._group!r}"):
-                    for lane in lanes:
-                        await lane.pull_one(remaining)
+                    await self._plain.pull_one(remaining)  # bands: their sentinels
                 try:
                     await asyncio.wait_for(self._wake.wait(), remaining)
                 except asyncio.TimeoutError:
