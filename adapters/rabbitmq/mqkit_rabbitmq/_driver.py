@@ -34,7 +34,7 @@ from ._consumer import RabbitSubscription
 from ._errors import mapped
 from ._link import Link
 from ._names import STREAM_SUFFIX, Names
-from ._options import ArchiveOptions, RabbitOptions
+from ._options import ArchiveRetention, RabbitOptions
 from ._producer import RabbitTopic
 
 __all__ = ["RabbitDriver", "capabilities_for", "connect", "plain_capabilities"]
@@ -242,11 +242,11 @@ class RabbitDriver(Driver):
             channel.exchange_declare(exchange, "topic", durable=True)
             record(connection, "create", topic)
 
-    def _archive_options(self, options: Mapping[str, object]) -> ArchiveOptions:
+    def _archive_options(self, options: Mapping[str, object]) -> ArchiveRetention:
         values: dict[str, object] = {"archive_max_age": self._options.archive_max_age,
                                      "archive_max_bytes": self._options.archive_max_bytes}
         values.update(options)
-        return parse_options(ArchiveOptions, values, source="topic option")
+        return parse_options(ArchiveRetention, values, source="topic option")
 
     def delete_topic(self, topic: str) -> None:
         with self._admin.use(f"delete topic {topic!r}") as channel:

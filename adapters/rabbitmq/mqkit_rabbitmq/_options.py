@@ -7,7 +7,7 @@ from typing import Literal
 
 from mqkit.driver import ConfigurationError, TLSOptions
 
-__all__ = ["ArchiveOptions", "RabbitOptions", "check_retention"]
+__all__ = ["ArchiveRetention", "RabbitOptions", "check_retention"]
 
 # 7 days: long enough to bring up a new consumer group after a week-end, short enough
 # that an archive nobody replays does not grow for ever.
@@ -81,7 +81,7 @@ class RabbitOptions(TLSOptions):
 
 
 @dataclass(frozen=True, slots=True)
-class ArchiveOptions:
+class ArchiveRetention:
     """The topic options of ``create_topic`` on a ``*.stream`` topic: the retention of
     its archive stream, fixed when the stream is declared (defaults: the client's
     ``archive_max_age`` and ``archive_max_bytes``)."""

@@ -18,7 +18,7 @@ from mqkit_rabbitmq._archive import (
 )
 from mqkit_rabbitmq._driver import RabbitDriver, capabilities_for, plain_capabilities
 from mqkit_rabbitmq._names import MARKER_HEADER, Names
-from mqkit_rabbitmq._options import ArchiveOptions, RabbitOptions
+from mqkit_rabbitmq._options import ArchiveRetention, RabbitOptions
 from mqkit_rabbitmq._producer import KEY_HEADER
 
 import mqkit
@@ -108,8 +108,8 @@ def test_retention_options_parse_from_the_url_and_topic_options() -> None:
     opts = parse_options(RabbitOptions, {"archive_max_age": "60",
                                          "archive_max_bytes": "1048576"})
     assert (opts.archive_max_age, opts.archive_max_bytes) == (60, 1 << 20)
-    topic = parse_options(ArchiveOptions, {"archive_max_age": 5}, source="topic option")
-    assert topic == ArchiveOptions(archive_max_age=5)
+    topic = parse_options(ArchiveRetention, {"archive_max_age": 5}, source="topic option")
+    assert topic == ArchiveRetention(archive_max_age=5)
 
 
 _BAD = st.one_of(
@@ -132,7 +132,7 @@ def _named_error(name: str, call: Any) -> None:
 @given(st.sampled_from(["archive_max_age", "archive_max_bytes"]), _BAD)
 def test_bad_retention_is_refused_naming_it(name: str, value: Any) -> None:
     _named_error(name, lambda: parse_options(RabbitOptions, {name: value}))
-    _named_error(name, lambda: parse_options(ArchiveOptions, {name: value},
+    _named_error(name, lambda: parse_options(ArchiveRetention, {name: value},
                                              source="topic option"))
 
 
