@@ -29,7 +29,8 @@ the marker) or after it (it is in the queue). A message sent within the grace wi
 between the binding and the marker, is in both and is delivered twice (same message
 id): the duplicates are the messages sent during about ``GRACE`` plus one round trip.
 The copies are queued behind the messages sent while the copy runs, so the group sees
-history and live messages interleaved around that moment, not in send order.
+history and live messages interleaved around that moment, not in send order. Two clients
+creating the same new group at once may both copy: the history then arrives twice.
 """
 
 from __future__ import annotations
