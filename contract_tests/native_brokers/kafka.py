@@ -26,6 +26,36 @@ from .wire import ProbeError, connect, port_open, recv_exact
 POM = SCRIPTS_DIR / "kafka" / "pom.xml"
 
 
+LOG4J = (
+    "log4j.rootLogger=INFO, stdout\n"
+    "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
+    "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
+    "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+    "log4j.logger.kafka=INFO\n"
+    "log4j.logger.org.apache.kafka=INFO\n"
+    "log4j.logger.state.change.logger=WARN\n"
+    "log4j.logger.kafka.request.logger=WARN\n"
+)
+"""A node's log4j.properties: INFO to stdout (the node's log), the state-change and
+request loggers at WARN. Shared with the fault suite's cluster."""
+
+
+def cluster_id(path: Path) -> str:
+    """The KRaft cluster id kept in ``path``; a random one is written the first time."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+    return path.read_text().strip()
+
+
+def format_args(cid: str, props: Path) -> list[str]:
+    """``kafka.tools.StorageTool`` arguments that format a node's storage once."""
+    # "=": an id may begin with "-" (base64url), which argparse would take for an option
+    # as a separate argument (1 in 64 ids).
+    return ["kafka.tools.StorageTool", "format", "--ignore-formatted",
+            f"--cluster-id={cid}", "-c", str(props)]
+
+
 def version() -> str:
     """The Kafka version the pom pins."""
     match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
@@ -212,33 +242,10 @@ def start() -> None:
         "num.recovery.threads.per.data.dir=1\n"
         "log.retention.hours=24\n"
     )
-    (base / "log4j.properties").write_text(
-        "log4j.rootLogger=INFO, stdout\n"
-        "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
-        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
-        "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
-        "log4j.logger.kafka=INFO\n"
-        "log4j.logger.org.apache.kafka=INFO\n"
-        "log4j.logger.state.change.logger=WARN\n"
-        "log4j.logger.kafka.request.logger=WARN\n"
-    )
+    (base / "log4j.properties").write_text(LOG4J)
     if not (data / "meta.properties").exists():
-        cluster_file = base / "cluster.id"
-        if not cluster_file.exists():
-            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            cluster_file.write_text(cid + "\n")
-        cid = cluster_file.read_text().strip()
         proc = subprocess.run(
-            java_cmd(
-                "kafka.tools.StorageTool",
-                "format",
-                "--ignore-formatted",
-                "-t",
-                cid,
-                "-c",
-                str(props),
-                heap=False,
-            ),
+            java_cmd(*format_args(cluster_id(base / "cluster.id"), props), heap=False),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

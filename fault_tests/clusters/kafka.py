@@ -31,11 +31,9 @@ the single-node broker runs beside the cluster.
 
 from __future__ import annotations
 
-import base64
 import logging
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -116,18 +114,6 @@ def _properties(node: str, data: Path) -> str:
     )
 
 
-_LOG4J = (
-    "log4j.rootLogger=INFO, stdout\n"
-    "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
-    "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
-    "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
-    "log4j.logger.kafka=INFO\n"
-    "log4j.logger.org.apache.kafka=INFO\n"
-    "log4j.logger.state.change.logger=WARN\n"
-    "log4j.logger.kafka.request.logger=WARN\n"
-)
-
-
 def _java(base: Path, main: str, *args: str, heap: str) -> list[str]:
     """A JVM on the single-node broker's jars (``single.lib()``), with its own heap and
     log4j configuration (``single.java_cmd`` has the single node's, fixed)."""
@@ -163,14 +149,11 @@ class KafkaCluster(IsolatedCluster):
         (base / "logs").mkdir(exist_ok=True)
         props = base / "server.properties"
         props.write_text(_properties(node, data))
-        (base / "log4j.properties").write_text(_LOG4J)
+        (base / "log4j.properties").write_text(single.LOG4J)
         if (data / "meta.properties").exists():
             return
         proc = subprocess.run(
-            _java(base, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                  # "=": an id may begin with "-" (base64url), which argparse would take
-                  # for an option as a separate argument.
-                  f"--cluster-id={cluster_id}", "-c", str(props), heap="256m"),
+            _java(base, *single.format_args(cluster_id, props), heap="256m"),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         with (base / "node.log").open("a") as out:
             out.write(proc.stdout + proc.stderr)
@@ -179,12 +162,7 @@ class KafkaCluster(IsolatedCluster):
                                f"see {base / 'node.log'}")
 
     def _cluster_id(self) -> str:
-        path = self.home / "cluster.id"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-                            + "\n")
-        return path.read_text().strip()
+        return single.cluster_id(self.home / "cluster.id")
 
     def _spawn(self, node: str) -> None:
         base = self.home / node
