@@ -8,7 +8,8 @@ connection (``SO_LINGER`` 0, so both peers see a reset, not a clean end of strea
 :meth:`TcpCut.heal`, resets every new connection as soon as it is accepted, before any byte
 is forwarded: to a client the node is gone. This is a real fault at the TCP level without
 root, iptables or Docker; it is not a silent black hole (a client notices at once rather than
-after its keepalive or ping timeout).
+after its keepalive or ping timeout). Cutting a node off its peers as well is
+:mod:`fault_tests.netcut`'s (iptables) or per-pair proxies' (NATS, Redis).
 
 A connection to a target that is down is reset the same way (as a client connecting to a
 stopped node is refused).
