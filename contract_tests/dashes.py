@@ -41,7 +41,6 @@ TITLES: dict[str, str] = {
 }
 """Sub-headings for pages that document more than one column."""
 
-_PLANNED = "Not done yet; planned (issue #19): "
 
 _CORE_NATS: dict[str, str] = {
     "nack": "Core NATS has no acknowledgements: a delivered message cannot be given back.",
@@ -99,9 +98,10 @@ _PUBSUB: dict[str, str] = {
 
 REASONS: dict[str, dict[str, str]] = {
     "kafka": {
-        "priority": "A partition is one ordered log: Kafka cannot deliver a later record "
-                    "first. " + _PLANNED + "emulation (a topic per priority band) where a "
-                    "faithful one exists.",
+        "priority": "A partition is one ordered log, and no faithful emulation exists: "
+                    "band topics would split among a group's members by partition, so a "
+                    "member holding only low bands keeps reading them while another "
+                    "member's high band waits (no group-wide highest-first).",
         "dedup": "The idempotent producer drops only its own retries within one producer "
                  "session; Kafka has no broker-side dedup by message id.",
         "lease_extension": "Kafka has no per-message lease: a consumer keeps its partitions "
@@ -116,9 +116,6 @@ REASONS: dict[str, dict[str, str]] = {
         "persistence": "memory:// lives in the process: nothing survives it, by design.",
     },
     "nats": {
-        "priority": "A stream is one ordered log per subject: no priority order. "
-                    + _PLANNED + "emulation (a stream per priority band) where a faithful "
-                    "one exists.",
         "release": "JetStream counts every redelivery (`num_delivered`), a NAK included: a "
                    "message given back comes back counted; the run loop subtracts the "
                    "releases it made.",
@@ -127,8 +124,9 @@ REASONS: dict[str, dict[str, str]] = {
     },
     "nats-core": _CORE_NATS,
     "rabbitmq": {
-        "replay": "Classic and quorum queues delete what was acked, so a new group has no "
-                  "history. " + _PLANNED + "stream queues.",
+        "replay": "Classic and quorum queues delete what was acked, so only a topic named "
+                  "`*.stream` (an archive stream, bounded retention) has history for a "
+                  "group created at `earliest`; other topics have none.",
         "priority": "Native only on classic queues declared with `x-max-priority`: set "
                     "`max_priority`; without it a queue delivers in arrival order.",
         "dedup": "RabbitMQ has no broker-side dedup by message id (only a third-party "
@@ -160,8 +158,9 @@ REASONS: dict[str, dict[str, str]] = {
                   "default) fans out to several.",
         "replay": "SQS deletes what was acked and a new queue starts empty: no history to "
                   "replay.",
-        "priority": "SQS has no priorities. " + _PLANNED + "emulation with one queue per "
-                    "priority band, read highest first.",
+        "priority": "Emulated with a queue per band on standard topics; a FIFO topic "
+                    "(`*.fifo`, `fifo=true`) keeps order per key, which reading bands "
+                    "highest first would break, so it declares none.",
         "persistence": "Declared on AWS's endpoints (or with `persistent=true`) only: an "
                        "endpoint override may be an emulator (moto) that forgets on restart.",
         "release": "Every receive counts (`ApproximateReceiveCount`): SQS cannot give a "

@@ -53,13 +53,17 @@ class AsyncAdmin:
     async def create_group(self, topic: str, group: str,
                            start: StartPosition | None = None) -> None:
         """Create ``group`` on ``topic``, retaining messages from ``start``
-        (``"latest"``, the default: from now; ``"earliest"``: all retained)."""
+        (``"latest"``, the default: from now; ``"earliest"``: all retained).
+
+        ``"earliest"`` raises :class:`Unsupported` where the topic keeps no history:
+        ``client.capabilities_for(topic)`` declares no ``replay``."""
         check_name("topic", topic)
         check_name("group", group)
         chosen: str = self._connection.options.start if start is None else check_choice(
             "start", start, ("latest", "earliest"))
-        if chosen == "earliest":
-            (await self._connection.ready()).capabilities.require(Feature.REPLAY)
+        if chosen == "earliest":  # the topic's own declaration (RabbitMQ: *.stream)
+            await self._connection.ready()
+            self._connection.capabilities_for(topic).require(Feature.REPLAY)
         await self._connection.create_group(topic, group, chosen)
 
     async def delete_group(self, topic: str, group: str) -> None:

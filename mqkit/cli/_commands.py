@@ -308,7 +308,7 @@ def _peek(args: argparse.Namespace, limit: int, idle: float) -> int:
     from .._capabilities import Feature
 
     with _connect(args) as client:
-        client.capabilities.require(
+        client.capabilities_for(args.topic).require(
             Feature.REPLAY, "consume --no-ack peeks through a scratch group started at the "
             "earliest retained message; without replay every receive is a delivery that "
             "counts, so there is no peek without consuming")

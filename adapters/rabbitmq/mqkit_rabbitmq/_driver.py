@@ -37,7 +37,7 @@ from ._names import STREAM_SUFFIX, Names
 from ._options import ArchiveRetention, RabbitOptions
 from ._producer import RabbitTopic
 
-__all__ = ["RabbitDriver", "capabilities_for", "connect", "plain_capabilities"]
+__all__ = ["RabbitDriver", "capabilities_for", "connect", "stream_capabilities"]
 
 T = TypeVar("T")
 
@@ -55,14 +55,13 @@ MAX_BATCH = 1000
 
 
 def capabilities_for(options: RabbitOptions) -> Capabilities:
-    """The client's capabilities, which are those of its ``*.stream`` topics.
+    """The client's capabilities: those of its plain topics.
 
-    ``replay`` is emulated on ``*.stream`` topics only (see ._archive): their archive
-    stream is copied into a group created at ``earliest``. Other topics keep no history
-    (:func:`plain_capabilities`). The client declares what it can do on some topic, as
-    SQS's declares per-topic FIFO features: ``client.capabilities_for(topic)`` is the
-    declaration for one topic, and ``create_group(plain_topic, g, "earliest")`` raises
-    :class:`mqkit.Unsupported` naming the ``.stream`` kind.
+    ``replay`` is a dash here: classic and quorum queues delete what was acked. It is
+    emulated on ``*.stream`` topics only (:func:`stream_capabilities`, see ._archive):
+    their archive stream is copied into a group created at ``earliest``. As SQS's
+    ``*.fifo`` features, that is the per-topic view, ``client.capabilities_for(topic)``,
+    which the portable layer checks when a group is created at ``earliest``.
     """
     return Capabilities(
         backend="rabbitmq",
@@ -73,7 +72,7 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
         ordering=Support.NATIVE,
         groups=Support.NATIVE,
         competing_consumers=Support.NATIVE,
-        replay=Support.EMULATED,
+        replay=Support.UNSUPPORTED,
         priority=Support.NATIVE if options.max_priority else Support.UNSUPPORTED,
         ttl=Support.NATIVE,
         dedup=Support.UNSUPPORTED,
@@ -92,9 +91,9 @@ def capabilities_for(options: RabbitOptions) -> Capabilities:
     )
 
 
-def plain_capabilities(options: RabbitOptions) -> Capabilities:
-    """A topic not named ``*.stream``: no archive, so nothing to replay."""
-    return dataclasses.replace(capabilities_for(options), replay=Support.UNSUPPORTED)
+def stream_capabilities(options: RabbitOptions) -> Capabilities:
+    """A topic named ``*.stream``: its archive stream makes ``replay`` emulated."""
+    return dataclasses.replace(capabilities_for(options), replay=Support.EMULATED)
 
 
 def connection_parameters(params: ConnectParams,
@@ -133,7 +132,7 @@ class RabbitDriver(Driver):
 
     def __init__(self, params: ConnectParams, options: RabbitOptions) -> None:
         self.capabilities = capabilities_for(options)
-        self._plain_capabilities = plain_capabilities(options)
+        self._stream_capabilities = stream_capabilities(options)
         self._params = params
         self._options = options
         self._pika = connection_parameters(params, options)
@@ -148,9 +147,8 @@ class RabbitDriver(Driver):
                     probe=probe)
 
     def topic_capabilities(self, topic: str) -> Capabilities:
-        """``replay`` on ``*.stream`` topics only: the client's capabilities there, with
-        ``replay`` unsupported on any other topic."""
-        return self.capabilities if Names.is_stream(topic) else self._plain_capabilities
+        """The client's capabilities, with ``replay`` emulated on ``*.stream`` topics."""
+        return self._stream_capabilities if Names.is_stream(topic) else self.capabilities
 
     # -- topics and subscriptions ----------------------------------------------------
 

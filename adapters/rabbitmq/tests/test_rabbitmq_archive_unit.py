@@ -16,7 +16,7 @@ from mqkit_rabbitmq._archive import (
     copied_properties,
     segment_bytes,
 )
-from mqkit_rabbitmq._driver import RabbitDriver, capabilities_for, plain_capabilities
+from mqkit_rabbitmq._driver import RabbitDriver, capabilities_for, stream_capabilities
 from mqkit_rabbitmq._names import MARKER_HEADER, Names
 from mqkit_rabbitmq._options import ArchiveRetention, RabbitOptions
 from mqkit_rabbitmq._producer import KEY_HEADER
@@ -43,13 +43,15 @@ def test_stream_names() -> None:
 
 def test_replay_is_declared_on_stream_topics_only() -> None:
     opts = RabbitOptions()
-    assert capabilities_for(opts).replay is mqkit.Support.EMULATED
-    plain = plain_capabilities(opts)
+    plain = capabilities_for(opts)
     assert plain.replay is mqkit.Support.UNSUPPORTED
-    assert dataclasses.replace(plain, replay=mqkit.Support.EMULATED) == capabilities_for(opts)
+    stream = stream_capabilities(opts)
+    assert stream.replay is mqkit.Support.EMULATED
+    assert dataclasses.replace(stream, replay=mqkit.Support.UNSUPPORTED) == plain
     driver = _driver()
     try:
-        assert driver.topic_capabilities("orders.stream") == driver.capabilities
+        assert driver.capabilities == plain
+        assert driver.topic_capabilities("orders.stream") == stream
         assert driver.topic_capabilities("orders") == plain
         assert driver.topic_capabilities("orders.fifo") == plain
     finally:
