@@ -9,8 +9,9 @@ receive's path.
 With bands, ordering and fairness (see ``docs/backends/nats.md``):
 
 * **strict priority**: a receive asks each lane in turn, highest band first, for what is
-  still missing (a ``no_wait`` pull: one round trip per lane), so a lower band is read
-  only when the higher ones have nothing waiting, and starves while they always have;
+  still missing (a ``no_wait`` pull, waited for to its end: one round trip per lane), so
+  a lower band is read only when the higher ones have nothing waiting, and starves while
+  they always have;
 * a band found empty is left a pull request for one message, waiting on the server up
   to ``_SENTINEL_WAIT``: until it ends, a message stored in the band comes to this
   instance at once and the band costs a receive no round trip (at most one message per
@@ -170,7 +171,7 @@ class BandedSubscription(AsyncSubscriptionDriver):
             for lane in lanes:
                 try:
                     # No round trip for a band whose sentinel waits (nothing arrived).
-                    got = await lane.receive_batch(max_messages - len(out), 0.0)
+                    got = await lane.fetch_now(max_messages - len(out))
                     if not got and lane is not self._plain:
                         await lane.pull_one(_SENTINEL_WAIT)
                 except NotFound:

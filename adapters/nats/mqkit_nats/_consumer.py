@@ -271,6 +271,26 @@ class PullSubscription(AsyncSubscriptionDriver):
             if time.monotonic() >= deadline and not (self._no_wait and self._due > 0):
                 return []
 
+    async def fetch_now(self, max_messages: int) -> list[Delivery]:
+        """Up to ``max_messages`` of what this consumer has now: the buffered messages,
+        else one ``no_wait`` pull waited for to its end (every message it brings, or its
+        closing status), so nothing it brings is left for later while a lower lane is
+        read (priority bands: strict order across lanes). No round trip while a long
+        pull request is outstanding (nothing arrived for it)."""
+        out = await self.receive_batch(max_messages, 0.0)
+        while len(out) < max_messages and self._no_wait and self._due > 0:
+            self._arrived.clear()
+            if not self._buffer:
+                left = self._expires - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    break
+            out += await self._hand_out(max_messages - len(out))
+        return out
+
     async def pull_one(self, wait: float) -> None:
         """Unless a pull request is outstanding, ask for one message, waiting up to
         ``wait`` seconds on the server (what arrives is kept for the next receive)."""

@@ -411,3 +411,19 @@ async def test_groups_created_while_bands_are_made_lose_nothing(
         async with client.consumer(name, group) as consumer:
             got = {m.id for m in await _drain(consumer, len(due), batch=50)}
         assert due <= got, (group, len(due - got))
+
+
+async def test_big_batches_keep_strict_order_across_bands(client: mqkit.aio.Client,
+                                                           name: str) -> None:
+    """A band's no_wait answer is taken whole before a lower band is read: nothing of a
+    higher band is left behind (buffered for later) while lower ones are handed out."""
+    await client.admin.create_topic(name)
+    await client.admin.create_group(name, "g")
+    sent = [Message(b"x" * 100, priority=p) for _ in range(200) for p in (9, 8, 0)]
+    for i in range(0, len(sent), 200):
+        await client.producer(name).send_batch(sent[i:i + 200])
+    async with client.consumer(name, "g", prefetch=100) as consumer:
+        got = await _drain(consumer, len(sent), batch=100)
+    order = [m.message.priority or 0 for m in got]
+    assert len(order) == len(sent)
+    assert order == sorted(order, reverse=True)
