@@ -32,7 +32,7 @@ from ._names import Names
 from ._options import RedisOptions
 from ._wire import encode, join_fields
 
-__all__ = ["RELEASED", "Command", "Flow", "call", "handles", "send_banded", "text"]
+__all__ = ["RELEASED", "Command", "Flow", "ahead", "call", "handles", "send_banded", "text"]
 
 T = TypeVar("T")
 Command = tuple[Any, ...]
@@ -71,6 +71,29 @@ def exchange(commands: list[Command]) -> Flow[list[Any]]:
     """Send ``commands``; their replies, errors in place."""
     replies = yield commands
     return replies
+
+
+def ahead(first: list[Command], flow: Flow[T]) -> Flow[T]:
+    """``flow``, with ``first`` sent ahead of its first step in the same round trip
+    (the server runs them in order, so ``first`` is applied before that step, a blocking
+    read included). Raises the first error reply among ``first``'s once that step's
+    replies are in, leaving the flow there; else the flow goes on as it would alone."""
+    try:
+        commands = next(flow)
+    except StopIteration as stop:  # a flow that sends nothing
+        check((yield first))
+        result: T = stop.value
+        return result
+    replies = yield [*first, *commands]
+    check(replies[:len(first)])
+    replies = replies[len(first):]
+    try:
+        while True:
+            commands = flow.send(replies)
+            replies = yield commands
+    except StopIteration as stop:
+        done: T = stop.value
+        return done
 
 
 def handles(deliveries: Sequence[Delivery]) -> list[Any]:

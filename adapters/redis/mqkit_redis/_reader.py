@@ -318,10 +318,14 @@ class Reader:
     def ack(self, handles: Sequence[Any]) -> Flow[list[Any]]:
         """``XACK`` (ack and reject alike: the entry is done for this group), one per
         stream the entries belong to."""
+        return call(*self.ack_commands(handles))
+
+    def ack_commands(self, handles: Sequence[Any]) -> list[Command]:
+        """The ``XACK`` commands of :meth:`ack`: what a receive may send ahead of its
+        read (``flows.ahead``). Acking an entry twice does nothing (``XACK`` counts 0)."""
         if not self.banded:
-            return call(("XACK", self.key, self.group, *handles))
-        return call(*[("XACK", key, self.group, *ids)
-                      for key, ids in self._by_key(handles).items()])
+            return [("XACK", self.key, self.group, *handles)]
+        return [("XACK", key, self.group, *ids) for key, ids in self._by_key(handles).items()]
 
     def nack(self, handles: Sequence[Any], delay: float | None) -> Flow[list[Any]]:
         """Schedule the entries in their stream's retry schedule at now (+ delay)."""

@@ -315,3 +315,53 @@ def test_nack_and_release_commands() -> None:
     assert sent[1][0][:3] == ("ZADD", "t:mqkit-retry:g", "NX")
     assert sent[1][1] == ("XCLAIM", "t", "g", "mqkit-released", 0, "1-0", "JUSTID")
     assert sent[3] == [("XGROUP", "DELCONSUMER", "t", "g", "me")]
+
+
+# -- acks ahead of a read (flows.ahead) ------------------------------------------------
+
+def _two_steps() -> Any:
+    """A flow of two steps: returns both steps' replies."""
+    first = yield [("XREADGROUP", "a")]
+    second = yield [("XREADGROUP", "b")]
+    return first, second
+
+
+def test_ahead_sends_the_acks_in_the_first_step_and_hands_the_flow_its_own_replies() -> None:
+    from mqkit_redis._flows import ahead
+    flow = ahead([("XACK", "s", "g", "1-0"), ("XACK", "s:p9", "g", "2-0")], _two_steps())
+    assert next(flow) == [("XACK", "s", "g", "1-0"), ("XACK", "s:p9", "g", "2-0"),
+                          ("XREADGROUP", "a")]
+    assert flow.send([1, 1, "read-a"]) == [("XREADGROUP", "b")]
+    with pytest.raises(StopIteration) as stop:
+        flow.send(["read-b"])
+    assert stop.value.value == (["read-a"], ["read-b"])
+
+
+def test_ahead_raises_an_ack_error_reply_once_the_step_is_in() -> None:
+    from mqkit_redis._flows import ahead
+    flow = ahead([("XACK", "s", "g", "1-0")], _two_steps())
+    next(flow)
+    error = re_.ResponseError("NOGROUP no such group")
+    with pytest.raises(re_.ResponseError, match="NOGROUP"):
+        flow.send([error, "read-a"])
+
+
+def test_ahead_of_a_flow_that_sends_nothing_sends_the_acks_alone() -> None:
+    from mqkit_redis._flows import ahead
+
+    def nothing() -> Any:
+        yield from ()  # a generator that sends nothing
+        return "done"
+
+    flow = ahead([("XACK", "s", "g", "1-0")], nothing())
+    assert next(flow) == [("XACK", "s", "g", "1-0")]
+    with pytest.raises(StopIteration) as stop:
+        flow.send([1])
+    assert stop.value.value == "done"
+
+
+def test_reader_ack_commands_are_what_ack_sends() -> None:
+    reader = _reader()
+    flow = reader.ack(["1-0", "2-0"])
+    assert next(flow) == reader.ack_commands(["1-0", "2-0"]) == [("XACK", reader.key, "g",
+                                                                   "1-0", "2-0")]
