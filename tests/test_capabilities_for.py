@@ -181,3 +181,31 @@ def test_topic_is_a_valid_name_or_refused_naming_it(topic: object) -> None:
             check(client)
 
     asyncio.run(on_async())
+
+
+@pytest.mark.parametrize("native_async", [False, True])
+def test_producers_check_messages_against_their_topics_declaration(native_async: bool) -> None:
+    """A delay is refused on a topic that declares none (SQS's *.fifo), on both faces and
+    for send and send_batch, before anything is sent; the same delay on a plain topic
+    of the same client goes."""
+    scheme = _plugin(_by_suffix, native_async=native_async)
+    url = _url(scheme)
+    refined, plain = "jobs" + SUFFIX, "jobs"
+    with mqkit.connect(url) as client:
+        for topic in (refined, plain):
+            client.admin.create_topic(topic)
+            client.admin.create_group(topic, "g")
+        with pytest.raises(mqkit.Unsupported, match="delay"):
+            client.producer(refined).send(b"x", delay=1.0)
+        with pytest.raises(mqkit.Unsupported, match="delay"):
+            client.producer(refined).send_batch([mqkit.Message(b"x", delay=1.0)])
+        assert client.admin.depth(refined, "g") == 0
+        client.producer(plain).send(b"x", delay=0.01)
+
+    async def on_async() -> None:
+        async with mqkit.aio.connect(url) as aclient:
+            with pytest.raises(mqkit.Unsupported, match="delay"):
+                await aclient.producer(refined).send(b"x", delay=1.0)
+            await aclient.producer(plain).send(b"x", delay=0.01)
+
+    asyncio.run(on_async())

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._capabilities import Capabilities
 from .._codecs import RAW, Codec
 from .._errors import Closed, ConfigurationError, MQError, SendBatchError, Unavailable
 from .._message import Message
@@ -53,6 +54,9 @@ class Producer:
         self.topic = topic
         self.codec = check_codec("codec", codec)
         self._driver: MappedTopic | None = None
+        # What the backend does on this topic (client.capabilities_for: SQS's *.fifo
+        # topics take no priority or delay): messages are checked against it. Once open.
+        self._caps: Capabilities | None = None
         self._lock = Lock()
         self._buffer: list[Message] = []
         self._closed = False
@@ -91,7 +95,7 @@ class Producer:
             delay=delay)
         if self._connection.send_hooks:
             return self._send_hooked(msg, wait)
-        return self._send_one(prepare(msg, self._connection.capabilities), wait)
+        return self._send_one(prepare(msg, self._topic_caps()), wait)
 
     def _send_one(self, msg: Message, wait: bool) -> str:
         if not wait:
@@ -125,7 +129,7 @@ class Producer:
                 "send_batch takes an iterable of messages (Message, bytes or values for "
                 f"the codec), got {type(messages).__name__}")
         self._open()
-        caps = self._connection.capabilities
+        caps = self._topic_caps()
         built = []
         for index, m in enumerate(messages):
             try:
@@ -158,8 +162,7 @@ class Producer:
         batch = [msg]
         finish = self._run_hooks("send" if wait else "create", batch)
         try:
-            ident = self._send_one(prepare(batch[0], self._connection.capabilities),
-                                         wait)
+            ident = self._send_one(prepare(batch[0], self._topic_caps()), wait)
         except BaseException as exc:
             if finish is not None:
                 finish(exc)
@@ -234,6 +237,13 @@ class Producer:
                 if self._driver is None:
                     self._driver = self._connection.open_topic(self.topic)
         return self._driver
+
+    def _topic_caps(self) -> Capabilities:
+        """The topic's capabilities (after :meth:`_open`)."""
+        caps = self._caps
+        if caps is None:
+            caps = self._caps = self._connection.capabilities_for(self.topic)
+        return caps
 
     def _check_open(self) -> None:
         if self._closed:

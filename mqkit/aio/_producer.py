@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._capabilities import Capabilities
 from .._codecs import RAW, Codec
 from .._errors import Closed, ConfigurationError, MQError, SendBatchError, Unavailable
 from .._message import Message
@@ -52,6 +53,9 @@ class AsyncProducer:
         self.topic = topic
         self.codec = check_codec("codec", codec)
         self._driver: AsyncMappedTopic | None = None
+        # What the backend does on this topic (client.capabilities_for: SQS's *.fifo
+        # topics take no priority or delay): messages are checked against it. Once open.
+        self._caps: Capabilities | None = None
         self._lock = Lock()
         self._buffer: list[Message] = []
         self._closed = False
@@ -90,7 +94,7 @@ class AsyncProducer:
             delay=delay)
         if self._connection.send_hooks:
             return await self._send_hooked(msg, wait)
-        return await self._send_one(prepare(msg, self._connection.capabilities), wait)
+        return await self._send_one(prepare(msg, self._topic_caps()), wait)
 
     async def _send_one(self, msg: Message, wait: bool) -> str:
         if not wait:
@@ -124,7 +128,7 @@ class AsyncProducer:
                 "send_batch takes an iterable of messages (Message, bytes or values for "
                 f"the codec), got {type(messages).__name__}")
         await self._open()
-        caps = self._connection.capabilities
+        caps = self._topic_caps()
         built = []
         for index, m in enumerate(messages):
             try:
@@ -157,8 +161,7 @@ class AsyncProducer:
         batch = [msg]
         finish = self._run_hooks("send" if wait else "create", batch)
         try:
-            ident = await self._send_one(prepare(batch[0], self._connection.capabilities),
-                                         wait)
+            ident = await self._send_one(prepare(batch[0], self._topic_caps()), wait)
         except BaseException as exc:
             if finish is not None:
                 finish(exc)
@@ -233,6 +236,13 @@ class AsyncProducer:
                 if self._driver is None:
                     self._driver = await self._connection.open_topic(self.topic)
         return self._driver
+
+    def _topic_caps(self) -> Capabilities:
+        """The topic's capabilities (after :meth:`_open`)."""
+        caps = self._caps
+        if caps is None:
+            caps = self._caps = self._connection.capabilities_for(self.topic)
+        return caps
 
     def _check_open(self) -> None:
         if self._closed:
