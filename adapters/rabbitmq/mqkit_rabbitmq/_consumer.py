@@ -248,7 +248,7 @@ class RabbitSubscription(SubscriptionDriver):
         # The broker's count where it keeps one; this subscription's own count too, so a
         # broker that does not count some returns (RabbitMQ 4's quorum queues and
         # requeues) still shows a rising count here.
-        count = self._track(message_id, bool(method.redelivered))
+        count = self._track(message_id, True) if method.redelivered else 1
         if native is not None:
             count = max(count, native + 1)
         stamp = props.timestamp
@@ -259,10 +259,14 @@ class RabbitSubscription(SubscriptionDriver):
                         priority=props.priority)
 
     def _track(self, message_id: str | None, redelivered: bool) -> int:
-        if message_id is None:
+        # A first delivery is not recorded: RabbitMQ flags every delivery of a message
+        # delivered before (requeued, its channel lost, its node restarted), so counting
+        # starts at the first redelivery (2, or one more than this subscription saw) and
+        # the common path costs no bookkeeping (nor its forget at the ack).
+        if not redelivered or message_id is None:
             return 2 if redelivered else 1
         # A redelivered message we never saw was delivered before, to another consumer.
-        return self._seen.next(message_id, 2 if redelivered else 1)
+        return self._seen.next(message_id, 2)
 
     def _tags(self, deliveries: Sequence[Delivery]) -> list[int]:
         """Delivery tags of the current connection (older ones are already requeued)."""
@@ -287,9 +291,12 @@ class RabbitSubscription(SubscriptionDriver):
         return sum(1 for t in self._outstanding if t <= top) == len(set(tags))
 
     def _forget(self, deliveries: Sequence[Delivery]) -> None:
+        seen = self._seen
+        if not seen:  # nothing was redelivered here: nothing to forget
+            return
         for d in deliveries:
             if d.message.id is not None:
-                self._seen.forget(d.message.id)
+                seen.forget(d.message.id)
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._link.settling(f"ack on {self._queue!r}") as channel:
