@@ -73,18 +73,25 @@ def _emulating_url() -> str:
 @pytest.fixture
 def emulated(monkeypatch: pytest.MonkeyPatch) -> None:
     """memory:// with ttl declared emulated (its native TTL unused), as a broker without
-    per-message expiry has it."""
+    per-message expiry has it: for the client and for every topic (producers check
+    messages against their topic's declaration)."""
     from mqkit._sync._connection import Connection
     from mqkit.aio._connection import AsyncConnection
 
     for cls in (AsyncConnection, Connection):
         native: Any = cls.__dict__["capabilities"]
+        per_topic: Any = cls.__dict__["capabilities_for"]
 
         def caps(self: object, native: Any = native) -> Capabilities:
             declared: Capabilities = native.fget(self)
             return replace(declared, ttl=Support.EMULATED)
 
+        def caps_for(self: object, topic: str, per_topic: Any = per_topic) -> Capabilities:
+            declared: Capabilities = per_topic(self, topic)
+            return replace(declared, ttl=Support.EMULATED)
+
         monkeypatch.setattr(cls, "capabilities", property(caps))
+        monkeypatch.setattr(cls, "capabilities_for", caps_for)
 
 
 @pytest.mark.parametrize("face", ["sync", "async"])
