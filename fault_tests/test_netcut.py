@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,29 @@ def test_clear_removes_every_rule_of_the_backend_only(cut: netcut.NetCut) -> Non
         assert len(other.active()) == 3
     finally:
         other.clear()
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_without_iptables_a_cut_is_of_clients_only_and_says_so(
+        ci: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No iptables (here: pretended): under CI the cut raises; elsewhere it cuts the
+    client proxy only and ``cut_scope`` says "inter-node: not cut" (the case records it).
+    No node is started: the cut of a stopped node's proxy is enough to see it."""
+    from fault_tests.clusters._isolated import IsolatedCluster
+    from fault_tests.clusters.kafka import KafkaCluster
+
+    monkeypatch.setenv("MQKIT_CLUSTERS_HOME", str(tmp_path))
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(netcut, "unavailable", lambda: "pretended: no CAP_NET_ADMIN")
+    cluster: IsolatedCluster = KafkaCluster()
+    try:
+        if ci:
+            with pytest.raises(RuntimeError, match="CAP_NET_ADMIN"):
+                cluster.cut("n2")
+        else:
+            cluster.cut("n2")
+            assert cluster.cut_scope.startswith("clients only (inter-node: not cut")
+            assert cluster._proxies["n2"].is_cut
+    finally:
+        for proxy in cluster._proxies.values():
+            proxy.close()
