@@ -13,12 +13,13 @@ mqkit's topic has on that backend, and measures two phases, the same as mqkit's:
   with its default ack-after-handler policy, prefetch / batch 100), from the moment the
   consumer is started until the last handler returned.
 
-kombu: RabbitMQ (py-amqp: a durable quorum queue, persistent messages) and Redis (kombu's
+kombu: RabbitMQ (py-amqp: a durable quorum queue, persistent messages), Redis (kombu's
 own list-based transport, not streams: a different structure, shown for what kombu users
-get). faststream: RabbitMQ (aio-pika: a durable quorum queue, persistent messages), Redis
-streams (a consumer group, XACK per message), NATS JetStream (a file stream, a durable
-pull consumer) and Kafka (aiokafka: 3 partitions, ``acks=all``, idempotent; a commit per
-message).
+get) and SQS (boto3: a standard queue, one ``SendMessage`` per publish and one
+``DeleteMessage`` per ack, as kombu's SQS transport does). faststream: RabbitMQ
+(aio-pika: a durable quorum queue, persistent messages), Redis streams (a consumer group,
+XACK per message), NATS JetStream (a file stream, a durable pull consumer) and Kafka
+(aiokafka: 3 partitions, ``acks=all``, idempotent; a commit per message).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ class KombuPeer:
         from kombu import Connection, Exchange, Queue
         self.backend = backend
         self.name = f"bench-kombu-{uuid.uuid4().hex[:8]}"
-        options = {"confirm_publish": True} if backend == "rabbitmq" else {}
+        options: dict[str, Any] = {"confirm_publish": True} if backend == "rabbitmq" else {}
+        if backend == "sqs":
+            url, options = _kombu_sqs(url)
         self.conn = Connection(url, transport_options=options)
         self.exchange = Exchange(self.name, "direct", durable=True)
         arguments = {"x-queue-type": "quorum"} if backend == "rabbitmq" else None
@@ -71,8 +74,9 @@ class KombuPeer:
             producer.publish(body, exchange=self.exchange, routing_key=self.name,
                              delivery_mode=2, content_type="application/octet-stream",
                              content_encoding="binary")
-        label = ("publish x100, confirm each" if self.backend == "rabbitmq"
-                 else "publish x100 (list transport)")
+        label = {"rabbitmq": "publish x100, confirm each",
+                 "sqs": "publish x100 (SendMessage each)"}.get(
+                     self.backend, "publish x100 (list transport)")
         return Result("kombu", label, count, time.perf_counter() - start)
 
     def receive(self, count: int) -> Result:
@@ -90,7 +94,9 @@ class KombuPeer:
             while got < count:
                 self.conn.drain_events(timeout=10)
             seconds = time.perf_counter() - start
-        return Result("kombu", "Consumer + message.ack() (prefetch 100)", count, seconds)
+        label = ("Consumer + message.ack() (DeleteMessage each)" if self.backend == "sqs"
+                 else "Consumer + message.ack() (prefetch 100)")
+        return Result("kombu", label, count, seconds)
 
     def close(self) -> None:
         try:
@@ -99,6 +105,21 @@ class KombuPeer:
             self.exchange(self.conn.default_channel).delete()
         finally:
             self.conn.release()
+
+
+def _kombu_sqs(url: str) -> tuple[str, dict[str, Any]]:
+    """kombu's SQS URL and transport options for mqkit's ``sqs://KEY:SECRET@HOST:PORT?
+    region=R&tls=false`` (kombu takes the endpoint from the host, the region and TLS from
+    its transport options)."""
+    from urllib.parse import parse_qs, urlsplit
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    options: dict[str, Any] = {
+        "region": query.get("region", "us-east-1"),
+        "is_secure": query.get("tls", "true").lower() not in ("false", "0", "no"),
+        "wait_time_seconds": 1,
+    }
+    return f"sqs://{parts.netloc}", options
 
 
 # -- faststream --------------------------------------------------------------------------

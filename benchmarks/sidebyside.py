@@ -76,7 +76,7 @@ MQKIT_OPTIONS: dict[str, dict[str, Any]] = {
     "kafka": {"partitions": 3, "linger_ms": 5, "batch_size": 262_144, "acks": "all",
               "idempotence": True},
 }
-KOMBU = ("rabbitmq", "redis")
+KOMBU = ("rabbitmq", "redis", "sqs")
 FASTSTREAM = ("rabbitmq", "redis", "nats", "kafka")
 
 
