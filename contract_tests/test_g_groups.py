@@ -84,6 +84,7 @@ async def test_c35_c36_member_leaving_and_reopening_loses_nothing(env: Env) -> N
 
 
 @pytest.mark.contract(37)
+@pytest.mark.broker_restart  # restarts the broker: -m "not broker_restart" skips it
 async def test_c37_broker_restart_loses_nothing(env: Env) -> None:
     env.require(Feature.PERSISTENCE)
     env.require_harness(RESTART)
@@ -96,6 +97,7 @@ async def test_c37_broker_restart_loses_nothing(env: Env) -> None:
 
 
 @pytest.mark.contract(38)
+@pytest.mark.broker_restart  # restarts the broker: -m "not broker_restart" skips it
 async def test_c38_connection_lost_then_recovered(env: Env) -> None:
     env.require_harness(RESTART)  # an in-process backend has no broker to restart
     topic = await env.topic("g")

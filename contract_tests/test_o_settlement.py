@@ -46,6 +46,7 @@ async def test_c56_per_message_decisions_batched_first_wins_close_waits(env: Env
 
 
 @pytest.mark.contract(57)
+@pytest.mark.broker_restart  # restarts the broker: -m "not broker_restart" skips it
 async def test_c57_acks_across_a_broker_restart_never_raise(env: Env) -> None:
     """A loop that guards only receive (against Unavailable) survives a restart
     between receive and ack; what it acked stays settled or comes back."""
