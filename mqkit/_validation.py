@@ -202,9 +202,10 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
 
     Raises :class:`InvalidMessage` naming the field for a wrong type or value (``key``,
     ``id``, ``content_type``, ``correlation_id`` and ``reply_to`` are non-empty ``str``
-    or ``None``; ``priority`` an ``int`` 0..9; ``ttl`` positive and ``delay``
-    non-negative finite seconds; headers a mapping of non-empty ``str`` to ``str`` whose
-    names do not start with ``mqkit-``, unless ``internal``: mqkit's own sends),
+    or ``None``; ``priority`` an ``int`` 0..9, where 0 needs no priority support; ``ttl``
+    positive and ``delay`` non-negative finite seconds; headers a mapping of non-empty
+    ``str`` to ``str`` whose names do not start with ``mqkit-``, unless ``internal``:
+    mqkit's own sends),
     :class:`MessageTooLarge` when body, key and headers together (UTF-8 bytes) exceed
     ``caps.max_message_size``, and :class:`Unsupported` for an option the backend lacks.
     """
@@ -245,8 +246,7 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
     if message.reply_to is not None:
         check_text("reply_to", message.reply_to)
     if message.priority is not None:
-        check_int("priority", message.priority, 0, 9, error=InvalidMessage)
-        caps.require(Feature.PRIORITY)
+        message = _checked_priority(message, caps)
     emulate_ttl = False
     if message.ttl is not None:
         check_seconds("ttl", message.ttl, positive=True, error=InvalidMessage)
@@ -266,6 +266,20 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
         from dataclasses import replace
         return replace(message, body=body, id=mid or new_message_id())
     return message
+
+
+def _checked_priority(message: Message, caps: Capabilities) -> Message:
+    """``message``, whose priority is set, checked: 1..9 need priority support; 0, the
+    lowest, is every message's priority, so (as with delay 0) a backend without
+    priorities sends it as any message and its driver never sees one."""
+    priority = check_int("priority", message.priority, 0, 9, error=InvalidMessage)
+    if priority > 0:
+        caps.require(Feature.PRIORITY)
+        return message
+    if caps.support(Feature.PRIORITY):
+        return message
+    from dataclasses import replace
+    return replace(message, priority=None)
 
 
 def _with_deadline(message: Message, body: bytes, mid: str | None) -> Message:

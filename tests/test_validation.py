@@ -44,6 +44,10 @@ def test_unsupported_features_name_backend_and_feature() -> None:
     with pytest.raises(Unsupported) as info:
         prepare(Message(b"", priority=5), CAPS)
     assert info.value.backend == "test" and info.value.feature == "priority"
+    # Priority 0, the lowest, is any message's: sent without one where there are none.
+    assert prepare(Message(b"", priority=0), CAPS).priority is None
+    kept = Capabilities(backend="t", priority=Support.EMULATED)
+    assert prepare(Message(b"", priority=0), kept).priority == 0
     delay_caps = Capabilities(backend="t", delay=Support.NATIVE, max_delay=900)
     prepare(Message(b"", delay=900), delay_caps)
     with pytest.raises(InvalidMessage, match="maximum of 900"):
