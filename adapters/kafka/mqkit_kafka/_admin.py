@@ -23,6 +23,7 @@ from mqkit.driver import (
     BackendError,
     ConfigurationError,
     GroupStats,
+    MQError,
     NotFound,
 )
 
@@ -34,6 +35,9 @@ from ._options import KafkaOptions, check_min_insync
 __all__ = ["Admin"]
 
 T = TypeVar("T")
+
+# How long delete_topic waits for the broker's metadata to drop the topic.
+_GONE_WAIT = 10.0
 _TOPIC_OPTIONS = ("partitions", "replication", "min_insync_replicas", "configs")
 
 
@@ -190,6 +194,25 @@ class Admin:
                        lambda: self.native.delete_topics(doomed))
         except NotFound:
             pass
+        self._await_gone(topic, _GONE_WAIT)
+
+    def _await_gone(self, topic: str, timeout: float) -> bool:
+        """Whether ``topic`` no longer shows in the broker's metadata, asked every 50 ms
+        for up to ``timeout`` seconds. The controller accepts a deletion before every
+        broker's metadata drops the topic: without this, ``topic_exists`` right after
+        ``delete_topic`` could still say yes (seen in CI under load). A wait for a state
+        to appear, like :meth:`await_leaders`; past ``timeout``, or when an ask fails
+        (the deletion itself was taken), it returns False."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._partitions(topic) is None:
+                    return True
+            except MQError:
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     # -- groups ----------------------------------------------------------------------
 

@@ -54,3 +54,29 @@ def test_await_leaders_waits_for_every_partition_to_have_a_leader(
         assert admin_client.calls == 3 and time.monotonic() - start < 1.0
     else:
         assert admin_client.calls > 2 and 0.25 <= time.monotonic() - start < 1.5
+
+
+def test_delete_topic_waits_until_the_metadata_drops_the_topic(
+        admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller takes a deletion before the metadata forgets the topic: the wait
+    asks until it is gone (bounded), so topic_exists right after says no."""
+    shown = iter([["p0"], ["p0"], None])
+    asked: list[str] = []
+
+    def partitions(topic: str) -> object:
+        asked.append(topic)
+        return next(shown)
+
+    monkeypatch.setattr(admin, "_partitions", partitions)
+    assert admin._await_gone("t", 5.0) is True
+    assert asked == ["t", "t", "t"]
+    monkeypatch.setattr(admin, "_partitions", lambda topic: ["p0"])
+    start = time.monotonic()
+    assert admin._await_gone("t", 0.2) is False  # bounded: never forever
+    assert time.monotonic() - start < 2.0
+
+    def down(topic: str) -> object:
+        raise Unavailable("broker gone")
+
+    monkeypatch.setattr(admin, "_partitions", down)
+    assert admin._await_gone("t", 5.0) is False  # the deletion was taken: no error
