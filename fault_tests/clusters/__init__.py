@@ -12,9 +12,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from mqkit import ConfigurationError
+
 from .base import Topology
 
-__all__ = ["NOT_APPLICABLE", "TOPOLOGIES", "Topology", "clusters_home", "make"]
+__all__ = ["NOT_APPLICABLE", "TOPOLOGIES", "Topology", "clusters_home", "make", "port_from_env"]
 
 
 def _lazy(module: str, cls: str) -> Callable[[], Topology]:
@@ -46,6 +48,18 @@ construction on that topology; the harness checks the premise instead (the fault
 the topic's state), so the entry fails loudly once it no longer holds."""
 
 
+def port_from_env(given: int | None, variable: str, default: int) -> int:
+    """A topology's first port: ``given``, else ``$variable``, else ``default``; a
+    variable that is not a number is a ConfigurationError naming it."""
+    if given is not None:
+        return given
+    raw = os.environ.get(variable, "")
+    try:
+        return int(raw or default)
+    except ValueError:
+        raise ConfigurationError(f"{variable} must be a port number, got {raw!r}") from None
+
+
 def clusters_home() -> Path:
     """``$MQKIT_CLUSTERS_HOME``, default ``~/.cache/mqkit/clusters``."""
     return Path(os.environ.get("MQKIT_CLUSTERS_HOME") or Path.home() / ".cache/mqkit/clusters")
@@ -53,7 +67,6 @@ def clusters_home() -> Path:
 
 def make(backend: str) -> Topology:
     """The topology of ``backend``; ConfigurationError naming the known ones otherwise."""
-    from mqkit import ConfigurationError
 
     try:
         factory = TOPOLOGIES[backend]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import urllib.request
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 from mqkit import ConfigurationError
 
 from ..tcpcut import TcpCut
-from . import clusters_home
+from . import clusters_home, port_from_env
 from ._proc import HOST, Node, port_open, wait_until
 
 __all__ = ["NatsCluster"]
@@ -48,12 +47,7 @@ class NatsCluster:
     nodes = _NODES
 
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
-        raw = os.environ.get("MQKIT_CLUSTERS_NATS_PORT", "")
-        try:
-            self.base = base_port if base_port is not None else int(raw or 22210)
-        except ValueError:
-            raise ConfigurationError(
-                f"MQKIT_CLUSTERS_NATS_PORT must be a port number, got {raw!r}") from None
+        self.base = port_from_env(base_port, "MQKIT_CLUSTERS_NATS_PORT", 22210)
         self.home = (home or clusters_home()) / "nats"
         self._nodes = {name: Node(name, self.home, self._argv(i))
                        for i, name in enumerate(_NODES)}

@@ -27,7 +27,6 @@ majority answer), mapped from its announced proxy port to its node name.
 from __future__ import annotations
 
 import collections
-import os
 import shutil
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import redis
 from mqkit import ConfigurationError
 
 from ..tcpcut import TcpCut
-from . import clusters_home
+from . import clusters_home, port_from_env
 from ._proc import HOST, Node, wait_until
 
 __all__ = ["RedisSentinel"]
@@ -53,12 +52,7 @@ class RedisSentinel:
     nodes = (*_DATA, *_SENTINELS)
 
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
-        raw = os.environ.get("MQKIT_CLUSTERS_REDIS_PORT", "")
-        try:
-            self.base = base_port if base_port is not None else int(raw or 23370)
-        except ValueError:
-            raise ConfigurationError(
-                f"MQKIT_CLUSTERS_REDIS_PORT must be a port number, got {raw!r}") from None
+        self.base = port_from_env(base_port, "MQKIT_CLUSTERS_REDIS_PORT", 23370)
         self.home = (home or clusters_home()) / "redis"
         server = shutil.which("redis-server") or "redis-server"
         self._nodes: dict[str, Node] = {}

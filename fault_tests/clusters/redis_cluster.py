@@ -17,7 +17,6 @@ does and no fault case of the suite would learn more from.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,7 +25,7 @@ import redis
 
 from mqkit import ConfigurationError
 
-from . import clusters_home
+from . import clusters_home, port_from_env
 from ._proc import HOST, Node, wait_until
 
 __all__ = ["RedisCluster"]
@@ -41,12 +40,7 @@ class RedisCluster:
     nodes = _NODES
 
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
-        raw = os.environ.get("MQKIT_CLUSTERS_REDIS_CLUSTER_PORT", "")
-        try:
-            self.base = base_port if base_port is not None else int(raw or 23570)
-        except ValueError:
-            raise ConfigurationError(f"MQKIT_CLUSTERS_REDIS_CLUSTER_PORT must be a port "
-                                     f"number, got {raw!r}") from None
+        self.base = port_from_env(base_port, "MQKIT_CLUSTERS_REDIS_CLUSTER_PORT", 23570)
         self.home = (home or clusters_home()) / "redis-cluster"
         server = shutil.which("redis-server") or "redis-server"
         self._nodes = {name: Node(name, self.home, [server, str(self._conf(name))])

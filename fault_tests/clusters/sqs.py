@@ -27,7 +27,6 @@ What each fault means here:
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 from mqkit import ConfigurationError
 
 from ..tcpcut import TcpCut
-from . import clusters_home
+from . import clusters_home, port_from_env
 from ._proc import HOST, Node, port_open, wait_until
 
 __all__ = ["SqsMoto"]
@@ -50,12 +49,7 @@ class SqsMoto:
     nodes = (NODE,)
 
     def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
-        raw = os.environ.get("MQKIT_CLUSTERS_SQS_PORT", "")
-        try:
-            self.base = base_port if base_port is not None else int(raw or 25000)
-        except ValueError:
-            raise ConfigurationError(
-                f"MQKIT_CLUSTERS_SQS_PORT must be a port number, got {raw!r}") from None
+        self.base = port_from_env(base_port, "MQKIT_CLUSTERS_SQS_PORT", 25000)
         self.home = (home or clusters_home()) / "sqs"
         self.moto_port = self.base + 1
         self.proxy_port = self.base + 11
