@@ -248,7 +248,7 @@ class RabbitSubscription(SubscriptionDriver):
         # The broker's count where it keeps one; this subscription's own count too, so a
         # broker that does not count some returns (RabbitMQ 4's quorum queues and
         # requeues) still shows a rising count here.
-        count = self._track(message_id, True) if method.redelivered else 1
+        count = self._redelivery_count(message_id) if method.redelivered else 1
         if native is not None:
             count = max(count, native + 1)
         stamp = props.timestamp
@@ -258,14 +258,16 @@ class RabbitSubscription(SubscriptionDriver):
                         None if stamp is None else float(stamp), None,
                         priority=props.priority)
 
-    def _track(self, message_id: str | None, redelivered: bool) -> int:
-        # A first delivery is not recorded: RabbitMQ flags every delivery of a message
-        # delivered before (requeued, its channel lost, its node restarted), so counting
-        # starts at the first redelivery (2, or one more than this subscription saw) and
-        # the common path costs no bookkeeping (nor its forget at the ack).
-        if not redelivered or message_id is None:
-            return 2 if redelivered else 1
-        # A redelivered message we never saw was delivered before, to another consumer.
+    def _redelivery_count(self, message_id: str | None) -> int:
+        """The count of a redelivered message: 2, or one more than this subscription saw.
+
+        A first delivery is not recorded: RabbitMQ flags every delivery of a message
+        delivered before (requeued, its channel lost, its node restarted), so counting
+        starts at the first redelivery and the common path costs no bookkeeping (nor its
+        forget at the ack). A redelivered message never seen here was delivered before,
+        to another consumer."""
+        if message_id is None:
+            return 2
         return self._seen.next(message_id, 2)
 
     def _tags(self, deliveries: Sequence[Delivery]) -> list[int]:
