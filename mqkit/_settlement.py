@@ -77,11 +77,6 @@ class SettleQueue:
         self.pending.extend(decisions)
         return len(self.pending) >= self.max_batch
 
-    def add1(self, decision: Decision) -> bool:
-        """Queue one decision; True when a full batch is waiting (flush now)."""
-        self.pending.append(decision)
-        return len(self.pending) >= self.max_batch
-
     @property
     def idle(self) -> bool:
         """Nothing pending and nothing being handed to the driver."""

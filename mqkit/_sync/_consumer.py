@@ -460,8 +460,8 @@ class Consumer:
 
     def _decide_one(self, msg: ReceivedMessage, kind: str, delay: float | None) -> None:
         """:meth:`_decide` for one message of this consumer: the per-message path (what
-        ``msg.ack()`` costs, so :meth:`SettleQueue.add1` and :meth:`_after_decision` are
-        written out here: two calls fewer per message)."""
+        ``msg.ack()`` costs, so the queueing and :meth:`_after_decision` are written out
+        here: two calls fewer per message)."""
         queue = self._queue
         with self._state:
             if msg.decision is not None:
