@@ -15,8 +15,11 @@ mqkit's topic has on that backend, and measures two phases, the same as mqkit's:
 
 kombu: RabbitMQ (py-amqp: a durable quorum queue, persistent messages), Redis (kombu's
 own list-based transport, not streams: a different structure, shown for what kombu users
-get) and SQS (boto3: a standard queue, one ``SendMessage`` per publish and one
-``DeleteMessage`` per ack, as kombu's SQS transport does). faststream: RabbitMQ
+get), SQS (boto3: a standard queue, one ``SendMessage`` per publish and one
+``DeleteMessage`` per ack, as kombu's SQS transport does) and Kafka (confluent-kafka,
+``kombu.transport.confluentkafka``, a virtual transport; see ``_kombu_kafka``: a topic of 3
+partitions, producer ``acks=all``, idempotent; each publish is a ``produce`` of kombu's
+JSON envelope then ``flush()``, each ack an asynchronous ``commit()``). faststream: RabbitMQ
 (aio-pika: a durable quorum queue, persistent messages), Redis streams (a consumer group,
 XACK per message), NATS JetStream (a file stream, a durable pull consumer) and Kafka
 (aiokafka: 3 partitions, ``acks=all``, idempotent; a commit per message).
@@ -55,14 +58,20 @@ class KombuPeer:
         self.backend = backend
         self.name = f"bench-kombu-{uuid.uuid4().hex[:8]}"
         options: dict[str, Any] = {"confirm_publish": True} if backend == "rabbitmq" else {}
+        self.servers = ""  # Kafka's bootstrap servers, for the topic's wait and delete
         if backend == "sqs":
             url, options = _kombu_sqs(url)
+        elif backend == "kafka":
+            url, options = _kombu_kafka(url)
+            self.servers = url.removeprefix("confluentkafka://")
         self.conn = Connection(url, transport_options=options)
         self.exchange = Exchange(self.name, "direct", durable=True)
         arguments = {"x-queue-type": "quorum"} if backend == "rabbitmq" else None
         self.queue = Queue(self.name, self.exchange, routing_key=self.name, durable=True,
                            queue_arguments=arguments)
         self.queue(self.conn.default_channel).declare()
+        if backend == "kafka":  # kombu sends CreateTopics and does not wait for it
+            _kafka_wait(self.servers, self.name, present=True)
 
     def __repr__(self) -> str:
         return f"KombuPeer({self.backend}, {self.name})"
@@ -75,7 +84,8 @@ class KombuPeer:
                              delivery_mode=2, content_type="application/octet-stream",
                              content_encoding="binary")
         label = {"rabbitmq": "publish x100, confirm each",
-                 "sqs": "publish x100 (SendMessage each)"}.get(
+                 "sqs": "publish x100 (SendMessage each)",
+                 "kafka": "publish x100 (produce + flush each), acks=all"}.get(
                      self.backend, "publish x100 (list transport)")
         return Result("kombu", label, count, time.perf_counter() - start)
 
@@ -94,11 +104,20 @@ class KombuPeer:
             while got < count:
                 self.conn.drain_events(timeout=10)
             seconds = time.perf_counter() - start
-        label = ("Consumer + message.ack() (DeleteMessage each)" if self.backend == "sqs"
-                 else "Consumer + message.ack() (prefetch 100)")
+        label = {"sqs": "Consumer + message.ack() (DeleteMessage each)",
+                 "kafka": "Consumer + message.ack() (async commit each)"}.get(
+                     self.backend, "Consumer + message.ack() (prefetch 100)")
         return Result("kombu", label, count, seconds)
 
     def close(self) -> None:
+        if self.backend == "kafka":
+            # kombu's Queue.delete raises KeyError on Kafka when nothing was consumed (it
+            # closes the queue's consumer first) and does not wait for DeleteTopics: release
+            # the connection (its channel closes the consumer, leaving the group), then
+            # delete the topic and wait until it is gone.
+            self.conn.release()
+            _kafka_delete(self.servers, self.name)
+            return
         try:
             bound = self.queue(self.conn.default_channel)
             bound.delete()
@@ -120,6 +139,58 @@ def _kombu_sqs(url: str) -> tuple[str, dict[str, Any]]:
         "wait_time_seconds": 1,
     }
     return f"sqs://{parts.netloc}", options
+
+
+def _kombu_kafka(url: str) -> tuple[str, dict[str, Any]]:
+    """kombu's Kafka URL and transport options for mqkit's ``kafka://HOST:PORT``.
+
+    ``kombu.transport.confluentkafka`` (kombu 5.7) is a virtual transport over
+    confluent-kafka (librdkafka); what it does, read from its source:
+
+    * declare: the direct exchange and its binding live in kombu's memory; the queue is a
+      topic of that name, made by ``AdminClient.create_topics`` (``num_partitions``,
+      replication 1) unless listed, its future not awaited (hence ``_kafka_wait``);
+    * publish: kombu's JSON envelope (headers, properties, the body base64-encoded, about
+      4/3 of it plus some 330 B) is ``produce``d to the topic, without a key, by one
+      producer per queue (made on the first publish, inside the timed loop), then
+      ``producer.flush()``: each publish waits for the broker's ack (``acks=all`` and
+      idempotence passed through ``kafka_producer_config``);
+    * consume: one confluent-kafka ``Consumer`` per queue, group ``<queue>-consumer-group``,
+      ``auto.offset.reset=earliest``, ``enable.auto.commit=false``, subscribed on the first
+      ``drain_events``; each ``drain_events`` is one ``poll(wait_time_seconds)`` (from
+      librdkafka's prefetched queue), one message, JSON and base64 decoded; an empty poll
+      sleeps ``polling_interval`` (1 s) before the next; prefetch only caps unacked
+      messages;
+    * ack: ``consumer.commit()`` with confluent-kafka's default ``asynchronous=True``: an
+      OffsetCommit of the consumer's current positions on all its partitions, queued and
+      not awaited (a later ack's commit covers an earlier one's, none is confirmed).
+    """
+    servers = url.removeprefix("kafka://").split("?")[0].split("/")[0]
+    options: dict[str, Any] = {
+        "num_partitions": 3,
+        "kafka_producer_config": {"acks": "all", "enable.idempotence": True},
+    }
+    return f"confluentkafka://{servers}", options
+
+
+def _kafka_wait(servers: str, topic: str, *, present: bool, timeout: float = 30.0) -> None:
+    """Wait until ``topic`` is listed (``present``) or gone from the broker's metadata."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": servers})
+    deadline = time.monotonic() + timeout
+    while (topic in admin.list_topics(timeout=10).topics) != present:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic!r} still {'absent' if present else 'listed'}")
+        time.sleep(0.1)
+
+
+def _kafka_delete(servers: str, topic: str) -> None:
+    """Delete ``topic`` and wait for it (kombu's group goes with the topic's offsets)."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": servers})
+    for future in admin.delete_topics([topic], operation_timeout=30).values():
+        future.result()
+    _kafka_wait(servers, topic, present=False)
 
 
 # -- faststream --------------------------------------------------------------------------

@@ -76,7 +76,7 @@ MQKIT_OPTIONS: dict[str, dict[str, Any]] = {
     "kafka": {"partitions": 3, "linger_ms": 5, "batch_size": 262_144, "acks": "all",
               "idempotence": True},
 }
-KOMBU = ("rabbitmq", "redis", "sqs")
+KOMBU = ("rabbitmq", "redis", "sqs", "kafka")
 FASTSTREAM = ("rabbitmq", "redis", "nats", "kafka")
 
 
@@ -366,7 +366,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
     out = {"mqkit": mqkit.__version__, "python": platform.python_version()}
     for dist in ("pika", "kafka-python", "boto3", "redis", "nats-py", "kombu", "faststream",
-                 "aio-pika", "aiokafka"):
+                 "aio-pika", "aiokafka", "confluent-kafka"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
