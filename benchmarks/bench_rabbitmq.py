@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 import uuid
 from typing import Any
 
@@ -29,6 +30,8 @@ from _harness import Result, measure, report
 import mqkit
 
 BODY = b"x" * 100
+# Seconds a batch may wait for its publisher confirms (mqkit's send timeout is 30 s too).
+CONFIRM_TIMEOUT = 30.0
 
 
 def _setup(ch: Any, exchange: str, queue: str) -> None:
@@ -59,7 +62,17 @@ def raw_send_each(url: str, count: int) -> Result:
 
 def raw_send_batched(url: str, exchange: str, count: int, batch: int,
                      body: bytes = BODY) -> Result:
-    """Publish ``batch`` messages of ``body``, then wait once for their confirms."""
+    """Publish ``batch`` messages of ``body``, then wait once for their confirms.
+
+    The channel's delivery tags run 1, 2, ... from ``confirm_select``; each is recorded
+    as pending *before* its ``basic_publish``. ``BlockingChannel.basic_publish`` runs
+    pika's I/O loop until the message is written, and the same loop pass can read and
+    dispatch the broker's ack of that very message: recorded after the publish, such a
+    ``multiple=False`` ack removed nothing and the tag stayed pending for ever (the
+    wait never ended: 29 of 2,000 batches of 100 on a local broker). A batch also
+    fails, instead of waiting on, when its channel closes or no confirm comes within
+    :data:`CONFIRM_TIMEOUT`.
+    """
     conn = pika.BlockingConnection(pika.URLParameters(url))
     ch = conn.channel()
     pending: set[int] = set()
@@ -67,12 +80,13 @@ def raw_send_batched(url: str, exchange: str, count: int, batch: int,
 
     def on_confirm(frame: Any) -> None:
         m = frame.method
-        done = {t for t in pending if t <= m.delivery_tag} if m.multiple else {m.delivery_tag}
+        tag = m.delivery_tag
+        done = {t for t in pending if t <= tag} if m.multiple else {tag} & pending
         pending.difference_update(done)
         if isinstance(m, pika.spec.Basic.Nack):
             nacked.extend(done)
 
-    ch._impl.confirm_delivery(on_confirm)
+    ch._impl.confirm_delivery(on_confirm)  # before the first publish: tags start at 1
     props = pika.BasicProperties(delivery_mode=2)
     tag = 0
 
@@ -80,12 +94,20 @@ def raw_send_batched(url: str, exchange: str, count: int, batch: int,
         nonlocal tag
         for start in range(0, count, batch):
             for _ in range(min(batch, count - start)):
-                ch.basic_publish(exchange, "k", body, props)
                 tag += 1
-                pending.add(tag)
+                pending.add(tag)  # before the publish, which may dispatch its ack
+                ch.basic_publish(exchange, "k", body, props)
+            deadline = time.monotonic() + CONFIRM_TIMEOUT
             while pending:
+                if not ch.is_open:
+                    raise RuntimeError(f"raw pika: channel closed with {len(pending)} "
+                                       "publisher confirms outstanding")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"raw pika: {len(pending)} publisher confirms "
+                                       f"not received within {CONFIRM_TIMEOUT} s")
                 conn.process_data_events(time_limit=0.001)
-        assert not nacked
+        if nacked:
+            raise RuntimeError(f"raw pika: broker nacked {len(nacked)} messages")
 
     try:
         return measure("pika", f"raw send, confirm per {batch}", count, work)
