@@ -263,8 +263,11 @@ def prepare(message: Message, caps: Capabilities, *, internal: bool = False) -> 
     if emulate_ttl:
         return _with_deadline(message, body, mid)
     if mid is None or body is not raw:
-        from dataclasses import replace
-        return replace(message, body=body, id=mid or new_message_id())
+        # Built field by field: dataclasses.replace costs three times as much, and this
+        # runs once per message sent.
+        m = message
+        return Message(body, m.key, m.headers, mid or new_message_id(), m.content_type,
+                       m.correlation_id, m.reply_to, m.priority, m.ttl, m.delay)
     return message
 
 
