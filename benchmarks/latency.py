@@ -5,13 +5,17 @@
 What is measured: ``rate * duration`` messages of 100 bytes are sent one at a time on a
 fixed schedule (``rate`` per second), each send returning once the broker took it (mqkit
 ``producer.send``; pika with publisher confirms; redis-py ``XADD``; kafka-python
-``send().get()`` with ``acks=all``; nats-py ``js.publish`` awaiting its PubAck), while a
-consumer in the same process receives them (mqkit ``receive(100)`` + ``msg.ack()`` per
-message on a second client; the raw client's batched consume with its acks). Each body
+``send()``, ``flush()`` and ``get()`` with ``acks=all``; nats-py ``js.publish`` awaiting
+its PubAck), while a consumer in the same process receives them (mqkit ``receive(100)``
++ ``msg.ack()`` per message on a second client; the raw client's batched consume with its
+acks). Each body
 starts with the ``perf_counter`` time just before its send; the latency of a message is
 the time from there to the moment the consumer holds it. Prints p50, p99 and max in ms,
 and the rate the sender achieved (a send slower than 1/rate makes the schedule slip; the
-latency is still from the real send). SQS is left out: moto's long polls are not a broker's.
+latency is still from the real send). Before the timed sends, each side sends one
+warm-up message and waits until its consumer holds it: the producer has the topic's
+metadata and the consumer has joined its group, on both sides alike. SQS is left out:
+moto's long polls are not a broker's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,25 @@ import mqkit
 
 BACKENDS = ("rabbitmq", "kafka", "redis", "nats")
 PAD = b"x" * 92  # 8 bytes of timestamp + 92 = 100 bytes
+WARM = b"warm-up" + b"x" * 93  # not stamped: not counted
+
+
+class Sink:
+    """What a consumer thread fills: the ages of the stamped messages it got, and
+    ``warmed`` once the warm-up message arrived."""
+
+    def __init__(self) -> None:
+        self.ages: list[float] = []
+        self.warmed = threading.Event()
+
+    def take(self, body: bytes) -> None:
+        if body == WARM:
+            self.warmed.set()
+        else:
+            self.ages.append(_age(body))
+
+    def __len__(self) -> int:
+        return len(self.ages)
 
 
 def _stamp() -> bytes:
@@ -63,18 +86,24 @@ def _summary(backend: str, side: str, ages: list[float], n: int, *, achieved: fl
     return row
 
 
-def _with_consumer(consume: Callable[[threading.Event, list[float], int], None],
-                   produce: Callable[[int], float], n: int) -> tuple[list[float], float]:
-    """Start ``consume`` on a thread, wait until it is ready, run ``produce``, join."""
+def _with_consumer(consume: Callable[[threading.Event, Sink, int], None],
+                   produce: Callable[[int], float], n: int,
+                   send_one: Callable[[bytes], object]) -> tuple[list[float], float]:
+    """Start ``consume`` on a thread and wait until it is ready; send the warm-up
+    message with ``send_one`` and wait until the consumer holds it; run ``produce``;
+    join."""
     ready = threading.Event()
-    ages: list[float] = []
-    thread = threading.Thread(target=consume, args=(ready, ages, n), daemon=True)
+    sink = Sink()
+    thread = threading.Thread(target=consume, args=(ready, sink, n), daemon=True)
     thread.start()
     if not ready.wait(30):
         raise RuntimeError("the consumer did not start")
+    send_one(WARM)
+    if not sink.warmed.wait(30):
+        raise RuntimeError("the warm-up message did not arrive within 30 s")
     achieved = produce(n)
     thread.join(30 + n / 100)
-    return ages, achieved
+    return sink.ages, achieved
 
 
 # -- mqkit -------------------------------------------------------------------------------
@@ -87,20 +116,21 @@ def mqkit_latency(backend: str, url: str, rate: int, duration: float,
         client.admin.create_topic(topic)
         client.admin.create_group(topic, "g")
         try:
-            def consume(ready: threading.Event, ages: list[float], n: int) -> None:
+            def consume(ready: threading.Event, sink: Sink, n: int) -> None:
                 with reader.consumer(topic, "g", prefetch=100) as consumer:
-                    consumer.receive(100, timeout=1.0)  # joined (Kafka) before the sends
                     ready.set()
                     deadline = time.monotonic() + 30 + n / 100
-                    while len(ages) < n and time.monotonic() < deadline:
+                    while len(sink) < n and time.monotonic() < deadline:
                         for msg in consumer.receive(100, timeout=0.5):
-                            ages.append(_age(msg.body))
+                            sink.take(msg.body)
                             msg.ack()
                     consumer.flush_settlements()
 
             with client.producer(topic) as producer:
+                def send_one(body: bytes) -> object:
+                    return producer.send(body, key="k")
                 ages, achieved = _with_consumer(
-                    consume, lambda n: _paced(lambda b: producer.send(b, key="k"), n, rate), n)
+                    consume, lambda n: _paced(send_one, n, rate), n, send_one)
         finally:
             client.admin.delete_topic(topic)
     return _summary(backend, "mqkit", ages, n, achieved=achieved, rate=rate)
@@ -114,21 +144,24 @@ def raw_redis(url: str, n: int, rate: int) -> tuple[list[float], float]:
     r = redis.Redis.from_url(url)
     r.xgroup_create(key, "g", id="$", mkstream=True)
 
-    def consume(ready: threading.Event, ages: list[float], n: int) -> None:
+    def consume(ready: threading.Event, sink: Sink, n: int) -> None:
         c = redis.Redis.from_url(url)
         ready.set()
         deadline = time.monotonic() + 30 + n / 100
-        while len(ages) < n and time.monotonic() < deadline:
+        while len(sink) < n and time.monotonic() < deadline:
             reply = c.xreadgroup("g", "c", {key: ">"}, count=100, block=500)
             if reply:
                 entries = reply[0][1]
-                ages.extend(_age(fields[b"body"]) for _, fields in entries)
+                for _, fields in entries:
+                    sink.take(fields[b"body"])
                 c.xack(key, "g", *[entry_id for entry_id, _ in entries])
         c.close()
 
+    def send_one(body: bytes) -> object:
+        return r.xadd(key, {"body": body, "id": uuid.uuid4().hex})
+
     try:
-        return _with_consumer(consume, lambda n: _paced(
-            lambda b: r.xadd(key, {"body": b, "id": uuid.uuid4().hex}), n, rate), n)
+        return _with_consumer(consume, lambda n: _paced(send_one, n, rate), n, send_one)
     finally:
         r.delete(key)
         r.close()
@@ -143,25 +176,27 @@ def raw_rabbitmq(url: str, n: int, rate: int) -> tuple[list[float], float]:
     ch.confirm_delivery()
     props = pika.BasicProperties(delivery_mode=2)
 
-    def consume(ready: threading.Event, ages: list[float], n: int) -> None:
+    def consume(ready: threading.Event, sink: Sink, n: int) -> None:
         c = pika.BlockingConnection(pika.URLParameters(url))
         cch = c.channel()
         cch.basic_qos(prefetch_count=100)
 
         def on_message(chan: Any, method: Any, _props: Any, body: bytes) -> None:
-            ages.append(_age(body))
+            sink.take(body)
             chan.basic_ack(method.delivery_tag)
 
         cch.basic_consume(queue, on_message)
         ready.set()
         deadline = time.monotonic() + 30 + n / 100
-        while len(ages) < n and time.monotonic() < deadline:
+        while len(sink) < n and time.monotonic() < deadline:
             c.process_data_events(time_limit=0.2)
         c.close()
 
+    def send_one(body: bytes) -> object:
+        return ch.basic_publish("", queue, body, props)
+
     try:
-        return _with_consumer(consume, lambda n: _paced(
-            lambda b: ch.basic_publish("", queue, b, props), n, rate), n)
+        return _with_consumer(consume, lambda n: _paced(send_one, n, rate), n, send_one)
     finally:
         ch.queue_delete(queue)
         conn.close()
@@ -176,26 +211,31 @@ def raw_kafka(url: str, n: int, rate: int) -> tuple[list[float], float]:
     admin.create_topics([NewTopic(topic, 3, 1)])
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
                              linger_ms=5)
-    producer.partitions_for(topic)  # the topic's metadata, before the first timed send
 
-    def consume(ready: threading.Event, ages: list[float], n: int) -> None:
+    def consume(ready: threading.Event, sink: Sink, n: int) -> None:
         consumer = KafkaConsumer(topic, bootstrap_servers=servers, group_id=topic,
                                  enable_auto_commit=False, auto_offset_reset="earliest",
                                  max_poll_records=100)
-        consumer.poll(timeout_ms=1000)  # joined before the sends, as mqkit's
         ready.set()
         deadline = time.monotonic() + 30 + n / 100
-        while len(ages) < n and time.monotonic() < deadline:
+        while len(sink) < n and time.monotonic() < deadline:
             batches = consumer.poll(timeout_ms=500, max_records=100)
             records = [rec for recs in batches.values() for rec in recs]
             if records:
-                ages.extend(_age(rec.value) for rec in records)
+                for rec in records:
+                    sink.take(rec.value)
                 consumer.commit()
         consumer.close()
 
+    def send_one(body: bytes) -> object:
+        # flush() sends at once instead of lingering linger_ms (as mqkit's send does);
+        # get() then has the broker's ack.
+        future = producer.send(topic, value=body, key=b"k")
+        producer.flush(timeout=30)
+        return future.get(timeout=30)
+
     try:
-        return _with_consumer(consume, lambda n: _paced(
-            lambda b: producer.send(topic, value=b, key=b"k").get(timeout=30), n, rate), n)
+        return _with_consumer(consume, lambda n: _paced(send_one, n, rate), n, send_one)
     finally:
         producer.close()
         admin.delete_topics([topic])
@@ -210,21 +250,27 @@ async def _raw_nats(url: str, n: int, rate: int) -> tuple[list[float], float]:
     subject = f"bench-lat-raw-{uuid.uuid4().hex[:8]}"
     await js.add_stream(name=subject, subjects=[subject], storage=api.StorageType.FILE)
     sub = await js.pull_subscribe(subject, durable="g", stream=subject)
-    ages: list[float] = []
+    sink = Sink()
 
     async def consume() -> None:
         deadline = time.monotonic() + 30 + n / 100
-        while len(ages) < n and time.monotonic() < deadline:
+        while len(sink) < n and time.monotonic() < deadline:
             try:
                 msgs = await sub.fetch(100, timeout=0.5)
             except nats.errors.TimeoutError:
                 continue
             for msg in msgs:
-                ages.append(_age(msg.data))
+                sink.take(msg.data)
                 await msg.ack()
             await nc.flush()
 
     task = asyncio.create_task(consume())
+    await js.publish(subject, WARM)
+    warm_until = time.monotonic() + 30
+    while not sink.warmed.is_set():
+        if time.monotonic() > warm_until:
+            raise RuntimeError("the warm-up message did not arrive within 30 s")
+        await asyncio.sleep(0.01)
     start = time.perf_counter()
     try:
         for i in range(n):
@@ -234,7 +280,7 @@ async def _raw_nats(url: str, n: int, rate: int) -> tuple[list[float], float]:
             await js.publish(subject, _stamp())
         achieved = n / (time.perf_counter() - start)
         await asyncio.wait_for(task, 30 + n / 100)
-        return ages, achieved
+        return sink.ages, achieved
     finally:
         await js.delete_stream(subject)
         await nc.close()

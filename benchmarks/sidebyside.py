@@ -80,9 +80,10 @@ KOMBU = ("rabbitmq", "redis", "sqs", "kafka")
 FASTSTREAM = ("rabbitmq", "redis", "nats", "kafka")
 
 
-def _key(backend: str, i: int) -> str:
-    """Message keys: spread over the Kafka partitions as the raw producer does."""
-    return str(i % 64) if backend == "kafka" else "k"
+def _key(backend: str, i: int) -> str | None:
+    """Message keys: spread over the Kafka partitions as the raw producer does; none
+    elsewhere, as the raw sides there send none."""
+    return str(i % 64) if backend == "kafka" else None
 
 
 # -- mqkit send, both faces ------------------------------------------------------------
