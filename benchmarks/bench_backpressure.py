@@ -175,18 +175,21 @@ def async_slow_handler(counters: Counters, handler_ms: float) -> Callable[..., A
 
 
 def _refuse_acks(driver: Any, *, awaitable: bool = False) -> Callable[[], None]:
-    """Make ``driver`` (a consumer's open subscription) refuse every ack as unavailable;
-    return what lets the acks through again."""
-    def refuse(deliveries: object) -> None:
+    """Make ``driver`` (a consumer's open subscription) refuse every ack as unavailable,
+    alone or riding ahead of a read (``ack_and_receive``: the consumer then takes the
+    plain way, whose ack is refused too); return what lets the acks through again."""
+    def refuse(*_args: object) -> None:
         raise mqkit.Unavailable("acks refused by bench_backpressure (acks-unavailable)")
 
-    async def refuse_async(deliveries: object) -> None:
-        refuse(deliveries)
+    async def refuse_async(*args: object) -> None:
+        refuse(*args)
 
     driver.ack = refuse_async if awaitable else refuse
+    driver.ack_and_receive = refuse_async if awaitable else refuse
 
     def restore() -> None:
-        del driver.ack  # the instance attribute goes: the class's ack is back
+        del driver.ack  # the instance attributes go: the class's methods are back
+        del driver.ack_and_receive
     return restore
 
 
