@@ -3,7 +3,7 @@
 pika's blocking adapter wraps the asynchronous ``pika.channel.Channel`` (public API,
 the channel of ``SelectConnection``) in a ``BlockingChannel`` and keeps it in the
 private attribute ``BlockingChannel._impl``; no public call returns it. The driver
-needs three things that only that underlying channel does, so :func:`underlying`
+needs four things that only that underlying channel does, so :func:`underlying`
 reaches it here and nowhere else (the methods then called on it are public
 ``pika.channel.Channel`` API):
 
@@ -12,6 +12,11 @@ reaches it here and nowhere else (the methods then called on it are public
     ``BlockingChannel.basic_publish`` waits for each message's confirm, one round trip
     per message. With a callback a batch is published at once and confirmed by the
     broker's (usually ``multiple``) acks, one wait per batch.
+``add_on_close_callback(callback)`` (the producer)
+    ``BlockingChannel`` keeps why the broker closed it private and raises it only from
+    its own calls, not from ``BlockingConnection.process_data_events``, which the
+    confirm wait runs: the callback hands the producer that reason, so a batch whose
+    channel the broker closed fails at once with it instead of waiting out its timeout.
 ``basic_publish`` (the producer)
     ``BlockingChannel.basic_publish`` runs the I/O loop until the socket's output
     buffer is empty after *every* message (``_flush_output``): a write per message.
@@ -43,6 +48,7 @@ REQUIRED = "_impl"
 
 CHANNEL_METHODS: dict[str, tuple[str, ...]] = {
     "confirm_delivery": ("ack_nack_callback",),
+    "add_on_close_callback": ("callback",),
     "basic_publish": ("exchange", "routing_key", "body", "properties"),
     "basic_consume": ("queue", "on_message_callback", "auto_ack", "arguments"),
 }

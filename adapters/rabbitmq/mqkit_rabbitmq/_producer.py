@@ -83,6 +83,8 @@ class Confirms:
         self.next_tag = 1
         self.pending: set[int] = set()
         self.nacked: set[int] = set()
+        # Why the channel closed (pika's reason), once it has: no confirm comes after.
+        self.closed: BaseException | None = None
         self._wake = wake
 
     def on_confirm(self, frame: Any) -> None:
@@ -94,6 +96,11 @@ class Confirms:
             self.nacked |= done
         if self._wake is not None:
             self._wake()
+
+    def on_close(self, _channel: object, reason: BaseException) -> None:
+        """The channel's close callback. A close by the broker already ends pika's
+        ``process_data_events`` (no wake needed; the connection may be closing too)."""
+        self.closed = reason
 
 
 class RabbitTopic(TopicDriver):
@@ -120,6 +127,7 @@ class RabbitTopic(TopicDriver):
         # return at once, so a confirm costs one round trip and no idle wait.
         self._confirms = Confirms(lambda: connection.add_callback_threadsafe(_nothing))
         self._delay_ready.clear()
+        underlying(channel).add_on_close_callback(self._confirms.on_close)
         if self._confirm:
             underlying(channel).confirm_delivery(self._confirms.on_confirm)
 
@@ -152,6 +160,11 @@ class RabbitTopic(TopicDriver):
         deadline = time.monotonic() + self._send_timeout
         last = first + count - 1
         while any(first <= t <= last for t in confirms.pending):
+            if confirms.closed is not None:
+                # Closed by the broker (e.g. 404: the exchange was deleted; 406: a message
+                # over its max size): no confirm can come, so its error now rather than a
+                # Timeout at the deadline; ``Link.use`` maps it and drops the channel.
+                raise confirms.closed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._link.reset()  # unknown outcome: a fresh channel, fresh tags

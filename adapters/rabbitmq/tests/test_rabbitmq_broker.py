@@ -248,6 +248,26 @@ def test_missing_topic_is_not_found(client: mqkit.Client, name: str) -> None:
     assert not client.admin.topic_exists(name)
 
 
+def test_a_topic_deleted_under_its_producer_fails_the_send_at_once(
+        client: mqkit.Client, url: str, name: str) -> None:
+    """Another client deletes the exchange while a producer is open: the broker answers
+    the next publish by closing the producer's channel (404), so no confirm comes. The
+    send fails with that error at once, not with a Timeout at the 30 s confirm bound."""
+    client.admin.create_topic(name)
+    client.admin.create_group(name, "g")
+    with client.producer(name) as producer:
+        producer.send(b"before", key="k")
+        conn = _pika(url)
+        try:
+            conn.channel().exchange_delete(name)
+        finally:
+            conn.close()
+        started = time.monotonic()
+        with pytest.raises(mqkit.NotFound):
+            producer.send(b"after", key="k")
+        assert time.monotonic() - started < 10
+
+
 def _restart() -> None:
     subprocess.run([str(ROOT / "scripts" / "brokers"), "restart", "rabbitmq"], check=True,
                    timeout=300)

@@ -13,7 +13,7 @@ from mqkit_rabbitmq._driver import capabilities_for, connection_parameters
 from mqkit_rabbitmq._errors import map_error, mapped
 from mqkit_rabbitmq._names import Names
 from mqkit_rabbitmq._options import RabbitOptions
-from mqkit_rabbitmq._producer import Confirms, delay_bucket
+from mqkit_rabbitmq._producer import Confirms, RabbitTopic, delay_bucket
 
 import mqkit
 from mqkit.driver import ConnectParams, parse_options
@@ -114,6 +114,38 @@ def test_confirm_bookkeeping() -> None:
     assert confirms.pending == {3, 4}
     confirms.on_confirm(Frame(pika.spec.Basic.Nack(delivery_tag=4, multiple=False)))
     assert confirms.pending == {3} and confirms.nacked == {4}
+
+
+def test_a_channel_closed_by_the_broker_ends_the_confirm_wait_with_its_reason() -> None:
+    """pika's ``process_data_events`` returns, without raising, when the broker closes
+    the channel (e.g. 404: the exchange was deleted), and no confirm comes after: the
+    wait raises the close reason (mapped by ``Link.use``), not a Timeout at its bound."""
+    reason = pe.ChannelClosedByBroker(404, "NOT_FOUND - no exchange 't' in vhost '/'")
+
+    class Link:
+        setup: object = None
+        resets = 0
+
+        def reset(self) -> None:
+            self.resets += 1
+
+    link = Link()
+    topic = RabbitTopic(link, Names("", "{topic}.{group}"), "t",  # type: ignore[arg-type]
+                        persistent=True, confirm=True, send_timeout=2.0)
+    confirms = topic._confirms
+    confirms.pending, confirms.next_tag = {1, 2}, 3
+
+    class Channel:
+        class connection:  # pika's attribute name
+            @staticmethod
+            def process_data_events(time_limit: float = 0) -> None:
+                confirms.on_close(None, reason)  # pika calls the channel's close callbacks
+
+    started = time.monotonic()
+    with pytest.raises(pe.ChannelClosedByBroker) as info:
+        topic._wait(Channel(), 1, 2)
+    assert info.value is reason
+    assert time.monotonic() - started < 1.0 and link.resets == 0
 
 
 def test_unreachable_broker_is_bounded() -> None:
