@@ -17,7 +17,9 @@ one topic with four groups is filled with ``--count`` 100-byte messages per roun
 * (e) where the client has an asyncio face of its own (redis-py's ``redis.asyncio``), the
   same batched consume on it: the baseline of (b), whose driver is that face.
 
-mqkit variants end with ``flush_settlements()`` inside the timed part (every decision
+Every variant is timed from its first batch in hand (``FirstBatchClock``): opening the
+subscription and a Kafka group join are left out on every side, with that first batch's
+count. mqkit variants end with ``flush_settlements()`` inside the timed part (every decision
 taken by the broker, as the raw side's last ack). Prints the median msgs/s of each
 variant over ``--rounds`` rounds and the ratios (a)/(d), (b)/(d), (b)/(a); for SQS also
 requests per message (send + receive + delete). Targets: (a)/(d) >= 0.9; (b)/(d) >= 0.9
@@ -40,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _harness import Result, measure, report
+from _harness import FirstBatchClock, Result, report
 
 import mqkit
 import mqkit.aio
@@ -79,31 +81,33 @@ def fill(client: mqkit.Client, topic: str, count: int) -> None:
 
 def mqkit_each(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
     with client.consumer(topic, GROUPS["a"], prefetch=BATCH) as consumer:
-        def work() -> None:
-            got = 0
-            while got < count:
-                msgs = consumer.receive(BATCH, timeout=timeout)
-                if not msgs:
-                    raise RuntimeError(f"(a) stalled at {got}")
-                for msg in msgs:
-                    msg.ack()
-                got += len(msgs)
-            consumer.flush_settlements()
-        return measure("mqkit", LABELS["a"], count, work)
+        clock = FirstBatchClock()
+        got = 0
+        while got < count:
+            msgs = consumer.receive(BATCH, timeout=timeout)
+            if not msgs:
+                raise RuntimeError(f"(a) stalled at {got}")
+            clock.got(len(msgs))
+            for msg in msgs:
+                msg.ack()
+            got += len(msgs)
+        consumer.flush_settlements()
+        return clock.result("mqkit", LABELS["a"], got)
 
 
 def mqkit_batch(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
     with client.consumer(topic, GROUPS["c"], prefetch=BATCH) as consumer:
-        def work() -> None:
-            got = 0
-            while got < count:
-                msgs = consumer.receive(BATCH, timeout=timeout)
-                if not msgs:
-                    raise RuntimeError(f"(c) stalled at {got}")
-                consumer.ack(msgs)
-                got += len(msgs)
-            consumer.flush_settlements()
-        return measure("mqkit", LABELS["c"], count, work)
+        clock = FirstBatchClock()
+        got = 0
+        while got < count:
+            msgs = consumer.receive(BATCH, timeout=timeout)
+            if not msgs:
+                raise RuntimeError(f"(c) stalled at {got}")
+            clock.got(len(msgs))
+            consumer.ack(msgs)
+            got += len(msgs)
+        consumer.flush_settlements()
+        return clock.result("mqkit", LABELS["c"], got)
 
 
 async def _aio_each(url: str, topic: str, count: int, timeout: float,
@@ -112,17 +116,18 @@ async def _aio_each(url: str, topic: str, count: int, timeout: float,
         if on_client is not None:
             on_client(client)
         async with client.consumer(topic, GROUPS["b"], prefetch=BATCH) as consumer:
-            start = time.perf_counter()
+            clock = FirstBatchClock()
             got = 0
             while got < count:
                 msgs = await consumer.receive(BATCH, timeout=timeout)
                 if not msgs:
                     raise RuntimeError(f"(b) stalled at {got}")
+                clock.got(len(msgs))
                 for msg in msgs:
                     await msg.ack()
                 got += len(msgs)
             await consumer.flush_settlements()
-            return Result("mqkit", LABELS["b"], count, time.perf_counter() - start)
+            return clock.result("mqkit", LABELS["b"], got)
 
 
 def aio_each(url: str, topic: str, count: int, timeout: float,
@@ -140,10 +145,13 @@ def raw_rabbitmq(url: str, topic: str, count: int) -> Result:
     ch = conn.channel()
     ch.basic_qos(prefetch_count=BATCH)
     got = 0
+    clock = FirstBatchClock()
 
     def on_message(c: Any, method: Any, props: Any, body: bytes) -> None:
         nonlocal got
         got += 1
+        if got == 1:
+            clock.got(1)  # a push consumer's first batch is its first message
         if got % BATCH == 0 or got >= count:
             c.basic_ack(method.delivery_tag, multiple=True)
         if got >= count:
@@ -151,22 +159,53 @@ def raw_rabbitmq(url: str, topic: str, count: int) -> Result:
 
     ch.basic_consume(f"{topic}.{GROUPS['d']}", on_message)
     try:
-        return measure("pika", LABELS["d"] + " (multi-ack/100)", count, ch.start_consuming)
+        ch.start_consuming()
+        return clock.result("pika", LABELS["d"] + " (multi-ack/100)", got)
     finally:
         conn.close()
 
 
 def raw_kafka(url: str, topic: str, count: int) -> Result:
-    from bench_kafka import _servers, raw_receive  # poll(prefetch) + commit per poll
-    return raw_receive(_servers(url), topic, count, BATCH)
+    """kafka-python ``poll(100)`` + ``commit()`` per poll (no auto-commit)."""
+    from bench_kafka import _servers
+    from kafka import KafkaConsumer
+    consumer = KafkaConsumer(topic, bootstrap_servers=_servers(url), group_id=f"{topic}.raw",
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_poll_records=BATCH)
+    try:
+        clock = FirstBatchClock()
+        got = 0
+        stalled = time.monotonic() + 30
+        while got < count:
+            batches = consumer.poll(timeout_ms=1000, max_records=BATCH)
+            n = sum(len(v) for v in batches.values())
+            if n:
+                clock.got(n)
+                consumer.commit()
+                got += n
+            elif time.monotonic() > stalled:
+                raise RuntimeError(f"(d) stalled at {got}")
+        return clock.result("kafka-py", LABELS["d"] + " (poll+commit)", got)
+    finally:
+        consumer.close()
 
 
 def raw_redis(url: str, topic: str, count: int) -> Result:
+    """redis-py ``XREADGROUP`` 100 + one ``XACK`` per batch."""
     import redis
-    from bench_redis import raw_receive  # xreadgroup(group "g") + one xack per batch
     r = redis.Redis.from_url(url)
     try:
-        return raw_receive(r, topic, count, BATCH)
+        clock = FirstBatchClock()
+        got = 0
+        while got < count:
+            reply = r.xreadgroup(GROUPS["d"], "raw", {topic: ">"}, count=BATCH, block=5000)
+            if not reply:
+                raise RuntimeError(f"(d) stalled at {got}")
+            ids = [entry_id for entry_id, _ in reply[0][1]]
+            clock.got(len(ids))
+            r.xack(topic, GROUPS["d"], *ids)
+            got += len(ids)
+        return clock.result("redis-py", LABELS["d"] + " (xreadgroup+xack)", got)
     finally:
         r.close()
 
@@ -175,7 +214,7 @@ async def _raw_redis_aio(url: str, topic: str, count: int) -> Result:
     import redis.asyncio
     r = redis.asyncio.Redis.from_url(url)
     try:
-        start = time.perf_counter()
+        clock = FirstBatchClock()
         got = 0
         while got < count:
             reply = await r.xreadgroup(GROUPS["e"], "raw", {topic: ">"}, count=BATCH,
@@ -183,10 +222,10 @@ async def _raw_redis_aio(url: str, topic: str, count: int) -> Result:
             if not reply:
                 raise RuntimeError(f"(e) stalled at {got}")
             ids = [entry_id for entry_id, _ in reply[0][1]]
+            clock.got(len(ids))
             await r.xack(topic, GROUPS["e"], *ids)
             got += len(ids)
-        return Result("redis.asyncio", LABELS["e"] + " (xreadgroup+xack)", count,
-                      time.perf_counter() - start)
+        return clock.result("redis.asyncio", LABELS["e"] + " (xreadgroup+xack)", got)
     finally:
         await r.aclose()
 
@@ -201,16 +240,16 @@ async def _raw_nats(url: str, topic: str, count: int) -> Result:
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe_bind(GROUPS["d"], stream="MQKIT_" + topic.replace(".", "_"))
-        start = time.perf_counter()
+        clock = FirstBatchClock()
         got = 0
         while got < count:
             msgs = await sub.fetch(min(BATCH, count - got), timeout=5)
+            clock.got(len(msgs))
             for msg in msgs:
                 await msg.ack()
             await nc.flush()
             got += len(msgs)
-        return Result("nats-py", LABELS["d"] + " (fetch+ack+flush)", count,
-                      time.perf_counter() - start)
+        return clock.result("nats-py", LABELS["d"] + " (fetch+ack+flush)", got)
     finally:
         await nc.close()
 
@@ -221,21 +260,23 @@ def raw_nats(url: str, topic: str, count: int) -> Result:
 
 def raw_sqs(sqs: Any, queue_url: str, count: int) -> Result:
     """boto3 receive 10 (long poll) + one delete_message_batch per receive."""
-    def work() -> None:
-        got = 0
-        while got < count:
-            msgs = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20,
-                VisibilityTimeout=30, MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-            ).get("Messages", [])
-            if not msgs:
-                raise RuntimeError(f"(d) stalled at {got}")
-            reply = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-            assert not reply.get("Failed"), reply["Failed"]
-            got += len(msgs)
-    return measure("boto3", LABELS["d"] + " (receive 10+delete batch)", count, work)
+    clock = FirstBatchClock()
+    got = 0
+    while got < count:
+        msgs = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20,
+            VisibilityTimeout=30, MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        ).get("Messages", [])
+        if not msgs:
+            raise RuntimeError(f"(d) stalled at {got}")
+        clock.got(len(msgs))
+        reply = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+        if reply.get("Failed"):
+            raise RuntimeError(f"(d) deletes failed: {reply['Failed']}")
+        got += len(msgs)
+    return clock.result("boto3", LABELS["d"] + " (receive 10+delete batch)", got)
 
 
 # -- one backend -------------------------------------------------------------------------

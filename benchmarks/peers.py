@@ -33,7 +33,7 @@ import time
 import uuid
 from typing import Any
 
-from _harness import Result
+from _harness import FirstBatchClock, Result
 
 BATCH = 100
 KAFKA_BATCH_BYTES = 262_144  # the producer batch size mqkit's and raw's Kafka runs use
@@ -91,23 +91,25 @@ class KombuPeer:
 
     def receive(self, count: int) -> Result:
         got = 0
+        clock = FirstBatchClock()
 
         def on_message(body: Any, message: Any) -> None:
             nonlocal got
+            if not got:
+                clock.got(1)  # timed from the first message in hand, as every side
             message.ack()
             got += 1
 
         with self.conn.Consumer([self.queue], callbacks=[on_message],
                                 accept=["application/octet-stream"],
                                 prefetch_count=BATCH):
-            start = time.perf_counter()
             while got < count:
                 self.conn.drain_events(timeout=10)
-            seconds = time.perf_counter() - start
+            timed = clock.result("kombu", "", got)
         label = {"sqs": "Consumer + message.ack() (DeleteMessage each)",
                  "kafka": "Consumer + message.ack() (async commit each)"}.get(
                      self.backend, "Consumer + message.ack() (prefetch 100)")
-        return Result("kombu", label, count, seconds)
+        return Result("kombu", label, timed.count, timed.seconds)
 
     def close(self) -> None:
         if self.backend == "kafka":
@@ -297,6 +299,7 @@ class FastStreamPeer:
         broker = self._broker()
         done = asyncio.Event()
         got = 0
+        clock = FirstBatchClock()
         if self.backend == "rabbitmq":
             sub = broker.subscriber(self._queue(), ack_policy=AckPolicy.ACK)
         elif self.backend == "redis":
@@ -316,17 +319,17 @@ class FastStreamPeer:
         @sub
         async def handle(body: bytes) -> None:
             nonlocal got
+            if not got:
+                clock.got(1)  # timed from the first message in hand, as every side
             got += 1
             if got >= count:
                 done.set()
 
-        await broker.connect()  # the connection is not timed, the subscription is
-        start = time.perf_counter()
+        await broker.connect()
         await broker.start()
         try:
             await asyncio.wait_for(done.wait(), timeout=60)
-            return Result("faststream", "subscriber, ack per message", count,
-                          time.perf_counter() - start)
+            return clock.result("faststream", "subscriber, ack per message", got)
         finally:
             await broker.stop()
 
