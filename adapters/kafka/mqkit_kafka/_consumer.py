@@ -23,11 +23,11 @@ from kafka.structs import OffsetAndMetadata
 from mqkit.driver import (
     BackendError,
     Delivery,
-    Message,
     MQError,
     NotFound,
     SubscriptionDriver,
     Unavailable,
+    received,
 )
 
 from ._errors import mapped
@@ -240,6 +240,7 @@ class KafkaSubscription(SubscriptionDriver):
 
     def _deliveries(self, batches: dict[TopicPartition, list[Any]]) -> list[Delivery]:
         out: list[Delivery] = []
+        append = out.append
         deferred: dict[TopicPartition, list[Any]] = {}
         delivered: dict[TopicPartition, list[int]] = {}
         now = time.time()
@@ -249,31 +250,39 @@ class KafkaSubscription(SubscriptionDriver):
             prefix = f"{tp.topic}:{tp.partition}:"
             epoch = self._ledger.epoch(tp)
             offsets: list[int] = []
+            keep = offsets.append
             for r in records:
-                broker_id = prefix + str(r.offset)
+                offset = r.offset
+                broker_id = prefix + str(offset)
                 headers = r.headers
-                body = r.value if r.value is not None else b""
-                key = None if r.key is None else r.key.decode("utf-8", "replace")
+                value = r.value
+                body = value if value is not None else b""
+                raw_key = r.key
+                key = None if raw_key is None else raw_key.decode("utf-8", "replace")
+                ts = r.timestamp
                 if len(headers) == 1 and headers[0][0] == MSG_ID and headers[0][1]:
-                    # The common case, a plain mqkit send: only the id.
-                    msg = Message(body, key=key, id=headers[0][1].decode("utf-8", "replace"))
-                    count = 1
-                else:
-                    msg, count, retry_at = split_record(key, body, headers or (), broker_id)
-                    if retry_at is not None and retry_at > now:
-                        if not retry:  # a delayed send: to the group's retry topic
-                            deferred.setdefault(tp, []).append(r)
-                            continue
-                        # Not due yet: read it again from here once it is.
-                        with mapped("pause a retry partition"):
-                            self._consumer.seek(tp, r.offset)
-                            self._consumer.pause(tp)
-                        self._paused[tp] = retry_at
-                        break
-                offsets.append(r.offset)
-                stamp = r.timestamp / 1000.0 if r.timestamp > 0 else None
-                out.append(Delivery(msg, topic, (tp, r.offset, epoch), delivery_count=count,
-                                    timestamp=stamp, broker_id=broker_id))
+                    # The common case, a plain mqkit send: only the id (built in one go).
+                    keep(offset)
+                    append(received(body, key, {},
+                                    headers[0][1].decode("utf-8", "replace"), None, None,
+                                    None, topic, (tp, offset, epoch), 1,
+                                    ts / 1000.0 if ts > 0 else None, broker_id))
+                    continue
+                msg, count, retry_at = split_record(key, body, headers or (), broker_id)
+                if retry_at is not None and retry_at > now:
+                    if not retry:  # a delayed send: to the group's retry topic
+                        deferred.setdefault(tp, []).append(r)
+                        continue
+                    # Not due yet: read it again from here once it is.
+                    with mapped("pause a retry partition"):
+                        self._consumer.seek(tp, offset)
+                        self._consumer.pause(tp)
+                    self._paused[tp] = retry_at
+                    break
+                keep(offset)
+                append(Delivery(msg, topic, (tp, offset, epoch), delivery_count=count,
+                                timestamp=ts / 1000.0 if ts > 0 else None,
+                                broker_id=broker_id))
             delivered[tp] = offsets
         if deferred:
             out = self._defer(deferred, delivered, out)
