@@ -19,8 +19,11 @@ shared machine does not favour one side), in one process on the same brokers:
 * **receive**: ``--count`` messages drained from a group filled beforehand: mqkit
   ``receive(100)`` then ``msg.ack()`` per message (blocking, and ``await msg.ack()`` on the
   asyncio face) ending with ``flush_settlements()``, against the raw client's batched
-  consume with the same durability (bench_settle.py's variants (a), (b) and (d)).
-* **kombu** (RabbitMQ, and Redis through its list transport) and **faststream**
+  consume with the same durability (bench_settle.py's variants (a), (b) and (d)). Every
+  receive side (kombu and faststream too) is timed from its first batch in hand, without
+  that batch: opening the subscription and a Kafka group join are left out alike.
+* **kombu** (RabbitMQ; Redis through its list transport; SQS; Kafka through its
+  confluent-kafka transport) and **faststream**
   (RabbitMQ, Redis streams, NATS JetStream, Kafka), each the way its documentation shows:
   a publish per message awaited (kombu with ``confirm_publish``, faststream's publisher
   confirms / PubAck / ``acks=all``), and a subscriber acking every message. They send to
