@@ -75,6 +75,13 @@ class Ledger:
         part = self._parts.get(tp)
         if part is None or part.epoch != epoch:
             return False
+        pending = part.pending
+        if pending and pending[0] == offset and not part.settled:
+            # In order, nothing settled ahead of it (the common case): the prefix grows
+            # by this one offset.
+            pending.popleft()
+            part.next_commit = offset + 1
+            return True
         part.settled.add(offset)
         while part.pending and part.pending[0] in part.settled:
             done = part.pending.popleft()

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import kafka.errors as ke
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mqkit_kafka._driver import capabilities_for, client_config
 from mqkit_kafka._errors import map_error, mapped
 from mqkit_kafka._ledger import Ledger
@@ -171,6 +173,29 @@ def test_ledger_gaps_and_stale_epochs() -> None:
     assert ledger.settle("p", 15, epoch)
     fresh = ledger.assign("p")
     assert fresh != epoch and not ledger.settle("p", 15, epoch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 30), unique=True, min_size=1, max_size=30).flatmap(
+    lambda offsets: st.tuples(st.just(sorted(offsets)), st.permutations(offsets))))
+def test_ledger_commit_point_is_the_settled_prefix_in_any_order(
+        case: tuple[list[int], list[int]]) -> None:
+    """Settled in any order (in order takes a fast path), the commit point is always
+    the offset after the longest settled prefix of what was delivered."""
+    delivered, order = case
+    ledger = Ledger()
+    epoch = ledger.epoch("p")
+    ledger.deliver_many("p", delivered)
+    settled: set[int] = set()
+    for offset in order:
+        assert ledger.settle("p", offset, epoch)
+        settled.add(offset)
+        prefix = 0
+        while prefix < len(delivered) and delivered[prefix] in settled:
+            prefix += 1
+        expected = {"p": delivered[prefix - 1] + 1} if prefix else {}
+        assert ledger.to_commit() == expected
+        assert ledger.unsettled() == len(delivered) - prefix
 
 
 def test_error_table() -> None:
