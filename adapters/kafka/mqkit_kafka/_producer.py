@@ -18,7 +18,7 @@ from mqkit.driver import (
 )
 
 from ._errors import map_error, mapped
-from ._names import RETRY_AT, record_headers, record_size
+from ._names import MSG_ID, RETRY_AT, record_headers, record_size
 
 __all__ = ["KafkaTopic", "send_records"]
 
@@ -37,9 +37,13 @@ def send_records(producer: KafkaProducer, topic: str,
     # a short key is under it with everything (4 x (10 + 4 x 128 + 512) + 1024 + 82).
     quick = max_request_size - 8192
     for key, value, headers in records:
-        if len(value) < quick and len(headers) <= 4 and (key is None or len(key) < 1024) \
-                and all(len(k) < 128 and len(v) < 512 for k, v in headers):
-            continue
+        if len(value) < quick and (key is None or len(key) < 1024):
+            if len(headers) == 1:  # the common case: only the id
+                name, text = headers[0]
+                if len(name) < 128 and len(text) < 512:
+                    continue
+            elif len(headers) <= 4 and all(len(k) < 128 and len(v) < 512 for k, v in headers):
+                continue
         size = record_size(key, value, headers)
         if size > max_request_size:
             raise MessageTooLarge(
@@ -94,10 +98,18 @@ class KafkaTopic(TopicDriver):
         each group's consumer moves it to its retry topic until then (emulated delay,
         see ``KafkaSubscription._defer``)."""
         now = time.time()
-        records = [(None if m.key is None else m.key.encode(), m.body,
-                    record_headers(m) if not m.delay else
-                    record_headers(m, [(RETRY_AT, str(int((now + m.delay) * 1000)))]))
-                   for m in messages]
+        records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        append = records.append
+        for m in messages:
+            key = None if m.key is None else m.key.encode()
+            if m.id is not None and not m.headers and not m.delay and m.content_type is None \
+                    and m.correlation_id is None and m.reply_to is None:
+                append((key, m.body, [(MSG_ID, m.id.encode())]))  # a plain message
+            elif not m.delay:
+                append((key, m.body, record_headers(m)))
+            else:
+                append((key, m.body, record_headers(
+                    m, [(RETRY_AT, str(int((now + m.delay) * 1000)))])))
         send_records(self._producer(), self._topic, records, self._max, self._timeout)
 
     def close(self) -> None:
