@@ -56,6 +56,9 @@ class Names:
 
 def record_headers(msg: Message, extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, bytes]]:
     """Kafka record headers for ``msg``: the user's plus the standard properties."""
+    if msg.id is not None and not msg.headers and not extra and msg.content_type is None \
+            and msg.correlation_id is None and msg.reply_to is None:
+        return [(MSG_ID, msg.id.encode())]  # a plain message (the common case), in one go
     out = [(k, v.encode()) for k, v in msg.headers.items()]
     if msg.id is not None:
         out.append((MSG_ID, msg.id.encode()))

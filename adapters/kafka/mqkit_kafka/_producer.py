@@ -18,7 +18,7 @@ from mqkit.driver import (
 )
 
 from ._errors import map_error, mapped
-from ._names import MSG_ID, RETRY_AT, record_headers, record_size
+from ._names import RETRY_AT, record_headers, record_size
 
 __all__ = ["KafkaTopic", "send_records"]
 
@@ -98,18 +98,10 @@ class KafkaTopic(TopicDriver):
         each group's consumer moves it to its retry topic until then (emulated delay,
         see ``KafkaSubscription._defer``)."""
         now = time.time()
-        records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
-        append = records.append
-        for m in messages:
-            key = None if m.key is None else m.key.encode()
-            if m.id is not None and not m.headers and not m.delay and m.content_type is None \
-                    and m.correlation_id is None and m.reply_to is None:
-                append((key, m.body, [(MSG_ID, m.id.encode())]))  # a plain message
-            elif not m.delay:
-                append((key, m.body, record_headers(m)))
-            else:
-                append((key, m.body, record_headers(
-                    m, [(RETRY_AT, str(int((now + m.delay) * 1000)))])))
+        records = [(None if m.key is None else m.key.encode(), m.body,
+                    record_headers(m) if not m.delay else
+                    record_headers(m, [(RETRY_AT, str(int((now + m.delay) * 1000)))]))
+                   for m in messages]
         send_records(self._producer(), self._topic, records, self._max, self._timeout)
 
     def close(self) -> None:
