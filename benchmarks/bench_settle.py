@@ -79,35 +79,33 @@ def fill(client: mqkit.Client, topic: str, count: int) -> None:
                                  for _ in range(min(BATCH, count - i))])
 
 
-def mqkit_each(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
-    with client.consumer(topic, GROUPS["a"], prefetch=BATCH) as consumer:
+def _drain(client: mqkit.Client, topic: str, count: int, timeout: float,
+           variant: str) -> Result:
+    """Variant (a), ``msg.ack()`` per message, or (c), ``consumer.ack(msgs)`` per batch."""
+    with client.consumer(topic, GROUPS[variant], prefetch=BATCH) as consumer:
         clock = FirstBatchClock()
         got = 0
         while got < count:
             msgs = consumer.receive(BATCH, timeout=timeout)
             if not msgs:
-                raise RuntimeError(f"(a) stalled at {got}")
+                raise RuntimeError(f"({variant}) stalled at {got}")
             clock.got(len(msgs))
-            for msg in msgs:
-                msg.ack()
+            if variant == "a":
+                for msg in msgs:
+                    msg.ack()
+            else:
+                consumer.ack(msgs)
             got += len(msgs)
         consumer.flush_settlements()
-        return clock.result("mqkit", LABELS["a"], got)
+        return clock.result("mqkit", LABELS[variant], got)
+
+
+def mqkit_each(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
+    return _drain(client, topic, count, timeout, "a")
 
 
 def mqkit_batch(client: mqkit.Client, topic: str, count: int, timeout: float) -> Result:
-    with client.consumer(topic, GROUPS["c"], prefetch=BATCH) as consumer:
-        clock = FirstBatchClock()
-        got = 0
-        while got < count:
-            msgs = consumer.receive(BATCH, timeout=timeout)
-            if not msgs:
-                raise RuntimeError(f"(c) stalled at {got}")
-            clock.got(len(msgs))
-            consumer.ack(msgs)
-            got += len(msgs)
-        consumer.flush_settlements()
-        return clock.result("mqkit", LABELS["c"], got)
+    return _drain(client, topic, count, timeout, "c")
 
 
 async def _aio_each(url: str, topic: str, count: int, timeout: float,

@@ -103,13 +103,12 @@ class KombuPeer:
         with self.conn.Consumer([self.queue], callbacks=[on_message],
                                 accept=["application/octet-stream"],
                                 prefetch_count=BATCH):
+            label = {"sqs": "Consumer + message.ack() (DeleteMessage each)",
+                     "kafka": "Consumer + message.ack() (async commit each)"}.get(
+                         self.backend, "Consumer + message.ack() (prefetch 100)")
             while got < count:
                 self.conn.drain_events(timeout=10)
-            timed = clock.result("kombu", "", got)
-        label = {"sqs": "Consumer + message.ack() (DeleteMessage each)",
-                 "kafka": "Consumer + message.ack() (async commit each)"}.get(
-                     self.backend, "Consumer + message.ack() (prefetch 100)")
-        return Result("kombu", label, timed.count, timed.seconds)
+            return clock.result("kombu", label, got)
 
     def close(self) -> None:
         if self.backend == "kafka":
