@@ -28,7 +28,7 @@ from mqkit.driver import (
     ssl_context,
 )
 
-from ._admin import declare_group, exists, read_registry, record, scratch
+from ._admin import declare_group, exists, scratch
 from ._archive import copy_history, declare_archive
 from ._consumer import RabbitSubscription
 from ._errors import mapped
@@ -36,6 +36,7 @@ from ._link import Link
 from ._names import STREAM_SUFFIX, Names
 from ._options import ArchiveRetention, RabbitOptions
 from ._producer import RabbitTopic
+from ._registry import read_registry, record
 
 __all__ = ["RabbitDriver", "capabilities_for", "connect", "stream_capabilities"]
 

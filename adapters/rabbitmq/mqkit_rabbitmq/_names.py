@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MARKER_HEADER", "REGISTRY_QUEUE", "STREAM_SUFFIX", "Names"]
+__all__ = ["MARKER_HEADER", "REGISTRY_QUEUE", "SNAPSHOT_QUEUE", "STREAM_SUFFIX", "Names"]
 
 # The durable stream where mqkit records the topics and groups it creates, because
 # AMQP 0-9-1 cannot list exchanges or queues (see the package docstring).
 REGISTRY_QUEUE = "mqkit.registry"
+# The registry's newest snapshot, so readers replay only what follows it (see ._registry).
+SNAPSHOT_QUEUE = "mqkit.registry.snapshot"
 _INTERNAL = "mqkit."
 # Topics named ``*<STREAM_SUFFIX>`` keep their history in an archive stream, so a group
 # created at ``earliest`` gets it (see ._archive). A naming convention, like SQS's
