@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -58,11 +59,39 @@ def _with_query(url: str, query: str) -> str:
     return f"{url}&{query}" if "?" in url else f"{url}?{query}"
 
 
+_PAIR_START = re.compile(r",\s*(?=[A-Za-z0-9_.-]+=[A-Za-z][A-Za-z0-9+.-]*://)")
+"""A comma that starts the next ``name=scheme://`` pair: commas inside a URL (several
+hosts, ``kafka://a:9092,b:9092``) are not followed by one."""
+_PAIR = re.compile(r"([A-Za-z0-9_.-]+)=([A-Za-z][A-Za-z0-9+.-]*://.*)", re.DOTALL)
+
+
+def parse_contract_urls(raw: str) -> dict[str, str]:
+    """``name=url,name=url,...`` → {name: url}; a URL may hold commas (several hosts).
+
+    Raises ``pytest.UsageError`` naming ``MQKIT_CONTRACT_URLS`` and the entry's position
+    (never its URL, which may hold credentials) for an entry that is not
+    ``name=scheme://...``, and the name for a name given twice: a typo must not quietly
+    drop a backend from the run.
+    """
+    found: dict[str, str] = {}
+    items = [item.strip() for item in _PAIR_START.split(raw.strip()) if item.strip()]
+    for number, item in enumerate(items, 1):
+        match = _PAIR.fullmatch(item)
+        if match is None:
+            # (the entry itself is not shown: a URL may hold credentials)
+            raise pytest.UsageError(
+                f"MQKIT_CONTRACT_URLS: entry {number} of {len(items)} is not "
+                "name=scheme://... (entries are separated by commas)")
+        name, url = match.groups()
+        if name in found:
+            raise pytest.UsageError(f"MQKIT_CONTRACT_URLS: {name!r} is given twice")
+        found[name] = url
+    return found
+
+
 def _extra_urls() -> dict[str, str]:
     """``MQKIT_CONTRACT_URLS=name=url,...``: backends outside mqkit (third-party adapters)."""
-    raw = os.environ.get("MQKIT_CONTRACT_URLS", "").strip()
-    pairs = (item.partition("=") for item in raw.split(",") if item.strip())
-    return {name.strip(): url.strip() for name, _, url in pairs if name.strip() and url}
+    return parse_contract_urls(os.environ.get("MQKIT_CONTRACT_URLS", ""))
 
 
 def _backends() -> list[str]:

@@ -7,6 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contract_tests._env import (
     CREDENTIALS,
@@ -16,7 +18,7 @@ from contract_tests._env import (
     UNSUPPORTED_PREFIX,
     Env,
 )
-from contract_tests.conftest import _entry
+from contract_tests.conftest import _entry, parse_contract_urls
 
 SUITE = Path(__file__).resolve().parent.parent / "contract_tests"
 
@@ -86,3 +88,27 @@ def test_no_case_decides_on_a_backend_name() -> None:
                 if any(isinstance(n, ast.Attribute) and n.attr == "backend" for n in names):
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_contract_urls_keep_commas_inside_a_url() -> None:
+    raw = "a=kafka://h1:9092,h2:9092, b=nats://n1:4222,n2:4222?x=1,c=thirdparty://x"
+    assert parse_contract_urls(raw) == {"a": "kafka://h1:9092,h2:9092",
+                                        "b": "nats://n1:4222,n2:4222?x=1",
+                                        "c": "thirdparty://x"}
+    assert parse_contract_urls("") == {} and parse_contract_urls("  ") == {}
+
+
+@pytest.mark.parametrize("raw", ["a", "a=", "=kafka://h", "a=h1:9092",
+                                 "a=kafka://h,a=kafka://g"])
+def test_contract_urls_refuse_a_bad_entry_by_name(raw: str) -> None:
+    with pytest.raises(pytest.UsageError, match="MQKIT_CONTRACT_URLS"):
+        parse_contract_urls(raw)
+
+
+@given(st.text(alphabet="abc:/@=,?&%", max_size=30), st.text(min_size=1, max_size=12))
+def test_contract_url_errors_never_show_a_password(shape: str, secret: str) -> None:
+    raw = shape.replace("@", f":{secret}@")
+    try:
+        parse_contract_urls(raw)
+    except pytest.UsageError as exc:
+        assert f":{secret}@" not in str(exc)
