@@ -3,8 +3,10 @@
 
 Nodes ``c1``..``c3`` on ports ``base``..``base+2`` (``$MQKIT_CLUSTERS_REDIS_CLUSTER_PORT``,
 default 23570: below Linux's ephemeral port range, clear of the Sentinel topology's 23370+
-and the Sentinel adapter test's 23470+). The cluster bus is each port + 10000 (Redis's
-rule), so ports ``base+10000``..``base+10002`` must be free too. No proxies: cluster
+and the Sentinel adapter test's 23470+). Each node's cluster bus is set to its port + 10
+(``cluster-port``, Redis 7): Redis's default, port + 10000, falls in the ephemeral range,
+where a client's outgoing connection can hold it when the node starts (seen in CI with
+every backend's tests side by side: no node answered). No proxies: cluster
 nodes announce their own address to clients (a ``MOVED`` names it), so a proxy in front
 would need ``cluster-announce-*`` per node; :meth:`cut` is not offered.
 
@@ -31,6 +33,8 @@ from ._proc import HOST, Node, wait_until
 __all__ = ["RedisCluster"]
 
 _NODES = ("c1", "c2", "c3")
+_BUS_OFFSET = 10
+"""A node's cluster bus port is its port + this (below the ephemeral range)."""
 
 
 class RedisCluster:
@@ -55,7 +59,8 @@ class RedisCluster:
     def _write_confs(self) -> None:
         for name in _NODES:
             self._conf(name).write_text("\n".join([
-                f"port {self.port(name)}", f"bind {HOST}", "protected-mode no",
+                f"port {self.port(name)}", f"cluster-port {self.port(name) + _BUS_OFFSET}",
+                f"bind {HOST}", "protected-mode no",
                 f'dir "{self.home / name}"', "cluster-enabled yes",
                 "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
                 "appendonly yes", "appendfsync everysec", 'save ""',
@@ -87,13 +92,22 @@ class RedisCluster:
         self._write_confs()
         for node in self._nodes.values():
             node.start()
-        wait_until(lambda: all(self._answers(n) for n in _NODES), timeout,
-                   "redis cluster: every node answering PING")
+        try:
+            wait_until(lambda: all(self._answers(n) for n in _NODES), timeout,
+                       "redis cluster: every node answering PING")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; {self._log_tails()}") from None
         subprocess.run(["redis-cli", "--cluster", "create",
                         *[f"{HOST}:{self.port(n)}" for n in _NODES],
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=timeout)
         self._wait_formed(timeout)
+
+    def _log_tails(self) -> str:
+        """The last lines of each node's log (why a node did not come up)."""
+        return "node logs: " + "; ".join(
+            f"{name}: " + (node.tail(5).replace("\n", " | ") or "(none)")
+            for name, node in self._nodes.items())
 
     def down(self) -> None:
         for node in self._nodes.values():
