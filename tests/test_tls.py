@@ -10,111 +10,29 @@ so every check of verification is a real one and no socket is opened.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import importlib
 import re
-import shutil
 import ssl
-import subprocess
 import traceback
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import mqkit
 from mqkit.driver import ConfigurationError, Secret, TLSOptions, parse_options, ssl_context
+from mqkit.driver._tls import certificate_refusal
 
+from .pki import KEY_PASSWORD, Pki, make_pki
 from .secret_logs import assert_hidden, secrets
-
-KEY_PASSWORD = "ZQkey1-right"
-
-
-class Pki(NamedTuple):
-    ca: Path
-    cert: Path
-    key: Path  # encrypted with KEY_PASSWORD
-    other_key: Path  # not the certificate's
-
-
-def _with_cryptography(folder: Path) -> Pki:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key, other = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = (x509.CertificateBuilder().subject_name(name("mqkit test CA"))
-          .issuer_name(name("mqkit test CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                       False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(name("localhost"))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    pki = Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
-              folder / "other.pem")
-    pki.ca.write_bytes(ca.public_bytes(pem))
-    pki.cert.write_bytes(cert.public_bytes(pem))
-    pki.key.write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(KEY_PASSWORD.encode())))
-    pki.other_key.write_bytes(other.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return pki
-
-
-def _with_openssl(folder: Path) -> Pki:
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
-    run("req", "-x509", *ec, "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
-        "-days", "1", "-subj", "/CN=mqkit test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", "-new", *ec, "-keyout", "key.pem", "-out", "cert.csr", "-subj",
-        "/CN=localhost", "-passout", f"pass:{KEY_PASSWORD}")
-    (folder / "ext.cnf").write_text("subjectAltName=DNS:localhost\n"
-                                    "basicConstraints=critical,CA:FALSE\n"
-                                    "authorityKeyIdentifier=keyid\n")
-    run("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-        "-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "ext.cnf")
-    run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-out", "other.pem")
-    return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
-               folder / "other.pem")
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
-    try:
-        importlib.import_module("cryptography.x509")
-    except ImportError:
-        if shutil.which("openssl") is None:
-            pytest.skip("neither the cryptography package nor the openssl command")
-        return _with_openssl(folder)
-    return _with_cryptography(folder)
+    made = make_pki(tmp_path_factory.mktemp("pki"))
+    if made is None:
+        pytest.skip("neither the cryptography package nor the openssl command")
+    return made
 
 
 def _server(pki: Pki, *, client_ca: Path | None = None) -> ssl.SSLContext:
@@ -283,3 +201,39 @@ def test_each_adapter_keeps_its_tls_parameters_and_defaults(path: str) -> None:
     if ADAPTERS[path]["tls"] is False:  # off unless asked: "none" is no value for it
         with pytest.raises(ConfigurationError, match="'tls'"):
             parse_options(cls, {"tls": "none"})
+
+
+def _raised_from(inner: BaseException, outer: BaseException, *, implicit: bool) -> BaseException:
+    """``outer`` raised while handling ``inner`` (``implicit``) or ``from`` it."""
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            if implicit:
+                raise outer  # noqa: B904 - the implicit context is what is tested
+            raise outer from exc
+    except BaseException as caught:
+        return caught
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_a_refused_server_certificate_becomes_a_configuration_error(implicit: bool) -> None:
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "unable to get local issuer certificate"
+    client_error = _raised_from(verify, ConnectionError("Error 1 connecting"), implicit=implicit)
+    mapped = _raised_from(client_error, mqkit.Unavailable("redis: connect"), implicit=False)
+    url = mqkit.URL.parse("rediss://alice:ZQpw-secret@cache.example:6380/0")
+    refused = certificate_refusal(mapped, url)
+    assert isinstance(refused, ConfigurationError)
+    assert "unable to get local issuer certificate" in str(refused)
+    assert "ca_file" in str(refused) and "ZQpw-secret" not in str(refused)
+
+
+def test_other_connection_errors_are_left_to_the_retries() -> None:
+    assert certificate_refusal(mqkit.Unavailable("refused"), "x://h") is None
+    other_tls = _raised_from(ssl.SSLError(1, "wrong version number"),
+                             mqkit.Unavailable("handshake"), implicit=False)
+    assert certificate_refusal(other_tls, "x://h") is None
+    a, b = ValueError("a"), ValueError("b")
+    a.__context__, b.__context__ = b, a  # a cycle ends the walk
+    assert certificate_refusal(a, "x://h") is None

@@ -11,6 +11,9 @@ nodes announce their own address to clients (a ``MOVED`` names it), so a proxy i
 would need ``cluster-announce-*`` per node; :meth:`cut` is not offered.
 
 The URL is ``redis+cluster://127.0.0.1:<c1>,127.0.0.1:<c2>,127.0.0.1:<c3>`` (seeds).
+With ``tls=`` (a CA, a certificate for 127.0.0.1 and its key), every node listens with TLS
+only (``port 0``, ``tls-port``), the cluster bus too (``tls-cluster``), and the URL is
+``rediss+cluster://...?ca_file=<the CA>``.
 Used by the Redis adapter's cluster tests (``adapters/redis/tests``); not registered in
 ``TOPOLOGIES`` (the fault suite's Redis topology is the Sentinel one): with no replicas,
 a killed primary takes its slots down until it is back, which is what Redis Cluster
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
+from typing import Any, Protocol
 
 import redis
 
@@ -33,6 +38,20 @@ from ._proc import HOST, Node, wait_until
 __all__ = ["RedisCluster"]
 
 _NODES = ("c1", "c2", "c3")
+
+
+class TLSFiles(Protocol):
+    """The server side of a TLS set-up (``tests.pki.Pki`` is one): PEM files."""
+
+    @property
+    def ca(self) -> Path: ...
+    @property
+    def cert(self) -> Path: ...
+    @property
+    def key(self) -> Path: ...
+    @property
+    def key_password(self) -> str: ...
+
 _BUS_OFFSET = 10
 """A node's cluster bus port is its port + this (below the ephemeral range)."""
 
@@ -43,9 +62,11 @@ class RedisCluster:
     backend = "redis"
     nodes = _NODES
 
-    def __init__(self, base_port: int | None = None, home: Path | None = None) -> None:
+    def __init__(self, base_port: int | None = None, home: Path | None = None, *,
+                 tls: TLSFiles | None = None) -> None:
         self.base = port_from_env(base_port, "MQKIT_CLUSTERS_REDIS_CLUSTER_PORT", 23570)
         self.home = (home or clusters_home()) / "redis-cluster"
+        self.tls = tls
         server = shutil.which("redis-server") or "redis-server"
         self._nodes = {name: Node(name, self.home, [server, str(self._conf(name))])
                        for name in _NODES}
@@ -56,10 +77,20 @@ class RedisCluster:
     def _conf(self, name: str) -> Path:
         return self.home / f"{name}.conf"
 
+    def _listeners(self, name: str) -> list[str]:
+        port, bus = self.port(name), self.port(name) + _BUS_OFFSET
+        if self.tls is None:
+            return [f"port {port}", f"cluster-port {bus}"]
+        t = self.tls
+        return ["port 0", f"tls-port {port}", f"cluster-port {bus}", "tls-cluster yes",
+                "tls-replication yes", f"tls-cert-file {t.cert}", f"tls-key-file {t.key}",
+                f"tls-key-file-pass {t.key_password}", f"tls-ca-cert-file {t.ca}",
+                "tls-auth-clients no"]
+
     def _write_confs(self) -> None:
         for name in _NODES:
             self._conf(name).write_text("\n".join([
-                f"port {self.port(name)}", f"cluster-port {self.port(name) + _BUS_OFFSET}",
+                *self._listeners(name),
                 f"bind {HOST}", "protected-mode no",
                 f'dir "{self.home / name}"', "cluster-enabled yes",
                 "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
@@ -77,8 +108,18 @@ class RedisCluster:
                                    "need it")
 
     def url(self, seeds: int = 3) -> str:
+        """The cluster's URL; with TLS, ``rediss+cluster://`` verifying the test CA."""
         hosts = ",".join(f"{HOST}:{self.base + i}" for i in range(seeds))
-        return f"redis+cluster://{hosts}"
+        if self.tls is None:
+            return f"redis+cluster://{hosts}"
+        return f"rediss+cluster://{hosts}?ca_file={urllib.parse.quote(str(self.tls.ca))}"
+
+    def _redis(self, port: int, **kwargs: Any) -> redis.Redis:
+        """A plain redis-py client of one node (TLS with the test CA when the cluster
+        has it)."""
+        if self.tls is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca))
+        return redis.Redis(host=HOST, port=port, **kwargs)
 
     def topic_options(self) -> dict[str, object]:
         return {}
@@ -96,8 +137,9 @@ class RedisCluster:
             wait_until(lambda: all(self._answers(n) for n in _NODES), timeout,
                        "redis cluster: every node answering PING")
         except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; {self._log_tails()}") from None
-        subprocess.run(["redis-cli", "--cluster", "create",
+            raise TimeoutError(f"{exc}\n{self._log_tails()}") from None
+        tls = [] if self.tls is None else ["--tls", "--cacert", str(self.tls.ca)]
+        subprocess.run(["redis-cli", *tls, "--cluster", "create",
                         *[f"{HOST}:{self.port(n)}" for n in _NODES],
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=timeout)
@@ -105,9 +147,7 @@ class RedisCluster:
 
     def _log_tails(self) -> str:
         """The last lines of each node's log (why a node did not come up)."""
-        return "node logs: " + "; ".join(
-            f"{name}: " + (node.tail(5).replace("\n", " | ") or "(none)")
-            for name, node in self._nodes.items())
+        return "\n".join(f"[{n.name}] {n.tail(6)}" for n in self._nodes.values())
 
     def down(self) -> None:
         for node in self._nodes.values():
@@ -116,7 +156,7 @@ class RedisCluster:
 
     def leader(self, topic: str) -> str:
         """The primary serving ``topic``'s slot (its stream key is ``{topic}``)."""
-        with redis.Redis(host=HOST, port=self.base, socket_timeout=2.0) as r:
+        with self._redis(self.base, socket_timeout=2.0) as r:
             slot = int(r.execute_command("CLUSTER", "KEYSLOT", f"{{{topic}}}"))
             for start, end, primary, *_ in r.execute_command("CLUSTER", "SLOTS"):
                 if int(start) <= slot <= int(end):
@@ -161,7 +201,7 @@ class RedisCluster:
                                      f"{', '.join(_NODES)}") from None
 
     def _answers(self, name: str) -> bool:
-        with redis.Redis(host=HOST, port=self.port(name), socket_timeout=1.0) as r:
+        with self._redis(self.port(name), socket_timeout=1.0) as r:
             return bool(r.ping())
 
     def _formed(self) -> bool:
@@ -169,7 +209,7 @@ class RedisCluster:
         for name in _NODES:
             if not self._nodes[name].alive():
                 return False
-            with redis.Redis(host=HOST, port=self.port(name), socket_timeout=1.0,
+            with self._redis(self.port(name), socket_timeout=1.0,
                              decode_responses=True) as r:
                 info = r.execute_command("CLUSTER", "INFO")
             fields = info if isinstance(info, dict) else dict(
@@ -183,5 +223,4 @@ class RedisCluster:
         try:
             wait_until(self._formed, timeout, "redis cluster: state ok on every node")
         except TimeoutError as exc:
-            logs = "\n".join(f"[{n.name}] {n.tail(6)}" for n in self._nodes.values())
-            raise TimeoutError(f"{exc}\n{logs}") from None
+            raise TimeoutError(f"{exc}\n{self._log_tails()}") from None

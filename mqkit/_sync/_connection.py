@@ -41,6 +41,7 @@ from ..driver import (
     SubscriptionOptions,
     TopicDriver,
 )
+from ..driver._tls import certificate_refusal
 from ._runtime import Lock, monotonic, open_driver, sleep
 
 if TYPE_CHECKING:
@@ -272,7 +273,9 @@ class Connection:
         not resolvable yet) until ``connect_timeout`` has passed, each attempt given the
         time left; then :class:`ConnectTimeout` (an :class:`Unavailable` and a
         :class:`Timeout`) from the last error. The same on every backend, whether its
-        client library fails fast or waits on its own. Other errors are not retried."""
+        client library fails fast or waits on its own. Other errors are not retried, and
+        neither is a server certificate that fails verification: :class:`ConfigurationError`
+        at once, naming ``ca_file``."""
         timeout = self.options.connect_timeout
         deadline = monotonic() + timeout
         params = self._resolved.params
@@ -283,6 +286,9 @@ class Connection:
             except ConnectTimeout:
                 raise
             except Unavailable as exc:
+                refused = certificate_refusal(exc, self.url)
+                if refused is not None:  # not retried: the certificate stays the same
+                    raise refused from exc
                 remaining = deadline - monotonic()
                 if remaining <= _CONNECT_LAST:
                     raise ConnectTimeout(
@@ -329,6 +335,9 @@ class Connection:
             except ConnectTimeout:
                 raise
             except Unavailable as exc:
+                refused = certificate_refusal(exc, self.url)
+                if refused is not None:
+                    raise refused from exc
                 now = monotonic()
                 if deadline - now <= _CONNECT_LAST or self._closed:
                     raise

@@ -20,7 +20,7 @@ from .._url import Secret
 if TYPE_CHECKING:
     import ssl  # imported when a context is built: importing the SPI stays cheap
 
-__all__ = ["TLSOptions", "ssl_context"]
+__all__ = ["TLSOptions", "certificate_refusal", "ssl_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +107,31 @@ def _check_readable(name: str, path: str) -> None:
 def _reason(exc: OSError) -> str:
     """What went wrong, from ``exc`` (an OS or OpenSSL error: it never holds a password)."""
     return exc.strerror or str(exc) or type(exc).__name__
+
+
+def certificate_refusal(exc: BaseException, url: object) -> ConfigurationError | None:
+    """A :class:`ConfigurationError` when ``exc`` comes from the server's certificate
+    failing verification (an ``ssl.SSLCertVerificationError`` among its causes and
+    contexts), else None.
+
+    The core raises it instead of retrying until ``connect_timeout``: trying again does
+    not change the certificate or the CAs it is checked against. ``url`` is rendered as
+    given (pass a :class:`mqkit.URL`: its ``str`` shows no secret).
+    """
+    import ssl
+
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ssl.SSLCertVerificationError):
+            why = err.verify_message or err.reason or "certificate verify failed"
+            return ConfigurationError(
+                f"could not connect to {url}: the server's TLS certificate was refused "
+                f"({why}); give the CA that signed it as ca_file, or check the host name in "
+                "the URL (verify=false turns the check off, for tests only)")
+        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return None
