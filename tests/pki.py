@@ -25,6 +25,7 @@ class Pki(NamedTuple):
     cert: Path
     key: Path  # encrypted with KEY_PASSWORD
     other_key: Path  # not the certificate's
+    plain_key: Path  # the certificate's key, unencrypted (for servers that take no password)
 
     @property
     def key_password(self) -> str:
@@ -68,12 +69,14 @@ def _with_cryptography(folder: Path) -> Pki:
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
     pki = Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
-              folder / "other.pem")
+              folder / "other.pem", folder / "plain-key.pem")
     pki.ca.write_bytes(ca.public_bytes(pem))
     pki.cert.write_bytes(cert.public_bytes(pem))
     pki.key.write_bytes(key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(KEY_PASSWORD.encode())))
+    pki.plain_key.write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     pki.other_key.write_bytes(other.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return pki
@@ -97,8 +100,9 @@ def _with_openssl(folder: Path) -> Pki:
         "-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "ext.cnf")
     run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-out", "other.pem")
+    run("pkey", "-in", "key.pem", "-passin", f"pass:{KEY_PASSWORD}", "-out", "plain-key.pem")
     return Pki(folder / "ca.pem", folder / "cert.pem", folder / "key.pem",
-               folder / "other.pem")
+               folder / "other.pem", folder / "plain-key.pem")
 
 
 def make_pki(folder: Path) -> Pki | None:

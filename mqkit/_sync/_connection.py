@@ -40,8 +40,8 @@ from ..driver import (
     SubscriptionDriver,
     SubscriptionOptions,
     TopicDriver,
+    certificate_refusal,
 )
-from ..driver._tls import certificate_refusal
 from ._runtime import Lock, monotonic, open_driver, sleep
 
 if TYPE_CHECKING:

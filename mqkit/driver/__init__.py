@@ -4,8 +4,10 @@ An adapter implements :class:`Driver` (blocking) or :class:`AsyncDriver` (asynci
 both, and registers an :class:`AdapterPlugin` under the ``mqkit.adapters`` entry-point
 group. It imports only this module (which re-exports every error class a driver raises,
 ``Message``, ``Capabilities``, ``URL``, :class:`ErrorTable`,
-:class:`DeliveryCounts`, :class:`Declared`, :class:`TLSOptions` and :func:`ssl_context`)
-and its own client library. See ``_async.py`` for the rules every driver keeps.
+:class:`DeliveryCounts`, :class:`Declared`, :class:`TLSOptions`, :func:`ssl_context` and
+:func:`certificate_refusal`: a client that retries its first connect on its own reports a
+refused server certificate with it) and its own client library. See ``_async.py`` for
+the rules every driver keeps.
 """
 
 from .._capabilities import Capabilities, Feature, Support
@@ -38,7 +40,7 @@ from ._declared import Declared
 from ._errortable import ErrorHook, ErrorTable
 from ._plugin import AdapterPlugin, ConnectParams
 from ._sync import Driver, SubscriptionDriver, TopicDriver
-from ._tls import TLSOptions, ssl_context
+from ._tls import TLSOptions, certificate_refusal, ssl_context
 from ._types import DEAD_LETTER_GROUP, GroupStats, StartPosition, SubscriptionOptions
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "Support",
     "TLSOptions",
     "TopicDriver",
+    "certificate_refusal",
     "parse_options",
     "received",
     "ssl_context",

@@ -31,6 +31,7 @@ from mqkit.driver import (
     MQError,
     PermissionDenied,
     Unavailable,
+    certificate_refusal,
     ssl_context,
 )
 
@@ -59,6 +60,7 @@ class Link:
         self.nc = nc
         self.options = options
         self.connect_timeout = connect_timeout
+        self.servers = ""  # the servers' URLs, for error messages (set when connecting)
         """How long a call waits for a reconnection by default (:meth:`ready`)."""
         self.api_prefix = api.DEFAULT_PREFIX
         """The JetStream API's subject prefix (nats-py's default; no domain is set)."""
@@ -129,6 +131,13 @@ class Link:
     async def on_error(self, exc: Exception) -> None:
         refused = self.refused
         if refused is not None and not refused.done():
+            # nats-py retries every failure of its first connect until our timeout; a
+            # certificate that fails verification will not pass on a later try.
+            rejected = certificate_refusal(exc, self.servers)
+            if rejected is not None:
+                rejected.__cause__ = exc
+                refused.set_result(rejected)
+                return
             mapped_exc = map_error(exc, "connect")
             if isinstance(mapped_exc, PermissionDenied):
                 mapped_exc.__cause__ = exc
@@ -203,6 +212,7 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
     link = Link(nc, o, params.connect_timeout)
     kwargs = connect_kwargs(params, o)
     hosts = ", ".join(kwargs["servers"])
+    link.servers = hosts
     link.refused = asyncio.get_running_loop().create_future()
     connecting = asyncio.ensure_future(asyncio.wait_for(
         nc.connect(error_cb=link.on_error, disconnected_cb=link.on_disconnected,
@@ -215,7 +225,7 @@ async def open_link(params: ConnectParams, o: NatsOptions) -> Link:
             connecting.cancel()
             await asyncio.gather(connecting, return_exceptions=True)
             await _abandon(nc)
-            raise link.refused.result()  # PermissionDenied: never retried
+            raise link.refused.result()  # PermissionDenied, a refused certificate: never retried
         await connecting
     except (asyncio.TimeoutError, ne.NoServersError, OSError) as exc:
         await _abandon(nc)
