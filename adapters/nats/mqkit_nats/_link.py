@@ -60,8 +60,9 @@ class Link:
         self.nc = nc
         self.options = options
         self.connect_timeout = connect_timeout
-        self.servers = ""  # the servers' URLs, for error messages (set when connecting)
         """How long a call waits for a reconnection by default (:meth:`ready`)."""
+        self.servers = ""
+        """The servers' URLs, for error messages (set by :func:`open_link`)."""
         self.api_prefix = api.DEFAULT_PREFIX
         """The JetStream API's subject prefix (nats-py's default; no domain is set)."""
         self.js: JetStreamContext = nc.jetstream(

@@ -14,7 +14,8 @@ quorum queue keeping its newest message). The next reader takes that snapshot (a
 back), replays the stream from the snapshot's offset, and trusts it only if the entry
 found there is that very marker. Otherwise (no snapshot, an unreadable one, a registry
 stream deleted and made again) it replays from the start. The snapshot only saves time:
-a failure to read or write it is never raised, and a missing one costs one full replay.
+the broker refusing to give or keep it (a channel error) is never raised, and a missing
+one costs one full replay; a connection lost meanwhile is raised, as by any admin call.
 """
 
 from __future__ import annotations

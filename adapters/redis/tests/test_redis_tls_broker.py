@@ -14,7 +14,6 @@ import asyncio
 import subprocess
 import time
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +22,14 @@ import redis
 
 import mqkit
 import mqkit.aio
-from contract_tests.brokers import env_url, required_backends
 from fault_tests.clusters.redis_cluster import RedisCluster
-from tests.pki import Pki, make_pki
+from tests.pki import Pki
+from tests.tls_broker import (
+    assert_certificate_refused,
+    broker_pki,
+    round_trip,
+    round_trip_async,
+)
 
 TLS_PORT = 23590
 TLS_CLUSTER_PORT = 23600
@@ -33,14 +37,7 @@ TLS_CLUSTER_PORT = 23600
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    env_url("redis")  # a Redis installed and running here, else skipped (failed in CI)
-    made = make_pki(tmp_path_factory.mktemp("redis-pki"))
-    if made is None:
-        if "redis" in required_backends():
-            pytest.fail("MQKIT_REQUIRE_BACKENDS names redis: no cryptography or openssl "
-                        "to make the TLS tests' certificates")
-        pytest.skip("neither the cryptography package nor the openssl command")
-    return made
+    return broker_pki("redis", tmp_path_factory)
 
 
 def _ca(pki: Pki) -> str:
@@ -88,46 +85,9 @@ def tls_cluster(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         cluster.down()
 
 
-def _round_trip(url: str) -> list[bytes]:
-    topic = f"tls-{uuid.uuid4().hex[:10]}"
-    with mqkit.connect(url) as client:
-        client.admin.create_topic(topic)
-        try:
-            client.admin.create_group(topic, "g")
-            with client.producer(topic) as producer:
-                producer.send_batch([mqkit.Message(b"a"), mqkit.Message(b"b")])
-            got: list[bytes] = []
-            with client.consumer(topic, "g") as consumer:
-                deadline = time.monotonic() + 10
-                while len(got) < 2 and time.monotonic() < deadline:
-                    for msg in consumer.receive(10, 0.5):
-                        got.append(msg.body)
-                        msg.ack()
-            return got
-        finally:
-            client.admin.delete_topic(topic)
-
-
-async def _round_trip_async(url: str) -> list[bytes]:
-    topic = f"tls-{uuid.uuid4().hex[:10]}"
-    async with mqkit.aio.connect(url) as client:
-        await client.admin.create_topic(topic)
-        try:
-            await client.admin.create_group(topic, "g")
-            async with client.producer(topic) as producer:
-                await producer.send(b"c")
-            async with client.consumer(topic, "g") as consumer:
-                batch = await consumer.receive(10, 5.0)
-                for msg in batch:
-                    await msg.ack()
-                return [m.body for m in batch]
-        finally:
-            await client.admin.delete_topic(topic)
-
-
 def test_rediss_verifies_the_server_and_carries_messages(tls_url: str) -> None:
-    assert _round_trip(tls_url) == [b"a", b"b"]
-    assert asyncio.run(_round_trip_async(tls_url)) == [b"c"]
+    assert round_trip(tls_url) == [b"a", b"b"]
+    assert asyncio.run(round_trip_async(tls_url)) == [b"c"]
 
 
 def test_a_server_the_ca_does_not_vouch_for_is_refused(tls_url: str, pki: Pki) -> None:
@@ -135,12 +95,9 @@ def test_a_server_the_ca_does_not_vouch_for_is_refused(tls_url: str, pki: Pki) -
     # Refused at once, as a configuration error: trying again until connect_timeout (30 s
     # here) would not change the certificate.
     system_only = tls_url.split("?", 1)[0]
-    with pytest.raises(mqkit.ConfigurationError, match=r"certificate was refused .*ca_file"):
-        mqkit.connect(system_only, connect_timeout=30)
-    with pytest.raises(mqkit.ConfigurationError, match="certificate was refused"):
-        asyncio.run(mqkit.aio.connect(system_only, connect_timeout=30).admin.list_topics())
+    assert_certificate_refused(system_only)
     # verify=false turns the check off (documented as for tests only)
-    assert _round_trip(f"{system_only}?verify=false") == [b"a", b"b"]
+    assert round_trip(f"{system_only}?verify=false") == [b"a", b"b"]
 
 
 def test_plain_redis_to_a_tls_port_is_an_error_not_a_hang(tls_url: str) -> None:
@@ -154,5 +111,5 @@ def test_rediss_cluster_verifies_every_node_and_carries_messages(
         tls_cluster: RedisCluster) -> None:
     url = tls_cluster.url(seeds=1)  # the client finds the other primaries, over TLS too
     assert url.startswith("rediss+cluster://")
-    assert _round_trip(url) == [b"a", b"b"]
-    assert asyncio.run(_round_trip_async(url)) == [b"c"]
+    assert round_trip(url) == [b"a", b"b"]
+    assert asyncio.run(round_trip_async(url)) == [b"c"]
